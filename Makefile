@@ -1,0 +1,50 @@
+# missy-sandbox — build, run, test, harden, benchmark, install.
+#
+#   make run        build and run `missy-sandbox exec -- sh -c 'echo hi'` on the default profile
+#   make test       unit and integration tests (as root and as an unprivileged uid)
+#   make hardening  the escape probes under every shipped profile
+#   make bench      launch-time and memory benchmarks → docs/benchmarks.md
+#   make install    install the binary to $(PREFIX)/bin
+
+CARGO   ?= cargo
+PREFIX  ?= /usr/local
+RELEASE := target/release/missy-sandbox
+DEBUG   := target/debug/missy-sandbox
+
+.PHONY: all build release run test lint hardening bench install clean deps
+
+all: build
+
+build:
+	$(CARGO) build --workspace --locked
+
+release:
+	$(CARGO) build --workspace --release --locked
+
+run: release
+	./$(RELEASE) exec -- sh -c 'echo hi'
+
+# setpriv (util-linux) drops to uid 65534 for the unprivileged half of the tests.
+deps:
+	@command -v setpriv >/dev/null || (apt-get update -qq && apt-get install -y -qq util-linux)
+
+test: deps
+	$(CARGO) build --workspace --locked
+	$(CARGO) test --workspace --locked -- --test-threads=4
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+hardening: release
+	$(CARGO) build --workspace --locked
+	$(CARGO) test -p missy-supervisor --test cli --locked -- escapes lifetime
+
+bench: release
+	bash integration/bench/launch.sh
+
+install: release
+	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/missy-sandbox
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,7 @@
+//! missy-hardening: the escape probes that run inside missy-sandbox.
+//!
+//! The `missy-probe` binary is a thin shell over [`probe::main`]. Each probe attempts one
+//! forbidden thing and prints a one-line verdict; the integration tests run it both inside the
+//! sandbox and unsandboxed (the positive control that proves the attempt can succeed at all).
+
+pub mod probe;

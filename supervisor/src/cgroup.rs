@@ -1,0 +1,148 @@
+//! The run's cgroups (supervisor side): created before `__init` unshares its cgroup namespace,
+//! limits written, the process placed, and on the way out every remaining process killed and the
+//! directories removed. Uses the v1 pids and memory hierarchies this host offers to root.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::plan::LimitPlan;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cgroup {}: {action}: {source}", path.display())]
+pub struct CgroupError {
+    pub path: PathBuf,
+    pub action: &'static str,
+    pub source: std::io::Error,
+}
+
+/// The cgroup directories of one run (one per controller in use).
+#[derive(Debug, Default)]
+pub struct RunCgroup {
+    dirs: Vec<PathBuf>,
+}
+
+fn write(path: &Path, file: &str, value: &str, action: &'static str) -> Result<(), CgroupError> {
+    std::fs::write(path.join(file), value).map_err(|source| CgroupError {
+        path: path.to_path_buf(),
+        action,
+        source,
+    })
+}
+
+/// Remove cgroups left by supervisors that were killed before they could clean up.
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("missy-sandbox-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}
+
+impl RunCgroup {
+    /// Create the run's cgroups and write their limits. `run_id` must be unique per supervisor.
+    pub fn create(limits: &LimitPlan, run_id: u64) -> Result<RunCgroup, CgroupError> {
+        let mut cg = RunCgroup::default();
+        let name = format!("missy-sandbox-{}-{run_id}", std::process::id());
+        if let Some((parent, max)) = &limits.cgroup_pids {
+            sweep_stale(parent);
+            let dir = parent.join(&name);
+            std::fs::create_dir(&dir).map_err(|source| CgroupError {
+                path: dir.clone(),
+                action: "create",
+                source,
+            })?;
+            cg.dirs.push(dir.clone());
+            write(&dir, "pids.max", &max.to_string(), "set pids.max")?;
+        }
+        if let Some((parent, bytes)) = &limits.cgroup_memory {
+            sweep_stale(parent);
+            let dir = parent.join(&name);
+            std::fs::create_dir(&dir).map_err(|source| CgroupError {
+                path: dir.clone(),
+                action: "create",
+                source,
+            })?;
+            cg.dirs.push(dir.clone());
+            write(
+                &dir,
+                "memory.limit_in_bytes",
+                &bytes.to_string(),
+                "set memory.limit_in_bytes",
+            )?;
+            // Without this, the limit would only apply to RAM and the sandbox could fill swap.
+            if dir.join("memory.memsw.limit_in_bytes").exists() {
+                write(
+                    &dir,
+                    "memory.memsw.limit_in_bytes",
+                    &bytes.to_string(),
+                    "set memory.memsw.limit_in_bytes",
+                )?;
+            }
+        }
+        Ok(cg)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dirs.is_empty()
+    }
+
+    /// Move `pid` (the not-yet-confined `__init`) into every cgroup of the run; its children
+    /// inherit them.
+    pub fn add(&self, pid: u32) -> Result<(), CgroupError> {
+        for dir in &self.dirs {
+            write(dir, "cgroup.procs", &pid.to_string(), "add process")?;
+        }
+        Ok(())
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for dir in &self.dirs {
+            if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Kill whatever is left in the run's cgroups and remove them. The pid namespace normally
+    /// has taken everything down already; this is the last sweep.
+    pub fn destroy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.dirs.is_empty() {
+            for pid in self.pids() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            self.dirs
+                .retain(|dir| std::fs::remove_dir(dir).is_err() && dir.exists());
+            if self.dirs.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for dir in &self.dirs {
+            tracing::warn!(cgroup = %dir.display(), "could not remove the run's cgroup");
+        }
+    }
+}
+
+impl Drop for RunCgroup {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}

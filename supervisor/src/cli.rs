@@ -1,0 +1,136 @@
+//! Command-line interface (clap types only; the commands live in `commands/`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str = "Run untrusted tools and AI-agent tool calls in a kernel-enforced sandbox";
+
+const LONG_ABOUT: &str = "\
+missy-sandbox runs a command in a sandbox built from a declarative profile. The kernel enforces \
+every control: new user, mount, pid, network, ipc, uts and cgroup namespaces; Landlock file \
+and TCP rules; a seccomp deny-list; no capabilities and no_new_privs; resource limits; and a \
+wall clock. Nothing started inside outlives the run.
+
+Profiles are TOML files found by name in ./sandbox-profiles, ~/.config/missy-sandbox/profiles, \
+/etc/missy-sandbox/profiles, or among the profiles built into this binary (base, strict, dev, \
+ci-strict). The default profile is `strict`.";
+
+const AFTER_HELP: &str = "\
+EXIT STATUS
+  exec returns the command's own exit status, or:
+    124  the wall-time limit was reached and the sandbox was killed
+    125  the sandbox could not be set up (the failing step and errno are printed)
+    126  the command was found but could not be executed
+    127  the command was not found inside the sandbox
+    128+N  the command was killed by signal N
+  Other commands: 0 success, 1 a check failed, 2 bad input (a profile or argument error).
+
+EXAMPLES
+  missy-sandbox exec -- sh -c 'echo hi'
+  missy-sandbox exec --profile dev --workspace . -- cargo test
+  missy-sandbox check
+  missy-sandbox profile explain strict";
+
+#[derive(Debug, Parser)]
+#[command(name = "missy-sandbox", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    /// Log verbosity for missy-sandbox itself (error, warn, info, debug, trace); also MISSY_LOG.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command inside the sandbox.
+    #[command(
+        long_about = "Run CMD with ARGS inside a sandbox built from the profile. stdin, stdout and \
+stderr pass through unchanged (pipes and terminals both work). The environment is cleared to \
+what the profile passes and sets; secret-looking variables are never passed through a glob."
+    )]
+    Exec(ExecArgs),
+
+    /// Report which controls this kernel can enforce, and whether each shipped profile can run
+    /// strictly here. Exits 1 when the default profile cannot.
+    Check {
+        /// Print machine-readable JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// List, show, validate and explain profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+
+    /// Internal: the sandbox's init process. Started by missy-sandbox itself.
+    #[command(name = "__init", hide = true)]
+    Init,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Profile name or path to a profile file.
+    #[arg(short, long, value_name = "PROFILE", default_value = crate::policy::DEFAULT_PROFILE)]
+    pub profile: String,
+
+    /// Directory the command works on: `{workspace}` in the profile. Default: the current directory.
+    #[arg(short, long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Wall-clock limit for this run (e.g. 30s, 10m), overriding the profile's `limits.wall_time`.
+    #[arg(short, long, value_name = "DURATION")]
+    pub timeout: Option<crate::policy::units::Duration>,
+
+    /// Set an environment variable inside the sandbox (repeatable). Explicit, so secret-looking
+    /// names are allowed here.
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+
+    /// Print the compiled plan as JSON and exit without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List the profiles that can be found, and where each comes from.
+    List,
+    /// Print a profile's resolved settings (after `extends` and placeholders).
+    Show {
+        /// Profile name or path.
+        profile: String,
+        /// Workspace to expand `{workspace}` with (default: current directory).
+        #[arg(short, long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+    },
+    /// Check a profile file for errors; exits 2 and names file, line and key when it has one.
+    Validate {
+        /// Path to the profile file (or a name).
+        file: String,
+    },
+    /// Show each rule of the resolved profile next to the kernel mechanism that enforces it.
+    Explain {
+        /// Profile name or path.
+        profile: String,
+        /// Workspace to expand `{workspace}` with (default: current directory).
+        #[arg(short, long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+    },
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    if k.is_empty() || k.contains('\0') || v.contains('\0') {
+        return Err(format!("`{s}` is not KEY=VALUE"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}

@@ -1,0 +1,102 @@
+//! `missy-sandbox exec`: load the profile, compile the plan, launch, wait, report.
+
+use crate::cli::ExecArgs;
+use crate::commands::{EXIT_BAD_INPUT, context, report};
+use crate::init::EXIT_SETUP_FAILED;
+use crate::kernel::KernelFeatures;
+use crate::plan::{self, Invocation, PlanError};
+use crate::supervise::{self, Outcome};
+use crate::{policy, spawn};
+
+pub fn run(args: ExecArgs) -> i32 {
+    let ctx = match context(args.workspace.as_deref()) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            report(&e);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let mut policy = match policy::load(&args.profile, &ctx) {
+        Ok(p) => p,
+        Err(e) => {
+            report(&e);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if let Some(timeout) = args.timeout {
+        policy.limits.wall_time = Some(timeout);
+    }
+    let kernel = KernelFeatures::probe();
+    let invocation = Invocation {
+        argv: args.command,
+        workspace: ctx.workspace.clone(),
+        cwd: ctx.cwd.clone(),
+        env_overrides: args.env,
+        host_env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+    };
+    let compiled = match plan::compile(&policy, &kernel, &invocation) {
+        Ok(c) => c,
+        Err(e @ PlanError::Unenforceable { .. }) => {
+            report(&e);
+            return EXIT_SETUP_FAILED;
+        }
+        Err(e) => {
+            report(&e);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
+        eprintln!(
+            "missy-sandbox: WARNING (best-effort profile): {}: {}",
+            control.name, control.status
+        );
+    }
+    if !compiled.withheld_env.is_empty() {
+        tracing::info!(names = ?compiled.withheld_env, "secret-looking variables withheld from the sandbox");
+    }
+    if args.dry_run {
+        match serde_json::to_string_pretty(&compiled.plan) {
+            Ok(json) => println!("{json}"),
+            Err(e) => report(&e),
+        }
+        return 0;
+    }
+    let wall_time = compiled.limits.wall_time;
+    let launched = match spawn::launch(&compiled, 0) {
+        Ok(l) => l,
+        Err(e) => {
+            report(&e);
+            return EXIT_SETUP_FAILED;
+        }
+    };
+    // The runtime starts only now: the sandbox's init was forked from a single-threaded process.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report(&format!("cannot start the async runtime: {e}"));
+            return EXIT_SETUP_FAILED;
+        }
+    };
+    match runtime.block_on(supervise::wait(launched, wall_time)) {
+        Ok(outcome) => {
+            match &outcome {
+                Outcome::SetupFailed { error, .. } => report(error),
+                Outcome::TimedOut(limit) => report(&format!(
+                    "wall-time limit of {} reached; the sandbox was killed",
+                    policy::units::Duration(limit.as_millis() as u64)
+                )),
+                Outcome::Finished(_) => {}
+            }
+            outcome.exit_status()
+        }
+        Err(e) => {
+            report(&format!("waiting for the sandbox: {e}"));
+            EXIT_SETUP_FAILED
+        }
+    }
+}

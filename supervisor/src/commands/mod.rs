@@ -1,0 +1,47 @@
+//! The subcommands. Each returns the process exit status.
+
+pub mod check;
+pub mod exec;
+pub mod profile;
+
+use std::path::{Path, PathBuf};
+
+use crate::policy::{Context, PolicyError};
+
+/// Exit status for bad input: a profile error or an invalid argument.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+/// The placeholder values for this invocation.
+pub fn context(workspace: Option<&Path>) -> Result<Context, PolicyError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| PolicyError::Invocation(format!("cannot read the current directory: {e}")))?;
+    let workspace = workspace.map_or_else(|| cwd.clone(), Path::to_path_buf);
+    let workspace = std::fs::canonicalize(&workspace)
+        .map_err(|e| PolicyError::Invocation(format!("workspace {}: {e}", workspace.display())))?;
+    if !workspace.is_dir() {
+        return Err(PolicyError::Invocation(format!(
+            "workspace {} is not a directory",
+            workspace.display()
+        )));
+    }
+    Ok(Context {
+        workspace,
+        home: home_dir(),
+        cwd,
+    })
+}
+
+fn home_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(home);
+    }
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| PathBuf::from("/nonexistent"), |u| u.dir)
+}
+
+/// Print an error the way every command does.
+pub fn report(err: &dyn std::fmt::Display) {
+    eprintln!("missy-sandbox: {err}");
+}

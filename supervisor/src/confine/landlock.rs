@@ -1,0 +1,114 @@
+//! Landlock: the kernel's own check of every file access and TCP connection the workload makes.
+//! Runs in the workload after the mounts (rules open paths in the final view) and before
+//! seccomp. Strict plans use HardRequirement: anything the kernel cannot enforce is an error.
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd,
+    RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+};
+
+use super::{ConfineError, Step};
+use crate::plan::{self, LandlockPlan};
+
+fn abi_of(version: u8) -> ABI {
+    match version {
+        1 => ABI::V1,
+        2 => ABI::V2,
+        3 => ABI::V3,
+        4 => ABI::V4,
+        5 => ABI::V5,
+        6 => ABI::V6,
+        7.. => ABI::V7,
+        _ => ABI::Unsupported,
+    }
+}
+
+/// The filesystem rights one grant gives, at `abi`.
+pub fn rights(access: plan::Access, is_dir: bool, abi: ABI) -> landlock::BitFlags<AccessFs> {
+    let read = AccessFs::ReadFile | AccessFs::ReadDir;
+    let rights = match access {
+        plan::Access::List => AccessFs::ReadDir.into(),
+        plan::Access::Read => read,
+        plan::Access::Exec => read | AccessFs::Execute,
+        plan::Access::Write => AccessFs::from_all(abi),
+    };
+    if is_dir {
+        rights
+    } else {
+        rights & AccessFs::from_file(abi)
+    }
+}
+
+fn err(e: impl std::fmt::Display, what: &str) -> ConfineError {
+    ConfineError {
+        step: Step::Landlock,
+        errno: std::io::Error::last_os_error().raw_os_error(),
+        detail: format!("{what}: {e}"),
+    }
+}
+
+/// Restrict the calling process (and everything it executes) to the plan's rules.
+pub fn restrict(plan: &LandlockPlan) -> Result<RestrictionStatus, ConfineError> {
+    let abi = abi_of(plan.abi);
+    if abi == ABI::Unsupported {
+        return Err(ConfineError::other(
+            Step::Landlock,
+            "Landlock is not available in this kernel",
+        ));
+    }
+    let level = if plan.strict {
+        CompatLevel::HardRequirement
+    } else {
+        CompatLevel::BestEffort
+    };
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(level)
+        .handle_access(AccessFs::from_all(abi))
+        .map_err(|e| err(e, "handle filesystem access"))?;
+    if plan.restrict_tcp && plan.abi >= 4 {
+        // Handled with no port rule: every TCP bind and connect is denied.
+        ruleset = ruleset
+            .handle_access(AccessNet::from_all(abi))
+            .map_err(|e| err(e, "handle TCP access"))?;
+    }
+    if plan.abi >= 6 {
+        ruleset = ruleset
+            .scope(Scope::from_all(abi))
+            .map_err(|e| err(e, "scope signals and abstract sockets"))?;
+    }
+    let mut created = ruleset.create().map_err(|e| err(e, "create ruleset"))?;
+    for rule in &plan.rules {
+        let fd = match PathFd::new(&rule.path) {
+            Ok(fd) => fd,
+            // A path the mounts did not provide grants nothing; only strict plans insist.
+            Err(e) if !plan.strict => {
+                eprintln!(
+                    "missy-sandbox: warning: Landlock rule skipped for {}: {e}",
+                    rule.path.display()
+                );
+                continue;
+            }
+            Err(e) => return Err(err(e, &format!("open {}", rule.path.display()))),
+        };
+        let access = rights(rule.access, rule.is_dir, abi);
+        created = created
+            .add_rule(PathBeneath::new(fd, access))
+            .map_err(|e| err(e, &format!("rule for {}", rule.path.display())))?;
+    }
+    let status = created
+        .restrict_self()
+        .map_err(|e| err(e, "restrict_self"))?;
+    if plan.strict && status.ruleset != RulesetStatus::FullyEnforced {
+        return Err(ConfineError::other(
+            Step::Landlock,
+            format!("ruleset only {:?}", status.ruleset),
+        ));
+    }
+    if status.ruleset != RulesetStatus::FullyEnforced {
+        eprintln!(
+            "missy-sandbox: WARNING: Landlock is only {:?} (best-effort profile)",
+            status.ruleset
+        );
+    }
+    Ok(status)
+}

@@ -1,0 +1,288 @@
+//! Build the sandbox's root from the plan's mount operations. Runs in pid 1 (inside the new
+//! user, mount and pid namespaces), so a fresh /proc shows only the sandbox's processes.
+//!
+//! Sequence (the shape bubblewrap uses): make every mount private; mount a tmpfs "base" and
+//! pivot into it, so the host's root stays reachable at /oldroot while the new root is built at
+//! /newroot from binds of /oldroot/<path>; detach /oldroot; pivot into /newroot.
+
+use std::fs;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+use super::{ConfineError, Step};
+use crate::plan::MountOp;
+
+const BASE: &str = "/tmp";
+const NEW: &str = "/newroot";
+const OLD: &str = "/oldroot";
+
+fn fail(e: nix::errno::Errno, what: String) -> ConfineError {
+    ConfineError::os(Step::Mounts, e, what)
+}
+
+fn io_fail(e: std::io::Error, what: String) -> ConfineError {
+    ConfineError::io(Step::Mounts, &e, what)
+}
+
+/// Inside the new root: `/usr` → `/newroot/usr`.
+fn under(root: &str, path: &Path) -> PathBuf {
+    Path::new(root).join(path.strip_prefix("/").unwrap_or(path))
+}
+
+fn mount_tmpfs(target: &Path, options: &str, flags: MsFlags) -> Result<(), ConfineError> {
+    mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some(options)).map_err(|e| {
+        fail(
+            e,
+            format!("mount tmpfs on {} ({options})", target.display()),
+        )
+    })
+}
+
+/// Set mount attributes on `target` and everything mounted below it (mount_setattr, Linux 5.12).
+/// Adding restrictions is always allowed in a user namespace, and AT_RECURSIVE also covers
+/// submounts a recursive bind brought along, which a plain remount would leave writable.
+fn set_attrs(target: &Path, read_only: bool, nodev: bool) -> Result<(), ConfineError> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    const MOUNT_ATTR_NOSUID: u64 = 0x2;
+    const MOUNT_ATTR_NODEV: u64 = 0x4;
+    let mut set = MOUNT_ATTR_NOSUID;
+    if read_only {
+        set |= MOUNT_ATTR_RDONLY;
+    }
+    if nodev {
+        set |= MOUNT_ATTR_NODEV;
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let c_path = std::ffi::CString::new(target.as_os_str().as_encoded_bytes()).map_err(|_| {
+        ConfineError::other(Step::Mounts, format!("path with NUL: {}", target.display()))
+    })?;
+    // SAFETY: c_path and attr outlive the call; the size passed is the struct's size.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        let e = nix::errno::Errno::last();
+        return Err(fail(
+            e,
+            format!("mount_setattr({}, rdonly={read_only})", target.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Create an empty mountpoint (a directory, or an empty file for file binds) with its parents.
+fn make_mountpoint(path: &Path, is_dir: bool) -> Result<(), ConfineError> {
+    if is_dir {
+        return fs::create_dir_all(path)
+            .map_err(|e| io_fail(e, format!("mkdir {}", path.display())));
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| io_fail(e, format!("mkdir {}", parent.display())))?;
+    }
+    if path.exists() {
+        return Ok(());
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(path)
+        .map(|_| ())
+        .map_err(|e| io_fail(e, format!("create {}", path.display())))
+}
+
+fn bind(source: &Path, target: &Path, is_dir: bool) -> Result<(), ConfineError> {
+    make_mountpoint(target, is_dir)?;
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        fail(
+            e,
+            format!("bind {} on {}", source.display(), target.display()),
+        )
+    })
+}
+
+/// A minimal /dev: the harmless character devices bound from the host, the usual links, and
+/// a private /dev/shm. No block devices, no ptys of the host, nothing else.
+fn build_dev() -> Result<(), ConfineError> {
+    let dev = under(NEW, Path::new("/dev"));
+    fs::create_dir_all(&dev).map_err(|e| io_fail(e, "mkdir /dev".into()))?;
+    mount_tmpfs(
+        &dev,
+        "mode=0755,size=64k",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+    )?;
+    for node in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let host = under(OLD, &Path::new("/dev").join(node));
+        if host.exists() {
+            let target = dev.join(node);
+            bind(&host, &target, false)?;
+            // Device nodes must keep working: no NODEV here, but read-only metadata and nosuid.
+            set_attrs(&target, false, false)?;
+        }
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(link))
+            .map_err(|e| io_fail(e, format!("symlink /dev/{link}")))?;
+    }
+    let shm = dev.join("shm");
+    fs::create_dir_all(&shm).map_err(|e| io_fail(e, "mkdir /dev/shm".into()))?;
+    mount_tmpfs(
+        &shm,
+        "mode=1777,size=64m",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+    )?;
+    Ok(())
+}
+
+fn apply(op: &MountOp) -> Result<(), ConfineError> {
+    match op {
+        MountOp::Bind {
+            path,
+            writable,
+            is_dir,
+        } => {
+            let target = under(NEW, path);
+            bind(&under(OLD, path), &target, *is_dir)?;
+            set_attrs(&target, !writable, true)
+        }
+        MountOp::Symlink { link, target } => {
+            let at = under(NEW, link);
+            if let Some(parent) = at.parent() {
+                fs::create_dir_all(parent)
+                    .map_err(|e| io_fail(e, format!("mkdir {}", parent.display())))?;
+            }
+            std::os::unix::fs::symlink(target, &at)
+                .map_err(|e| io_fail(e, format!("symlink {}", link.display())))
+        }
+        MountOp::Tmpfs { path, size } => {
+            let target = under(NEW, path);
+            fs::create_dir_all(&target)
+                .map_err(|e| io_fail(e, format!("mkdir {}", path.display())))?;
+            let options = match size {
+                Some(bytes) => format!("mode=1777,size={bytes}"),
+                None => "mode=1777".to_string(),
+            };
+            mount_tmpfs(&target, &options, MsFlags::MS_NOSUID | MsFlags::MS_NODEV)
+        }
+        MountOp::Dev => build_dev(),
+        MountOp::Proc => {
+            let target = under(NEW, Path::new("/proc"));
+            fs::create_dir_all(&target).map_err(|e| io_fail(e, "mkdir /proc".into()))?;
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount(Some("proc"), &target, Some("proc"), flags, None::<&str>)
+                .map_err(|e| fail(e, "mount proc".into()))
+        }
+        MountOp::MaskDir { path } => {
+            let target = under(NEW, path);
+            mount_tmpfs(
+                &target,
+                "mode=0000,size=4k",
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            )?;
+            set_attrs(&target, true, true)
+        }
+        MountOp::MaskFile { path } => {
+            let target = under(NEW, path);
+            bind(Path::new("/empty"), &target, false)?;
+            set_attrs(&target, true, true)
+        }
+    }
+}
+
+/// Build the new root from `ops` and make it the root of this mount namespace.
+pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
+    // Nothing we mount from here on may propagate back to the host's mount namespace.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| fail(e, "make / recursively private".into()))?;
+
+    // The base tmpfs holds /newroot, /oldroot and the empty file masks bind from.
+    mount_tmpfs(
+        Path::new(BASE),
+        "mode=0755,size=64k",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+    )?;
+    for dir in ["newroot", "oldroot"] {
+        fs::create_dir(Path::new(BASE).join(dir))
+            .map_err(|e| io_fail(e, format!("mkdir {BASE}/{dir}")))?;
+    }
+    let empty = Path::new(BASE).join("empty");
+    fs::File::create(&empty).map_err(|e| io_fail(e, "create the mask file".into()))?;
+    fs::set_permissions(&empty, fs::Permissions::from_mode(0o000))
+        .map_err(|e| io_fail(e, "chmod mask file".into()))?;
+    nix::unistd::chdir(BASE).map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir base"))?;
+    nix::unistd::pivot_root(".", "oldroot")
+        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "pivot_root into base"))?;
+    nix::unistd::chdir("/").map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir /"))?;
+
+    mount_tmpfs(
+        Path::new(NEW),
+        "mode=0755,size=1m",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+    )?;
+    for op in ops {
+        apply(op)?;
+    }
+    // The root itself and /dev are read-only: nothing can be created outside the grants.
+    set_attrs(&under(NEW, Path::new("/dev")), true, false)?;
+
+    umount2(OLD, MntFlags::MNT_DETACH).map_err(|e| fail(e, "detach the host root".into()))?;
+    nix::unistd::chdir(NEW).map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir newroot"))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." removes it.
+    nix::unistd::pivot_root(".", ".")
+        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "pivot_root into newroot"))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "detach the base"))?;
+    nix::unistd::chdir("/").map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir /"))?;
+    remount_root_read_only()
+}
+
+fn remount_root_read_only() -> Result<(), ConfineError> {
+    let flags = MsFlags::MS_REMOUNT
+        | MsFlags::MS_BIND
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(|e| fail(e, "remount / read-only".into()))
+}

@@ -1,0 +1,44 @@
+//! The sandbox's network namespace starts with a down loopback and nothing else. Bring `lo` up
+//! so tools that talk to themselves over 127.0.0.1 work. Runs in pid 1; the single-threaded
+//! tokio runtime rtnetlink needs is dropped before the workload is forked.
+
+use futures_util::TryStreamExt;
+
+use super::{ConfineError, Step};
+
+pub fn loopback_up() -> Result<(), ConfineError> {
+    let fail = |what: String| ConfineError {
+        step: Step::Loopback,
+        errno: None,
+        detail: what,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| ConfineError::io(Step::Loopback, &e, "build netlink runtime"))?;
+    rt.block_on(async {
+        let (conn, handle, _) = rtnetlink::new_connection()
+            .map_err(|e| ConfineError::io(Step::Loopback, &e, "netlink socket"))?;
+        let driver = tokio::spawn(conn);
+        let link = handle
+            .link()
+            .get()
+            .match_name(String::from("lo"))
+            .execute()
+            .try_next()
+            .await
+            .map_err(|e| fail(format!("look up lo: {e}")))?
+            .ok_or_else(|| fail("no loopback interface".into()))?;
+        let request = rtnetlink::LinkUnspec::new_with_index(link.header.index)
+            .up()
+            .build();
+        handle
+            .link()
+            .set(request)
+            .execute()
+            .await
+            .map_err(|e| fail(format!("set lo up: {e}")))?;
+        driver.abort();
+        Ok(())
+    })
+}

@@ -1,0 +1,78 @@
+//! Process-level privileges: parent-death signals, the session, capabilities and no_new_privs.
+
+use caps::CapSet;
+use nix::sys::signal::Signal;
+use nix::unistd::{Pid, getppid, setsid};
+
+use super::{ConfineError, Step};
+
+/// Die with SIGKILL when the parent dies, and check it has not died already (the race between
+/// fork and prctl): if the parent is no longer `expected_parent`, stop now.
+pub fn die_with_parent(expected_parent: i32) -> Result<(), ConfineError> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| ConfineError::os(Step::ParentDeathSignal, e, "PR_SET_PDEATHSIG"))?;
+    if getppid() != Pid::from_raw(expected_parent) {
+        return Err(ConfineError::other(
+            Step::ParentDeathSignal,
+            "parent exited before the sandbox was set up",
+        ));
+    }
+    Ok(())
+}
+
+/// A new session: the workload has no controlling terminal to inject keystrokes into or to
+/// receive job-control signals from.
+pub fn new_session() -> Result<(), ConfineError> {
+    setsid()
+        .map(|_| ())
+        .map_err(|e| ConfineError::os(Step::Session, e, "setsid"))
+}
+
+fn last_os_errno() -> Option<i32> {
+    std::io::Error::last_os_error().raw_os_error()
+}
+
+/// Drop every capability. Bounding first (dropping it needs CAP_SETPCAP, still effective), then
+/// ambient and inheritable, then effective and permitted. Also caps newer than the `caps` crate
+/// knows are dropped from the bounding set by number.
+pub fn drop_capabilities() -> Result<(), ConfineError> {
+    let fail = |set: &str, e: caps::errors::CapsError| ConfineError {
+        step: Step::Capabilities,
+        errno: last_os_errno(),
+        detail: format!("clear {set} set: {e}"),
+    };
+    let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(40);
+    for cap in 0..=last_cap.max(63).min(63) {
+        // SAFETY: PR_CAPBSET_DROP takes an integer; EINVAL for numbers the kernel does not know is
+        // expected above cap_last_cap and ignored.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        if rc != 0 && cap <= last_cap {
+            return Err(ConfineError {
+                step: Step::Capabilities,
+                errno: last_os_errno(),
+                detail: format!("PR_CAPBSET_DROP {cap}"),
+            });
+        }
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| fail("ambient", e))?;
+    caps::clear(None, CapSet::Inheritable).map_err(|e| fail("inheritable", e))?;
+    caps::clear(None, CapSet::Effective).map_err(|e| fail("effective", e))?;
+    caps::clear(None, CapSet::Permitted).map_err(|e| fail("permitted", e))?;
+    Ok(())
+}
+
+/// no_new_privs: execve can never grant privileges again (setuid bits, file capabilities).
+pub fn no_new_privs() -> Result<(), ConfineError> {
+    nix::sys::prctl::set_no_new_privs()
+        .map_err(|e| ConfineError::os(Step::NoNewPrivs, e, "PR_SET_NO_NEW_PRIVS"))
+}
+
+/// Not dumpable: other processes of the same uid cannot ptrace us or read /proc/<pid>/mem or
+/// environ. Used for `__init`'s monitor and pid 1, which hold the plan.
+pub fn not_dumpable() -> Result<(), ConfineError> {
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| ConfineError::os(Step::ParentDeathSignal, e, "PR_SET_DUMPABLE"))
+}

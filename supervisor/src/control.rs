@@ -1,0 +1,126 @@
+//! The supervisor ↔ `__init` protocol over the control socket (fd 3 in `__init`).
+//!
+//! Frames are a 4-byte big-endian length followed by JSON. The supervisor sends one
+//! [`ToInit::Plan`]; the sandbox's processes send [`FromInit`] messages only when something goes
+//! wrong. The socket is close-on-exec in the sandbox, so end-of-file on the supervisor's side
+//! means every sandbox process has either exec'd the workload or exited.
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+use crate::confine::ConfineError;
+use crate::plan::Plan;
+
+/// The fd number `__init` finds the control socket at.
+pub const CONTROL_FD: i32 = 3;
+
+/// Largest frame accepted; a Plan is a few tens of KiB.
+const MAX_FRAME: usize = 16 << 20;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToInit {
+    Plan(Box<Plan>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromInit {
+    /// A confinement step failed; the sandbox is being torn down.
+    SetupFailed(ConfineError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("control socket i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("control message encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+    #[error("control frame of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+}
+
+/// Encode one frame.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ControlError> {
+    let body = serde_json::to_vec(msg)?;
+    if body.len() > MAX_FRAME {
+        return Err(ControlError::TooLarge(body.len()));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(
+        &u32::try_from(body.len())
+            .map_err(|_| ControlError::TooLarge(body.len()))?
+            .to_be_bytes(),
+    );
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// Write one frame (blocking; used on both sides before any async work).
+pub fn send<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), ControlError> {
+    w.write_all(&encode(msg)?)?;
+    Ok(())
+}
+
+/// Read one frame (blocking). `Ok(None)` on a clean end-of-file before the frame.
+pub fn recv<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<Option<T>, ControlError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(ControlError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    Ok(Some(serde_json::from_slice(&body)?))
+}
+
+/// Read every message until end-of-file (supervisor side).
+pub async fn recv_all(mut stream: tokio::net::UnixStream) -> Result<Vec<FromInit>, ControlError> {
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await?;
+    let mut out = Vec::new();
+    let mut cursor = std::io::Cursor::new(buf);
+    while let Some(msg) = recv(&mut cursor)? {
+        out.push(msg);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::confine::Step;
+
+    #[test]
+    fn frames_round_trip_and_eof_is_clean() {
+        let msg = FromInit::SetupFailed(ConfineError::os(
+            Step::Mounts,
+            nix::errno::Errno::EPERM,
+            "bind /usr",
+        ));
+        let mut bytes = encode(&msg).unwrap();
+        bytes.extend(encode(&msg).unwrap());
+        let mut cur = std::io::Cursor::new(bytes);
+        for _ in 0..2 {
+            let got: FromInit = recv(&mut cur).unwrap().unwrap();
+            let FromInit::SetupFailed(e) = got;
+            assert_eq!(e.step, Step::Mounts);
+            assert_eq!(e.errno, Some(libc::EPERM));
+        }
+        assert!(recv::<FromInit>(&mut cur).unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_frames_are_refused() {
+        let mut cur = std::io::Cursor::new(u32::MAX.to_be_bytes().to_vec());
+        assert!(matches!(
+            recv::<FromInit>(&mut cur),
+            Err(ControlError::TooLarge(_))
+        ));
+    }
+}

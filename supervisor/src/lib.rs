@@ -1,0 +1,18 @@
+//! missy-sandbox: a Linux-native sandbox supervisor for AI agents and untrusted tool runners.
+//!
+//! Flow: [`policy`] loads a profile → [`plan`] compiles it with the [`kernel`]'s features into a
+//! serialisable Plan → [`spawn`] starts `__init` ([`init`]) and hands it the Plan over the
+//! [`control`] socket → `__init` applies each [`confine`] step → [`supervise`] waits, enforces
+//! the wall clock and reports the exit status.
+
+pub mod cgroup;
+pub mod cli;
+pub mod commands;
+pub mod confine;
+pub mod control;
+pub mod init;
+pub mod kernel;
+pub mod plan;
+pub mod policy;
+pub mod spawn;
+pub mod supervise;

@@ -1,0 +1,128 @@
+//! The workload's environment: empty, then the profile's `pass` names (exact names or globs),
+//! then `set`, then `--env` overrides. A name that looks like a secret is passed only when the
+//! profile or the command line names it exactly, never through a glob.
+
+use std::collections::BTreeMap;
+
+use crate::policy::Policy;
+
+/// The PATH used when neither the profile nor the caller supplies one.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Parts of variable names that usually carry credentials (matched case-insensitively).
+const SECRET_PARTS: &[&str] = &[
+    "TOKEN",
+    "SECRET",
+    "PASSW",
+    "PASSPHRASE",
+    "APIKEY",
+    "API_KEY",
+    "ACCESS_KEY",
+    "ACCESSKEY",
+    "PRIVATE_KEY",
+    "CRED",
+    "AUTH",
+    "SESSION",
+    "COOKIE",
+];
+
+/// Prefixes of variables that belong to credential-bearing tools and clouds.
+const SECRET_PREFIXES: &[&str] = &[
+    "AWS_",
+    "AZURE_",
+    "GCP_",
+    "GOOGLE_APPLICATION",
+    "OPENAI_",
+    "ANTHROPIC_",
+    "GH_",
+    "GITHUB_",
+    "VAULT_",
+    "NPM_CONFIG__AUTH",
+];
+
+/// Whole names that point at credentials (agent sockets, cluster configs).
+const SECRET_NAMES: &[&str] = &["SSH_AUTH_SOCK", "KUBECONFIG", "DOCKER_AUTH_CONFIG", "NETRC"];
+
+/// Variable names that usually carry credentials. Plain string checks: this runs on every
+/// launch and must cost microseconds.
+pub fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_PARTS.iter().any(|p| upper.contains(p))
+        || SECRET_PREFIXES.iter().any(|p| upper.starts_with(p))
+        || SECRET_NAMES.contains(&upper.as_str())
+}
+
+/// What the environment step decided: the variables, and the secret-looking names withheld.
+#[derive(Debug, Clone, Default)]
+pub struct EnvPlan {
+    pub vars: BTreeMap<String, String>,
+    pub withheld: Vec<String>,
+}
+
+/// Compute the workload environment from the host environment `host`.
+pub fn compile(
+    policy: &Policy,
+    host: &[(String, String)],
+    overrides: &[(String, String)],
+) -> EnvPlan {
+    let mut plan = EnvPlan::default();
+    let (globs, exact): (Vec<&String>, Vec<&String>) = policy
+        .env_pass
+        .iter()
+        .partition(|p| p.contains(['*', '?', '[']));
+    // One GlobSet for all patterns: simple shapes such as `LC_*` match by prefix, without
+    // compiling a regex on every launch. Patterns were validated when the profile loaded.
+    let mut builder = globset::GlobSetBuilder::new();
+    for pattern in &globs {
+        if let Ok(glob) = globset::Glob::new(pattern) {
+            builder.add(glob);
+        }
+    }
+    let glob_set = builder
+        .build()
+        .unwrap_or_else(|_| globset::GlobSet::empty());
+    for (name, value) in host {
+        if exact.iter().any(|e| *e == name) {
+            plan.vars.insert(name.clone(), value.clone());
+        } else if !globs.is_empty() && glob_set.is_match(name) {
+            if looks_secret(name) {
+                plan.withheld.push(name.clone());
+            } else {
+                plan.vars.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    for (name, value) in policy
+        .env_set
+        .iter()
+        .chain(overrides.iter().map(|(k, v)| (k, v)))
+    {
+        plan.vars.insert(name.clone(), value.clone());
+    }
+    plan.vars
+        .entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.to_string());
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_are_recognised() {
+        for name in [
+            "GITHUB_TOKEN",
+            "AWS_ACCESS_KEY_ID",
+            "my_api_key",
+            "DB_PASSWORD",
+            "OPENAI_API_KEY",
+            "SSH_AUTH_SOCK",
+        ] {
+            assert!(looks_secret(name), "{name}");
+        }
+        for name in ["PATH", "LANG", "LC_ALL", "TERM", "HOME"] {
+            assert!(!looks_secret(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Policy + kernel features → `Plan`: everything `__init` needs, computed before any fork.
+//!
+//! The Plan is plain data (serialisable, no fds, no kernel calls): ordered mount operations, the
+//! Landlock rule list, compiled seccomp programs, the environment, argv and limits, and a record
+//! of how each control is enforced. `explain`, `--dry-run` and golden tests read it as it is.
+
+pub mod enforcement;
+pub mod env;
+pub mod limits;
+pub mod mounts;
+pub mod seccomp;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use enforcement::{Control, Status};
+pub use limits::{LimitPlan, Rlimit};
+pub use mounts::MountOp;
+use seccomp::SeccompProgram;
+
+use crate::kernel::{KernelFeatures, LANDLOCK_ABI_KNOWN};
+use crate::policy::{NetworkMode, Policy, Require};
+
+/// How much a grant allows. Ordered: a path granted twice gets the larger access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Access {
+    /// List a directory's entries, nothing more (the root, so `ls /` shows what exists).
+    List,
+    /// List directories and read files.
+    Read,
+    /// Read, and execute files.
+    Exec,
+    /// Everything: read, execute, create, write, remove, rename.
+    Write,
+}
+
+/// One path the sandbox may reach, resolved on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub path: PathBuf,
+    pub access: Access,
+    pub is_dir: bool,
+}
+
+/// The Landlock part of the Plan, applied by the workload after the mounts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LandlockPlan {
+    /// ABI level to request: the kernel's, capped at what this build knows.
+    pub abi: u8,
+    /// Fail (HardRequirement) instead of silently enforcing less.
+    pub strict: bool,
+    pub rules: Vec<Grant>,
+    /// Handle TCP bind/connect (with no port allowed): set unless the network is the host's.
+    pub restrict_tcp: bool,
+}
+
+/// Everything `__init` needs to build the sandbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub profile: String,
+    /// Host uid/gid the sandbox's root maps to (the supervisor's own).
+    pub uid: u32,
+    pub gid: u32,
+    /// Unshare the network namespace (false only for `mode = "host"`).
+    pub new_netns: bool,
+    pub hostname: String,
+    pub mounts: Vec<MountOp>,
+    pub landlock: LandlockPlan,
+    pub seccomp: Vec<SeccompProgram>,
+    pub rlimits: Vec<Rlimit>,
+    pub env: Vec<(String, String)>,
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// pid of the supervisor, so `__init` can detect that it died before PDEATHSIG was armed.
+    pub supervisor_pid: i32,
+}
+
+/// Per-invocation inputs that are not in the profile.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub argv: Vec<String>,
+    pub workspace: PathBuf,
+    pub cwd: PathBuf,
+    pub env_overrides: Vec<(String, String)>,
+    pub host_env: Vec<(String, String)>,
+}
+
+/// The compiled plan plus what the supervisor keeps for itself.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub plan: Plan,
+    pub limits: LimitPlan,
+    pub controls: Vec<Control>,
+    pub skipped_paths: Vec<PathBuf>,
+    pub withheld_env: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("the workspace {} does not exist or is not a directory", .0.display())]
+    Workspace(PathBuf),
+    #[error("this CPU architecture is not supported (x86_64 and aarch64 are)")]
+    Arch,
+    #[error("compiling the seccomp filter: {0}")]
+    Seccomp(#[from] seccomp::SeccompPlanError),
+    #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}",
+        .unmet.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        .unmet.iter().map(|c| format!("  {}: {}", c.name, c.status)).collect::<Vec<_>>().join("\n"))]
+    Unenforceable {
+        profile: String,
+        unmet: Vec<Control>,
+    },
+}
+
+/// Resolve the profile's path lists on the host: missing paths are skipped (a grant that cannot
+/// be made grants nothing), symlinks are recreated and their targets granted.
+fn resolve_grants(
+    policy: &Policy,
+    skipped: &mut Vec<PathBuf>,
+) -> (Vec<Grant>, Vec<(PathBuf, PathBuf)>) {
+    let mut grants: Vec<Grant> = Vec::new();
+    let mut symlinks = Vec::new();
+    let lists = [
+        (&policy.read, Access::Read),
+        (&policy.exec, Access::Exec),
+        (&policy.write, Access::Write),
+    ];
+    for (paths, access) in lists {
+        for path in paths.iter() {
+            let (real, is_dir) = if mounts::is_builtin(path) {
+                (path.clone(), true)
+            } else {
+                let Ok(meta) = std::fs::symlink_metadata(path) else {
+                    skipped.push(path.clone());
+                    continue;
+                };
+                if meta.file_type().is_symlink() {
+                    let (Ok(target), Ok(real)) =
+                        (std::fs::read_link(path), std::fs::canonicalize(path))
+                    else {
+                        skipped.push(path.clone());
+                        continue;
+                    };
+                    symlinks.push((path.clone(), target));
+                    (real.clone(), real.is_dir())
+                } else {
+                    // Canonical, so a symlinked parent does not create a second view of a path.
+                    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                    (real, meta.is_dir())
+                }
+            };
+            match grants.iter_mut().find(|g| g.path == real) {
+                Some(existing) => existing.access = existing.access.max(access),
+                None => grants.push(Grant {
+                    path: real,
+                    access,
+                    is_dir,
+                }),
+            }
+        }
+    }
+    // A symlink whose link path is itself inside a bound directory already exists there.
+    symlinks.retain(|(link, _)| {
+        !grants
+            .iter()
+            .any(|g| link.starts_with(&g.path) && !mounts::is_builtin(&g.path))
+    });
+    (grants, symlinks)
+}
+
+/// Rules the sandbox always needs, whatever the profile: its own /dev nodes, /proc, /tmp.
+fn builtin_rules(policy: &Policy) -> Vec<Grant> {
+    let mut rules = vec![
+        // Only granted paths exist in the new root, so listing it reveals nothing more.
+        Grant {
+            path: "/".into(),
+            access: Access::List,
+            is_dir: true,
+        },
+        Grant {
+            path: "/proc".into(),
+            access: Access::Read,
+            is_dir: true,
+        },
+    ];
+    for node in [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+    ] {
+        rules.push(Grant {
+            path: node.into(),
+            access: Access::Write,
+            is_dir: false,
+        });
+    }
+    rules.push(Grant {
+        path: "/dev/shm".into(),
+        access: Access::Write,
+        is_dir: true,
+    });
+    let tmp_granted = policy
+        .write
+        .iter()
+        .any(|p| p == Path::new(crate::policy::model::SANDBOX_TMP));
+    if !tmp_granted {
+        rules.push(Grant {
+            path: "/tmp".into(),
+            access: Access::Read,
+            is_dir: true,
+        });
+    }
+    rules
+}
+
+/// Compile `policy` for this kernel and invocation.
+pub fn compile(
+    policy: &Policy,
+    kernel: &KernelFeatures,
+    inv: &Invocation,
+) -> Result<Compiled, PlanError> {
+    if !inv.workspace.is_dir() {
+        return Err(PlanError::Workspace(inv.workspace.clone()));
+    }
+    let arch = kernel.arch.ok_or(PlanError::Arch)?;
+    let mut skipped = Vec::new();
+    let (grants, symlinks) = resolve_grants(policy, &mut skipped);
+    let tmp_size = policy.limits.tmp_size.map(|s| s.0);
+    let mount_ops = mounts::compile(&grants, &symlinks, &policy.mask, tmp_size);
+
+    let mut rules = builtin_rules(policy);
+    for g in &grants {
+        match rules.iter_mut().find(|r| r.path == g.path) {
+            Some(r) => r.access = r.access.max(g.access),
+            None => rules.push(g.clone()),
+        }
+    }
+    let limits = limits::compile(&policy.limits, kernel);
+    let env = env::compile(policy, &inv.host_env, &inv.env_overrides);
+    let cwd = if grants
+        .iter()
+        .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && inv.cwd.starts_with(&g.path))
+    {
+        inv.cwd.clone()
+    } else {
+        inv.workspace.clone()
+    };
+    let controls = enforcement::assess(policy, kernel, &limits);
+    if policy.require == Require::Strict {
+        let unmet: Vec<Control> = controls
+            .iter()
+            .filter(|c| !c.status.is_enforced())
+            .cloned()
+            .collect();
+        if !unmet.is_empty() {
+            return Err(PlanError::Unenforceable {
+                profile: policy.name.clone(),
+                unmet,
+            });
+        }
+    }
+    let plan = Plan {
+        profile: policy.name.clone(),
+        uid: kernel.euid,
+        gid: kernel.egid,
+        new_netns: policy.network != NetworkMode::Host,
+        hostname: "missy-sandbox".into(),
+        mounts: mount_ops,
+        landlock: LandlockPlan {
+            abi: kernel.landlock_abi.min(LANDLOCK_ABI_KNOWN),
+            strict: policy.require == Require::Strict,
+            rules,
+            restrict_tcp: policy.network != NetworkMode::Host,
+        },
+        seccomp: seccomp::compile_default(arch)?,
+        rlimits: limits.rlimits.clone(),
+        env: env.vars.into_iter().collect(),
+        argv: inv.argv.clone(),
+        cwd,
+        supervisor_pid: std::process::id() as i32,
+    };
+    Ok(Compiled {
+        plan,
+        limits,
+        controls,
+        skipped_paths: skipped,
+        withheld_env: env.withheld,
+    })
+}

@@ -1,0 +1,174 @@
+//! Finding profiles by name and following `extends`.
+//!
+//! Search order for a name: an explicit path (contains `/` or ends in `.toml`), then
+//! `./sandbox-profiles`, `$XDG_CONFIG_HOME` or `~/.config/missy-sandbox/profiles`,
+//! `/etc/missy-sandbox/profiles`, and finally the profiles shipped inside the binary.
+
+use std::path::{Path, PathBuf};
+
+use super::error::{PolicyError, from_toml};
+use super::raw::RawProfile;
+
+/// Profiles shipped with missy-sandbox, embedded so an installed binary needs no files around it.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("base", include_str!("../../../sandbox-profiles/base.toml")),
+    (
+        "strict",
+        include_str!("../../../sandbox-profiles/strict.toml"),
+    ),
+    ("dev", include_str!("../../../sandbox-profiles/dev.toml")),
+    (
+        "ci-strict",
+        include_str!("../../../sandbox-profiles/ci-strict.toml"),
+    ),
+];
+
+/// The profile used when none is named.
+pub const DEFAULT_PROFILE: &str = "strict";
+
+/// Deepest `extends` chain accepted; deeper is almost certainly a mistake.
+const MAX_DEPTH: usize = 16;
+
+/// One parsed profile file and where it came from.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Profile name (file stem or shipped name).
+    pub name: String,
+    /// Human-readable origin: a path, or `<shipped>/strict.toml`.
+    pub origin: String,
+    /// Directory relative `extends` paths are resolved against (none for shipped profiles).
+    pub dir: Option<PathBuf>,
+    pub text: String,
+    pub raw: RawProfile,
+}
+
+/// Directories searched for `NAME.toml`, in order.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("sandbox-profiles")];
+    if let Some(cfg) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        dirs.push(PathBuf::from(cfg).join("missy-sandbox/profiles"));
+    } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        dirs.push(PathBuf::from(home).join(".config/missy-sandbox/profiles"));
+    }
+    dirs.push(PathBuf::from("/etc/missy-sandbox/profiles"));
+    dirs
+}
+
+fn is_explicit_path(reference: &str) -> bool {
+    reference.contains('/') || reference.ends_with(".toml")
+}
+
+/// Locate and parse one profile (without following `extends`).
+pub fn find(reference: &str, relative_to: Option<&Path>) -> Result<SourceFile, PolicyError> {
+    if is_explicit_path(reference) {
+        let mut path = PathBuf::from(reference);
+        if path.is_relative() {
+            if let Some(dir) = relative_to {
+                path = dir.join(path);
+            }
+        }
+        return read_file(&path);
+    }
+    if reference.is_empty()
+        || !reference
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(PolicyError::Invocation(format!(
+            "`{reference}` is not a profile name (letters, digits, `-`, `_`) or a path to a .toml file"
+        )));
+    }
+    let mut searched = Vec::new();
+    for dir in search_dirs() {
+        let path = dir.join(format!("{reference}.toml"));
+        if path.is_file() {
+            return read_file(&path);
+        }
+        searched.push(path.display().to_string());
+    }
+    if let Some((name, text)) = SHIPPED.iter().find(|(n, _)| *n == reference) {
+        let origin = format!("<shipped>/{name}.toml");
+        return parse(name, &origin, None, text.to_string());
+    }
+    searched.push("the profiles shipped in the binary".to_string());
+    Err(PolicyError::NotFound {
+        name: reference.to_string(),
+        searched,
+    })
+}
+
+fn read_file(path: &Path) -> Result<SourceFile, PolicyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name = path.file_stem().map_or_else(
+        || "profile".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let dir = path.parent().map(Path::to_path_buf);
+    parse(&name, &path.display().to_string(), dir, text)
+}
+
+/// Parse a profile text. Public so `profile validate` and tests can parse text directly.
+pub fn parse(
+    name: &str,
+    origin: &str,
+    dir: Option<PathBuf>,
+    text: String,
+) -> Result<SourceFile, PolicyError> {
+    let raw: RawProfile = toml::from_str(&text).map_err(|e| from_toml(origin, &text, &e))?;
+    Ok(SourceFile {
+        name: name.to_string(),
+        origin: origin.to_string(),
+        dir,
+        text,
+        raw,
+    })
+}
+
+/// Load `reference` and every profile it extends, returned base-first: applying them in order,
+/// each over the previous, gives the effective profile.
+pub fn chain(reference: &str) -> Result<Vec<SourceFile>, PolicyError> {
+    let root = find(reference, None)?;
+    let mut ordered = Vec::new();
+    let mut stack = vec![root.origin.clone()];
+    visit(root, &mut stack, &mut ordered)?;
+    Ok(ordered)
+}
+
+fn visit(
+    file: SourceFile,
+    stack: &mut Vec<String>,
+    out: &mut Vec<SourceFile>,
+) -> Result<(), PolicyError> {
+    if stack.len() > MAX_DEPTH {
+        return Err(PolicyError::TooDeep {
+            chain: stack.clone(),
+            max: MAX_DEPTH,
+        });
+    }
+    let parents = file
+        .raw
+        .extends
+        .clone()
+        .map(|e| e.into_vec())
+        .unwrap_or_default();
+    for parent_ref in parents {
+        let parent = find(&parent_ref, file.dir.as_deref())?;
+        if stack.contains(&parent.origin) {
+            let mut cycle = stack.clone();
+            cycle.push(parent.origin);
+            return Err(PolicyError::Cycle { chain: cycle });
+        }
+        // A diamond (two parents sharing a base) applies the shared base once, first.
+        if out.iter().any(|f: &SourceFile| f.origin == parent.origin) {
+            continue;
+        }
+        stack.push(parent.origin.clone());
+        visit(parent, stack, out)?;
+        stack.pop();
+    }
+    out.push(file);
+    Ok(())
+}

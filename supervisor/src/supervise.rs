@@ -1,0 +1,140 @@
+//! Supervisor side of a running sandbox: wait for it, enforce the wall clock, forward signals,
+//! collect setup failures from the control socket, and turn the result into an exit status.
+
+use std::time::Duration;
+
+use nix::sys::signal::kill;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::confine::ConfineError;
+use crate::control::{self, FromInit};
+use crate::spawn::Launched;
+
+/// Exit status when the wall-time limit killed the sandbox (as timeout(1) uses it).
+pub const EXIT_TIMED_OUT: i32 = 124;
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// The workload ran; its status (128+N for signal N).
+    Finished(i32),
+    /// A confinement step failed before the workload ran.
+    SetupFailed { error: ConfineError, status: i32 },
+    /// The wall-time limit was reached and the whole sandbox was killed.
+    TimedOut(Duration),
+}
+
+impl Outcome {
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            Outcome::Finished(code) => *code,
+            Outcome::SetupFailed { status, .. } => *status,
+            Outcome::TimedOut(_) => EXIT_TIMED_OUT,
+        }
+    }
+}
+
+/// Reap `pid` if it has exited: its status as a shell reports it.
+fn try_reap(pid: Pid) -> Option<i32> {
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(code),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+        Ok(_) => None,
+        // ECHILD: already reaped elsewhere; nothing more to learn.
+        Err(_) => Some(crate::init::EXIT_SETUP_FAILED),
+    }
+}
+
+/// Wait for the sandbox's init to exit (SIGCHLD wakes us; waitpid is only ever asked about
+/// this one pid, never -1).
+async fn exited(pid: Pid, sigchld: &mut Signal) -> i32 {
+    loop {
+        if let Some(code) = try_reap(pid) {
+            return code;
+        }
+        sigchld.recv().await;
+    }
+}
+
+/// Wait for the sandbox to end. Signals the supervisor receives are passed on to the sandbox.
+pub async fn wait(launched: Launched, wall_time: Option<Duration>) -> std::io::Result<Outcome> {
+    let Launched {
+        pid,
+        control,
+        mut cgroup,
+    } = launched;
+    // Installed before the first waitpid, so an exit between the two cannot be missed.
+    let mut sigchld = signal(SignalKind::child())?;
+    control.set_nonblocking(true)?;
+    let messages = tokio::spawn(control::recv_all(tokio::net::UnixStream::from_std(
+        control,
+    )?));
+    let mut streams = Vec::new();
+    for kind in [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+        SignalKind::user_defined1(),
+        SignalKind::user_defined2(),
+        SignalKind::window_change(),
+    ] {
+        streams.push((kind, signal(kind)?));
+    }
+    let deadline = async {
+        match wall_time {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let forward = async {
+        loop {
+            let recv = streams
+                .iter_mut()
+                .map(|(kind, s)| Box::pin(async move { s.recv().await.map(|_| *kind) }));
+            let (got, _, _) = futures_util::future::select_all(recv).await;
+            if let Some(kind) = got {
+                if let Ok(sig) = nix::sys::signal::Signal::try_from(kind.as_raw_value()) {
+                    let _ = kill(pid, sig);
+                }
+            }
+        }
+    };
+    tokio::pin!(forward);
+    let result = tokio::select! {
+        code = exited(pid, &mut sigchld) => Ok(code),
+        () = &mut deadline => Err(()),
+        () = &mut forward => unreachable_forward(),
+    };
+    let outcome = match result {
+        Ok(code) => {
+            let failure = match messages.await {
+                Ok(Ok(msgs)) => msgs.into_iter().map(|FromInit::SetupFailed(e)| e).next(),
+                _ => None,
+            };
+            match failure {
+                Some(error) => Outcome::SetupFailed {
+                    error,
+                    status: code,
+                },
+                None => Outcome::Finished(code),
+            }
+        }
+        Err(()) => {
+            // Killing the init kills pid 1 (parent-death signal), and with it the pid namespace.
+            let _ = kill(pid, nix::sys::signal::Signal::SIGKILL);
+            exited(pid, &mut sigchld).await;
+            messages.abort();
+            Outcome::TimedOut(wall_time.unwrap_or_default())
+        }
+    };
+    cgroup.destroy();
+    Ok(outcome)
+}
+
+fn unreachable_forward() -> Result<i32, ()> {
+    // The forwarding loop never completes; this arm exists only to drive it.
+    Err(())
+}

@@ -1,0 +1,223 @@
+//! Shared test machinery: run the built `missy-sandbox` and `missy-probe` as root and as an
+//! unprivileged user, each attempt both inside the sandbox and without it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Who runs the supervisor (and the unsandboxed control).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum User {
+    Root,
+    Nobody,
+}
+
+pub const NOBODY: u32 = 65534;
+
+pub const USERS: [User; 2] = [User::Root, User::Nobody];
+
+impl User {
+    pub fn uid(self) -> u32 {
+        match self {
+            User::Root => 0,
+            User::Nobody => NOBODY,
+        }
+    }
+
+    /// Wrap `program args` so it runs as this user.
+    pub fn command(self, program: &Path) -> Command {
+        match self {
+            User::Root => Command::new(program),
+            User::Nobody => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                    .arg(program);
+                c
+            }
+        }
+    }
+}
+
+/// A directory every user can traverse holding copies of the binaries under test (the build
+/// directory may sit under a home directory that uid 65534 cannot enter).
+fn bin_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("missy-test-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sandbox = PathBuf::from(env!("CARGO_BIN_EXE_missy-sandbox"));
+        let probe = sandbox.with_file_name("missy-probe");
+        assert!(
+            probe.exists(),
+            "{} is missing: build the workspace first (make test does)",
+            probe.display()
+        );
+        for src in [&sandbox, &probe] {
+            let dst = dir.join(src.file_name().unwrap());
+            std::fs::copy(src, &dst).unwrap();
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir
+    })
+}
+
+pub fn sandbox_bin() -> PathBuf {
+    bin_dir().join("missy-sandbox")
+}
+
+pub fn probe_bin() -> PathBuf {
+    bin_dir().join("missy-probe")
+}
+
+/// A scratch directory owned by `user`, removed on drop. Sandboxed runs use it as workspace.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new(user: User) -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix("missy-test-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        chown(dir.path(), user);
+        Scratch { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a file owned by `user`.
+    pub fn file(&self, name: &str, content: &str, user: User) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        chown(&p, user);
+        p
+    }
+
+    /// Copy the probe into this directory (so a sandbox with it as workspace can execute it).
+    pub fn with_probe(&self, user: User) -> PathBuf {
+        let p = self.path().join("missy-probe");
+        std::fs::copy(probe_bin(), &p).unwrap();
+        chown(&p, user);
+        p
+    }
+}
+
+pub fn chown(path: &Path, user: User) {
+    std::os::unix::fs::chown(path, Some(user.uid()), Some(user.uid())).unwrap();
+}
+
+/// What a probe said.
+#[derive(Debug)]
+pub struct Verdict {
+    pub word: String,
+    pub line: String,
+    pub status: Option<i32>,
+    pub stderr: String,
+}
+
+impl Verdict {
+    fn from(out: Output) -> Verdict {
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let line = stdout.lines().last().unwrap_or("").to_string();
+        let word = line.split_whitespace().next().unwrap_or("").to_string();
+        Verdict {
+            word,
+            line,
+            status: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+
+    pub fn is(&self, word: &str) -> bool {
+        self.word == word
+    }
+}
+
+/// Run the probe without a sandbox, as `user`.
+pub fn unsandboxed(user: User, scratch: &Scratch, args: &[&str]) -> Verdict {
+    let probe = scratch.with_probe(user);
+    let out = user
+        .command(&probe)
+        .args(args)
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Verdict::from(out)
+}
+
+/// `missy-sandbox exec` as `user` with `scratch` as workspace.
+pub fn exec_command(user: User, scratch: &Scratch, profile: &str, extra: &[&str]) -> Command {
+    let mut c = user.command(&sandbox_bin());
+    c.args(["exec", "--profile", profile, "--workspace"])
+        .arg(scratch.path())
+        .args(extra)
+        .current_dir(scratch.path());
+    c.env("HOME", scratch.path());
+    c
+}
+
+/// Run the probe inside the sandbox, as `user`.
+pub fn sandboxed(user: User, scratch: &Scratch, profile: &str, args: &[&str]) -> Verdict {
+    let probe = scratch.with_probe(user);
+    let out = exec_command(user, scratch, profile, &["--"])
+        .arg(&probe)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Verdict::from(out)
+}
+
+/// The core assertion: the attempt escapes without the sandbox and is blocked inside it.
+pub fn assert_denied(user: User, what: &str, outside: &Verdict, inside: &Verdict) {
+    assert!(
+        outside.is("ESCAPED"),
+        "{what} as {user:?}: the unsandboxed control must succeed, got {outside:?}"
+    );
+    assert!(
+        inside.is("BLOCKED"),
+        "{what} as {user:?}: must be blocked in the sandbox, got {inside:?}"
+    );
+}
+
+/// A host process that stays alive for the test and is killed on drop.
+pub struct HostProcess {
+    pub child: std::process::Child,
+}
+
+impl HostProcess {
+    pub fn sleep(user: User, env: &[(&str, &str)]) -> HostProcess {
+        let mut c = user.command(Path::new("/bin/sleep"));
+        c.arg("120").stdin(Stdio::null()).stdout(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        HostProcess {
+            child: c.spawn().unwrap(),
+        }
+    }
+
+    /// pid of the process itself (setpriv execs, so the pid is the same).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the `missy-sandbox` binary (one test binary for the whole CLI).
+//!
+//! Every escape test runs twice, as root and as uid 65534 (via setpriv), and each attempt runs
+//! both without the sandbox (it must succeed, so the test can fail) and inside it (it must be
+//! denied).
+
+mod behaviour;
+mod escapes;
+mod harness;
+mod lifetime;
+mod profiles;
