@@ -84,6 +84,25 @@ fn another_processes_proc_entries_are_unreachable() {
 }
 
 #[test]
+fn the_sandbox_init_does_not_leak_the_supervisors_environment() {
+    // pid 1 inside the sandbox is forked from the supervisor and still holds its environment
+    // block; the workload must not be able to read it.
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let probe = ws.with_probe(user);
+        let marker = format!("MISSY_SUPERVISOR_SECRET_{}", std::process::id());
+        let out = exec_command(user, &ws, "strict", &["--"])
+            .arg(&probe)
+            .args(["proc-environ", "1", &marker])
+            .env("SOME_SUPERVISOR_SECRET", &marker)
+            .output()
+            .unwrap();
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(line.starts_with("BLOCKED"), "as {user:?}: {line}");
+    }
+}
+
+#[test]
 fn host_loopback_tcp_is_unreachable() {
     for user in USERS {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

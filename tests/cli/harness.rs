@@ -103,8 +103,14 @@ impl Scratch {
     /// Copy the probe into this directory (so a sandbox with it as workspace can execute it).
     pub fn with_probe(&self, user: User) -> PathBuf {
         let p = self.path().join("missy-probe");
-        std::fs::copy(probe_bin(), &p).unwrap();
-        chown(&p, user);
+        // Copy then rename: the old file may still be running (a daemon probe), and writing
+        // over a running executable fails with ETXTBSY.
+        let tmp = self
+            .path()
+            .join(format!(".missy-probe.{}", std::process::id()));
+        std::fs::copy(probe_bin(), &tmp).unwrap();
+        chown(&tmp, user);
+        std::fs::rename(&tmp, &p).unwrap();
         p
     }
 }
@@ -113,8 +119,9 @@ pub fn chown(path: &Path, user: User) {
     std::os::unix::fs::chown(path, Some(user.uid()), Some(user.uid())).unwrap();
 }
 
-/// What a probe said.
+/// What a probe said. `line` and `stderr` are read through `Debug` in assertion messages.
 #[derive(Debug)]
+#[allow(dead_code)]
 pub struct Verdict {
     pub word: String,
     pub line: String,

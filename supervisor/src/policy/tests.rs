@@ -78,7 +78,7 @@ fn bad_values_name_the_key_and_what_was_expected() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("t.toml:2") && err.contains("limits.memory") && err.contains("512MiB"),
+        err.contains("t.toml:2") && err.contains("limits.memory") && err.contains("64MiB"),
         "{err}"
     );
     let err = load_text("[filesystem]\nread = [\"relative/path\"]\n")
