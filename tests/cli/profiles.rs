@@ -74,3 +74,103 @@ fn check_reports_the_kernel_and_passes_for_the_default_profile() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert!(v["kernel"]["landlock_abi"].as_u64().unwrap() >= 1);
 }
+
+/// Write a profile file extending `strict` into `dir`, owned so that `user` can read it.
+fn custom_profile(dir: &Scratch, user: User, body: &str) -> String {
+    let p = dir.file(
+        "custom.toml",
+        &format!("extends = \"strict\"\n{body}"),
+        user,
+    );
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn masked_paths_are_hidden_inside_a_granted_tree() {
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let tree = Scratch::new(user);
+        let visible = tree.file("visible.txt", "fine\n", user);
+        let hidden_dir = tree.path().join("credentials");
+        std::fs::create_dir(&hidden_dir).unwrap();
+        chown(&hidden_dir, user);
+        let hidden = hidden_dir.join("key");
+        std::fs::write(&hidden, "secret\n").unwrap();
+        chown(&hidden, user);
+        let profile = custom_profile(
+            &ws,
+            user,
+            &format!(
+                "[filesystem]\nread = [\"{}\"]\nmask = [\"{}\"]\n",
+                tree.path().display(),
+                hidden_dir.display()
+            ),
+        );
+        let ok = sandboxed(
+            user,
+            &ws,
+            &profile,
+            &["read-file", visible.to_str().unwrap()],
+        );
+        assert!(
+            ok.is("ESCAPED"),
+            "as {user:?}: the granted file must be readable: {ok:?}"
+        );
+        let out = unsandboxed(user, &ws, &["read-file", hidden.to_str().unwrap()]);
+        let inside = sandboxed(
+            user,
+            &ws,
+            &profile,
+            &["read-file", hidden.to_str().unwrap()],
+        );
+        assert_denied(user, "read a masked file", &out, &inside);
+    }
+}
+
+#[test]
+fn host_network_mode_is_an_explicit_opt_in() {
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let profile = custom_profile(&ws, user, "[network]\nmode = \"host\"\n");
+        let v = sandboxed(user, &ws, &profile, &["tcp-connect", &addr]);
+        assert!(
+            v.is("ESCAPED"),
+            "as {user:?}: mode = host must reach the host network: {v:?}"
+        );
+        let v = sandboxed(user, &ws, "strict", &["tcp-connect", &addr]);
+        assert!(v.is("BLOCKED"), "as {user:?}: {v:?}");
+    }
+}
+
+#[test]
+fn a_setup_failure_exits_125_naming_the_step_and_errno() {
+    for user in USERS {
+        let ws = Scratch::new(user);
+        // One process in all: the sandbox's own init cannot fork.
+        let profile = custom_profile(&ws, user, "[limits]\nprocesses = 1\n");
+        let out = exec_command(user, &ws, &profile, &["--", "true"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "as {user:?}: {err}");
+        assert!(
+            err.contains("setup failed at fork-") && err.contains("EAGAIN"),
+            "as {user:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn proxy_mode_is_refused_until_the_proxy_exists() {
+    let ws = Scratch::new(User::Root);
+    let profile = custom_profile(&ws, User::Root, "[network]\nmode = \"proxy\"\n");
+    let out = missy(&["exec", "--profile", &profile, "--", "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("network.mode") && err.contains("custom.toml:3"),
+        "{err}"
+    );
+}
