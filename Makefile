@@ -36,7 +36,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-hardening: release
+hardening: deps
 	$(CARGO) build --workspace --locked
 	$(CARGO) test -p missy-supervisor --test cli --locked -- escapes lifetime
 

@@ -95,10 +95,10 @@ pub async fn wait(launched: Launched, wall_time: Option<Duration>) -> std::io::R
                 .iter_mut()
                 .map(|(kind, s)| Box::pin(async move { s.recv().await.map(|_| *kind) }));
             let (got, _, _) = futures_util::future::select_all(recv).await;
-            if let Some(kind) = got {
-                if let Ok(sig) = nix::sys::signal::Signal::try_from(kind.as_raw_value()) {
-                    let _ = kill(pid, sig);
-                }
+            if let Some(kind) = got
+                && let Ok(sig) = nix::sys::signal::Signal::try_from(kind.as_raw_value())
+            {
+                let _ = kill(pid, sig);
             }
         }
     };

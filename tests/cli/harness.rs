@@ -44,6 +44,19 @@ impl User {
 fn bin_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        // Remove the copies earlier test runs left behind (their process is gone).
+        for entry in std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("missy-test-bin-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
         let dir = std::env::temp_dir().join(format!("missy-test-bin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -100,17 +113,14 @@ impl Scratch {
         p
     }
 
-    /// Copy the probe into this directory (so a sandbox with it as workspace can execute it).
-    pub fn with_probe(&self, user: User) -> PathBuf {
+    /// Make the probe available in this directory (so a sandbox with it as workspace can
+    /// execute it). A hard link, never a copy: writing an executable while other test threads
+    /// fork makes their children hold it open for writing, and exec then fails with ETXTBSY.
+    pub fn with_probe(&self, _user: User) -> PathBuf {
         let p = self.path().join("missy-probe");
-        // Copy then rename: the old file may still be running (a daemon probe), and writing
-        // over a running executable fails with ETXTBSY.
-        let tmp = self
-            .path()
-            .join(format!(".missy-probe.{}", std::process::id()));
-        std::fs::copy(probe_bin(), &tmp).unwrap();
-        chown(&tmp, user);
-        std::fs::rename(&tmp, &p).unwrap();
+        if !p.exists() {
+            std::fs::hard_link(probe_bin(), &p).unwrap();
+        }
         p
     }
 }

@@ -12,6 +12,7 @@ use crate::policy::{Context, PolicyError};
 pub const EXIT_BAD_INPUT: i32 = 2;
 
 /// The placeholder values for this invocation.
+#[allow(clippy::result_large_err)] // see policy/mod.rs
 pub fn context(workspace: Option<&Path>) -> Result<Context, PolicyError> {
     let cwd = std::env::current_dir()
         .map_err(|e| PolicyError::Invocation(format!("cannot read the current directory: {e}")))?;

@@ -45,7 +45,8 @@ pub fn drop_capabilities() -> Result<(), ConfineError> {
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(40);
-    for cap in 0..=last_cap.max(63).min(63) {
+    // Up to 63 whatever the kernel reports: capabilities newer than this build are dropped too.
+    for cap in 0..=63u64 {
         // SAFETY: PR_CAPBSET_DROP takes an integer; EINVAL for numbers the kernel does not know is
         // expected above cap_last_cap and ignored.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };

@@ -82,7 +82,7 @@ pub fn compile(
         .build()
         .unwrap_or_else(|_| globset::GlobSet::empty());
     for (name, value) in host {
-        if exact.iter().any(|e| *e == name) {
+        if exact.contains(&name) {
             plan.vars.insert(name.clone(), value.clone());
         } else if !globs.is_empty() && glob_set.is_match(name) {
             if looks_secret(name) {

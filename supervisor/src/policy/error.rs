@@ -77,11 +77,11 @@ pub fn locate(text: &str, section: Option<&str>, key: &str) -> (Option<usize>, O
         if !in_section {
             continue;
         }
-        if let Some(after) = line.strip_prefix(key) {
-            if after.trim_start().starts_with('=') {
-                let col = raw_line.len() - line.len() + 1;
-                return (Some(idx + 1), Some(col));
-            }
+        if let Some(after) = line.strip_prefix(key)
+            && after.trim_start().starts_with('=')
+        {
+            let col = raw_line.len() - line.len() + 1;
+            return (Some(idx + 1), Some(col));
         }
     }
     (None, None)

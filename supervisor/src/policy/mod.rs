@@ -3,6 +3,10 @@
 //! `load` finds a profile by name or path, follows its `extends` chain, merges it and expands
 //! placeholders, returning a validated [`Policy`]. Nothing here touches the kernel.
 
+// PolicyError carries a full location (file, line, key) by value; profile loading is not a hot
+// path, so the size of the error is not worth boxing away.
+#![allow(clippy::result_large_err)]
+
 pub mod error;
 pub mod model;
 pub mod raw;

@@ -231,17 +231,17 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
             }
             policy.network = mode;
         }
-        if let Some(allow) = &net.allow {
-            if !allow.is_empty() {
-                return Err(invalid(
-                    file,
-                    "network",
-                    "allow",
-                    "an allow-list needs mode = \"proxy\", which is not available in this version"
-                        .into(),
-                    "no `allow` entries",
-                ));
-            }
+        if let Some(allow) = &net.allow
+            && !allow.is_empty()
+        {
+            return Err(invalid(
+                file,
+                "network",
+                "allow",
+                "an allow-list needs mode = \"proxy\", which is not available in this version"
+                    .into(),
+                "no `allow` entries",
+            ));
         }
     }
     if let Some(l) = &raw.limits {
@@ -297,10 +297,10 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
             }
         }
     }
-    if let Some(k) = &raw.kernel {
-        if let Some(r) = k.require {
-            policy.require = r;
-        }
+    if let Some(k) = &raw.kernel
+        && let Some(r) = k.require
+    {
+        policy.require = r;
     }
     Ok(())
 }

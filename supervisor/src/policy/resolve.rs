@@ -62,10 +62,10 @@ fn is_explicit_path(reference: &str) -> bool {
 pub fn find(reference: &str, relative_to: Option<&Path>) -> Result<SourceFile, PolicyError> {
     if is_explicit_path(reference) {
         let mut path = PathBuf::from(reference);
-        if path.is_relative() {
-            if let Some(dir) = relative_to {
-                path = dir.join(path);
-            }
+        if path.is_relative()
+            && let Some(dir) = relative_to
+        {
+            path = dir.join(path);
         }
         return read_file(&path);
     }

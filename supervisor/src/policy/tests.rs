@@ -56,7 +56,7 @@ fn child_scalars_override_and_lists_concatenate() {
     assert_eq!(
         dev.exec
             .iter()
-            .filter(|p| **p == PathBuf::from("/usr"))
+            .filter(|p| p.as_path() == std::path::Path::new("/usr"))
             .count(),
         1,
         "no duplicates"

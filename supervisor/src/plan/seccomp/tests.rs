@@ -89,10 +89,10 @@ fn errno_of(rc: libc::c_long) -> i32 {
 
 /// Issue each probe (with harmless arguments) and return the errno (0 = success).
 fn probes() -> Vec<(&'static str, i32)> {
-    // SAFETY (all calls below): raw syscalls with null or invalid pointers/fds chosen so that an
-    // unfiltered kernel fails them early (EFAULT, EBADF, EINVAL) without side effects.
+    // SAFETY: raw syscalls with null or invalid pointers/fds chosen so that an unfiltered kernel
+    // fails them early (EFAULT, EBADF, EINVAL) without side effects on this process.
     unsafe {
-        let tty_request = libc::TIOCSTI as u64 | (1u64 << 32);
+        let tty_request = libc::TIOCSTI | (1u64 << 32);
         vec![
             (
                 "ptrace",
