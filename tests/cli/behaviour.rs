@@ -166,3 +166,18 @@ fn tmp_is_private_and_writable() {
         );
     }
 }
+
+#[test]
+fn programs_can_open_their_own_ptys() {
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let script = "import os\nm, s = os.openpty()\nos.write(s, b'hello\\n')\nprint(os.ttyname(s), os.read(m, 100))";
+        let out = run(user, &ws, &["python3", "-c", script]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("/dev/pts/") && text.contains("hello"),
+            "as {user:?}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -159,6 +159,20 @@ fn build_dev() -> Result<(), ConfineError> {
         std::os::unix::fs::symlink(target, dev.join(link))
             .map_err(|e| io_fail(e, format!("symlink /dev/{link}")))?;
     }
+    // A private pty instance, so tools that need terminals (script, expect, test harnesses)
+    // work; it shares nothing with the host's ptys.
+    let pts = dev.join("pts");
+    fs::create_dir_all(&pts).map_err(|e| io_fail(e, "mkdir /dev/pts".into()))?;
+    mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .map_err(|e| fail(e, "mount devpts".into()))?;
+    std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx"))
+        .map_err(|e| io_fail(e, "symlink /dev/ptmx".into()))?;
     let shm = dev.join("shm");
     fs::create_dir_all(&shm).map_err(|e| io_fail(e, "mkdir /dev/shm".into()))?;
     mount_tmpfs(

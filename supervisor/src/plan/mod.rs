@@ -203,6 +203,12 @@ fn builtin_rules(policy: &Policy) -> Vec<Grant> {
         access: Access::Write,
         is_dir: true,
     });
+    // The sandbox's own pty instance (ptmx and the slaves it creates).
+    rules.push(Grant {
+        path: "/dev/pts".into(),
+        access: Access::Write,
+        is_dir: true,
+    });
     let tmp_granted = policy
         .write
         .iter()
