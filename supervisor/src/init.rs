@@ -2,11 +2,12 @@
 //! the supervisor spawned with the control socket as fd 3.
 //!
 //! ```text
-//! __init (monitor)   read plan · die with supervisor · unshare · id maps · fork ─┐
-//!   pid 1            die with monitor · mounts + pivot_root · hostname · lo up   │
-//!                    · rlimits · fork ─┐  then: reap, forward signals, relay exit │
-//!     workload       signals reset · setsid · die with pid 1 · drop caps ·        │
-//!                    no_new_privs · Landlock · seccomp · execve                   │
+//! __init (monitor)   read plan · die with supervisor · join cgroups · unshare · id maps
+//!                    · fork pid 1; then: forward signals, relay pid 1's exit status
+//!   pid 1            die with monitor · mounts + pivot_root · hostname · lo up · rlimits
+//!                    · fork workload; then: reap, forward signals, relay the workload's status
+//!     workload       signals reset · setsid · die with pid 1 · drop caps · no_new_privs
+//!                    · Landlock · seccomp · execve
 //! ```
 //! Every step is one line below; each failure is sent to the supervisor as (step, errno).
 
@@ -90,6 +91,7 @@ fn run_outer(control: &mut UnixStream) -> Result<Infallible, ConfineError> {
     };
     fds::set_cloexec(CONTROL_FD)?;
     privileges::die_with_parent(plan.supervisor_pid)?;
+    limits::join_cgroups(&plan.cgroup_tasks)?;
     namespaces::enter(plan.new_netns)?;
     namespaces::write_id_maps(plan.uid, plan.gid)?;
     // After the id maps: a non-dumpable process's /proc/self files belong to root, so an

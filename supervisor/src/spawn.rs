@@ -1,6 +1,6 @@
 //! Supervisor side of a launch: create the run's cgroups, fork the sandbox's init while the
 //! supervisor is still single-threaded (no async runtime exists yet, so the child may run
-//! ordinary Rust), place it in the cgroups, then hand it the Plan over the control socket.
+//! ordinary Rust), then hand it the Plan (with the cgroups to join) over the control socket.
 //!
 //! The child runs exactly what `missy-sandbox __init` runs (`init::from_fork` → `init::main`):
 //! the confinement sequence depends only on the Plan and the control socket, not on how the
@@ -75,16 +75,9 @@ pub fn launch(compiled: &Compiled, run_id: u64) -> Result<Launched, LaunchError>
                 control: ours.try_clone().map_err(LaunchError::Socket)?,
                 cgroup,
             };
-            // Before the plan is sent, so before the init can unshare its cgroup namespace: the
-            // cgroup it is in at that moment becomes the namespace's root.
-            let placed = launched.cgroup.add(child.as_raw() as u32);
-            if let Err(e) = placed {
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(child, None);
-                return Err(e.into());
-            }
-            if let Err(e) = control::send(&mut ours, &ToInit::Plan(Box::new(compiled.plan.clone())))
-            {
+            let mut plan = compiled.plan.clone();
+            plan.cgroup_tasks = launched.cgroup.tasks_files();
+            if let Err(e) = control::send(&mut ours, &ToInit::Plan(Box::new(plan))) {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 let _ = nix::sys::wait::waitpid(child, None);
                 return Err(e.into());

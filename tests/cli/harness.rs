@@ -217,9 +217,16 @@ impl HostProcess {
         for (k, v) in env {
             c.env(k, v);
         }
-        HostProcess {
-            child: c.spawn().unwrap(),
+        let child = c.spawn().unwrap();
+        // Wait until `sleep` itself runs (after setpriv's exec), so /proc/<pid> describes it.
+        let exe = Path::new("/proc").join(child.id().to_string()).join("exe");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read_link(&exe).is_ok_and(|p| p.ends_with("sleep"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
+        HostProcess { child }
     }
 
     /// pid of the process itself (setpriv execs, so the pid is the same).

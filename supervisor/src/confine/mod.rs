@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub enum Step {
     ReadPlan,
     ParentDeathSignal,
+    JoinCgroup,
     Unshare,
     IdMaps,
     ForkPid1,
@@ -38,6 +39,7 @@ impl Step {
         match self {
             Step::ReadPlan => "read-plan",
             Step::ParentDeathSignal => "parent-death-signal",
+            Step::JoinCgroup => "join-cgroup",
             Step::Unshare => "unshare",
             Step::IdMaps => "id-maps",
             Step::ForkPid1 => "fork-pid1",

@@ -72,6 +72,9 @@ pub struct Plan {
     pub env: Vec<(String, String)>,
     pub argv: Vec<String>,
     pub cwd: PathBuf,
+    /// `tasks` files of the run's cgroups; the init moves itself in before anything else.
+    /// Filled in at launch, when the cgroups exist.
+    pub cgroup_tasks: Vec<PathBuf>,
     /// pid of the supervisor, so `__init` can detect that it died before PDEATHSIG was armed.
     pub supervisor_pid: i32,
 }
@@ -287,6 +290,7 @@ pub fn compile(
         env: env.vars.into_iter().collect(),
         argv: inv.argv.clone(),
         cwd,
+        cgroup_tasks: Vec::new(),
         supervisor_pid: std::process::id() as i32,
     };
     Ok(Compiled {
