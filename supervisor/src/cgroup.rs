@@ -1,7 +1,7 @@
-//! The run's cgroups (supervisor side): created, with their limits, before the init starts;
-//! on the way out every remaining process killed and the
-//! directories removed. Uses the v1 pids and memory hierarchies this host offers to root.
-//! The init joins the cgroups itself (see `tasks_files`).
+//! The run's cgroups (supervisor side). They are created, with their limits, before the init
+//! starts; the init joins them itself (see `tasks_files`); afterwards whatever is left in them
+//! is killed and the directories are removed. Uses the v1 pids and memory hierarchies this
+//! host offers to root.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

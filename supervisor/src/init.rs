@@ -91,6 +91,7 @@ fn run_outer(control: &mut UnixStream) -> Result<Infallible, ConfineError> {
     };
     fds::set_cloexec(CONTROL_FD)?;
     privileges::die_with_parent(plan.supervisor_pid)?;
+    privileges::own_process_group()?;
     limits::join_cgroups(&plan.cgroup_tasks)?;
     namespaces::enter(plan.new_netns)?;
     namespaces::write_id_maps(plan.uid, plan.gid)?;
@@ -125,7 +126,7 @@ fn run_pid1(
     }
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)
-        .map_err(|e| ConfineError::os(Step::Mounts, e, format!("chdir {}", plan.cwd.display())))?;
+        .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
     // SAFETY: pid 1 is single-threaded: the netlink runtime above was current-thread and is dropped.
     match unsafe { fork() }.map_err(|e| ConfineError::os(Step::ForkWorkload, e, "fork workload"))? {
         ForkResult::Child => {

@@ -102,8 +102,8 @@ fn user_namespaces(euid: u32) -> Result<(), String> {
 
 impl CgroupSupport {
     /// Find, per controller, a cgroup directory we may create sandboxes' cgroups under: our own
-    /// cgroup in each v1 hierarchy (root on a v1 host). A v2 hierarchy counts only when it
-    /// carries the controller and our cgroup there is writable and delegated.
+    /// cgroup in each v1 hierarchy, when writable (root on a v1 host). Cgroup v2 delegation is
+    /// not used yet; without a usable v1 hierarchy, limits fall back to rlimits.
     pub fn probe(euid: u32) -> CgroupSupport {
         let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else {
             return CgroupSupport {

@@ -193,7 +193,12 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
     println!("\nNETWORK");
     if p.new_netns {
         println!(
-            "  mode = none: new network namespace with only loopback; Landlock denies every TCP bind and connect"
+            "  mode = none: new network namespace with only loopback{}",
+            if p.landlock.abi >= 4 {
+                "; Landlock denies every TCP bind and connect"
+            } else {
+                ""
+            }
         );
     } else {
         println!("  mode = host: the host's network (explicit opt-in); no network isolation");

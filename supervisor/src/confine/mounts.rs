@@ -144,25 +144,29 @@ fn build_dev() -> Result<(), ConfineError> {
     for node in ["null", "zero", "full", "random", "urandom", "tty"] {
         let host = under(OLD, &Path::new("/dev").join(node));
         if host.exists() {
-            let target = dev.join(node);
-            bind(&host, &target, false)?;
-            // Device nodes must keep working: no NODEV here, but read-only metadata and nosuid.
-            set_attrs(&target, false, false)?;
+            bind(&host, &dev.join(node), false)?;
         }
     }
-    for (link, target) in [
+    let links = [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
-    ] {
+        ("ptmx", "pts/ptmx"),
+    ];
+    for (link, target) in links {
         std::os::unix::fs::symlink(target, dev.join(link))
             .map_err(|e| io_fail(e, format!("symlink /dev/{link}")))?;
     }
+    let (pts, shm) = (dev.join("pts"), dev.join("shm"));
+    for dir in [&pts, &shm] {
+        fs::create_dir(dir).map_err(|e| io_fail(e, format!("mkdir {}", dir.display())))?;
+    }
+    // /dev and the device binds read-only (device nodes stay usable: no NODEV), before the two
+    // writable mounts land on it: nothing can be created in /dev itself.
+    set_attrs(&dev, true, false)?;
     // A private pty instance, so tools that need terminals (script, expect, test harnesses)
     // work; it shares nothing with the host's ptys.
-    let pts = dev.join("pts");
-    fs::create_dir_all(&pts).map_err(|e| io_fail(e, "mkdir /dev/pts".into()))?;
     mount(
         Some("devpts"),
         &pts,
@@ -171,16 +175,11 @@ fn build_dev() -> Result<(), ConfineError> {
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )
     .map_err(|e| fail(e, "mount devpts".into()))?;
-    std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx"))
-        .map_err(|e| io_fail(e, "symlink /dev/ptmx".into()))?;
-    let shm = dev.join("shm");
-    fs::create_dir_all(&shm).map_err(|e| io_fail(e, "mkdir /dev/shm".into()))?;
     mount_tmpfs(
         &shm,
         "mode=1777,size=64m",
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-    )?;
-    Ok(())
+    )
 }
 
 fn apply(op: &MountOp) -> Result<(), ConfineError> {
@@ -277,8 +276,6 @@ pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
     for op in ops {
         apply(op)?;
     }
-    // The root itself and /dev are read-only: nothing can be created outside the grants.
-    set_attrs(&under(NEW, Path::new("/dev")), true, false)?;
 
     umount2(OLD, MntFlags::MNT_DETACH).map_err(|e| fail(e, "detach the host root".into()))?;
     nix::unistd::chdir(NEW).map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir newroot"))?;

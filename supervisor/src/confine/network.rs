@@ -1,5 +1,6 @@
 //! The sandbox's network namespace starts with a down loopback and nothing else. Bring `lo` up
-//! so tools that talk to themselves over 127.0.0.1 work. Runs in pid 1; the single-threaded
+//! so loopback traffic inside the sandbox (UDP, local name lookups) works. TCP bind and connect
+//! are also denied by Landlock under `mode = "none"`: the profile contract allows no TCP there. Runs in pid 1; the single-threaded
 //! tokio runtime rtnetlink needs is dropped before the workload is forked.
 
 use futures_util::TryStreamExt;

@@ -75,5 +75,12 @@ pub fn no_new_privs() -> Result<(), ConfineError> {
 /// environ. Used for `__init`'s monitor and pid 1, which hold the plan.
 pub fn not_dumpable() -> Result<(), ConfineError> {
     nix::sys::prctl::set_dumpable(false)
-        .map_err(|e| ConfineError::os(Step::ParentDeathSignal, e, "PR_SET_DUMPABLE"))
+        .map_err(|e| ConfineError::os(Step::NotDumpable, e, "PR_SET_DUMPABLE"))
+}
+
+/// Leave the caller's process group: a terminal's Ctrl-C then reaches only the supervisor, which
+/// forwards it once, instead of reaching the init, pid 1 and the workload separately.
+pub fn own_process_group() -> Result<(), ConfineError> {
+    nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))
+        .map_err(|e| ConfineError::os(Step::ProcessGroup, e, "setpgid(0, 0)"))
 }

@@ -9,7 +9,7 @@ use crate::policy::Policy;
 /// The PATH used when neither the profile nor the caller supplies one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Parts of variable names that usually carry credentials (matched case-insensitively).
+/// Parts of variable names that carry credentials wherever they appear (case-insensitive).
 const SECRET_PARTS: &[&str] = &[
     "TOKEN",
     "SECRET",
@@ -20,10 +20,20 @@ const SECRET_PARTS: &[&str] = &[
     "ACCESS_KEY",
     "ACCESSKEY",
     "PRIVATE_KEY",
-    "CRED",
+    "CREDENTIAL",
+];
+
+/// Words that carry credentials only as a whole `_`-separated word: `AUTH` in `NPM_AUTH` but not
+/// in `GIT_AUTHOR_NAME`, `PASS` in `DB_PASS` but not in `PASSENGER_ENV`.
+const SECRET_WORDS: &[&str] = &[
     "AUTH",
-    "SESSION",
+    "CRED",
+    "CREDS",
+    "PASS",
     "COOKIE",
+    "COOKIES",
+    "SESSIONID",
+    "BEARER",
 ];
 
 /// Prefixes of variables that belong to credential-bearing tools and clouds.
@@ -48,6 +58,7 @@ const SECRET_NAMES: &[&str] = &["SSH_AUTH_SOCK", "KUBECONFIG", "DOCKER_AUTH_CONF
 pub fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     SECRET_PARTS.iter().any(|p| upper.contains(p))
+        || upper.split('_').any(|word| SECRET_WORDS.contains(&word))
         || SECRET_PREFIXES.iter().any(|p| upper.starts_with(p))
         || SECRET_NAMES.contains(&upper.as_str())
 }
@@ -121,7 +132,19 @@ mod tests {
         ] {
             assert!(looks_secret(name), "{name}");
         }
-        for name in ["PATH", "LANG", "LC_ALL", "TERM", "HOME"] {
+        for name in ["NPM_AUTH", "MY_CREDS", "DB_PASS"] {
+            assert!(looks_secret(name), "{name}");
+        }
+        for name in [
+            "PATH",
+            "LANG",
+            "LC_ALL",
+            "TERM",
+            "HOME",
+            "GIT_AUTHOR_NAME",
+            "XDG_SESSION_TYPE",
+            "PASSENGER_ENV",
+        ] {
             assert!(!looks_secret(name), "{name}");
         }
     }

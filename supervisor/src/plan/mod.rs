@@ -255,8 +255,14 @@ pub fn compile(
         .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && inv.cwd.starts_with(&g.path))
     {
         inv.cwd.clone()
-    } else {
+    } else if grants
+        .iter()
+        .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && inv.workspace.starts_with(&g.path))
+    {
         inv.workspace.clone()
+    } else {
+        // A profile that grants no workspace (e.g. `base`) still runs, from the root.
+        PathBuf::from("/")
     };
     let controls = enforcement::assess(policy, kernel, &limits);
     if policy.require == Require::Strict {

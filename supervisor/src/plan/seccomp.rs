@@ -319,6 +319,44 @@ const TABLE: &[DenyEntry] = &[
         ..deny("fchmodat2", "setuid planting: as chmod")
     },
     DenyEntry {
+        condition: "O_CREAT or O_TMPFILE with a mode that has S_ISUID or S_ISGID",
+        x86_only: true,
+        ..deny(
+            "open",
+            "setuid planting: creating a file with the bits set, as chmod",
+        )
+    },
+    DenyEntry {
+        condition: "O_CREAT or O_TMPFILE with a mode that has S_ISUID or S_ISGID",
+        ..deny(
+            "openat",
+            "setuid planting: creating a file with the bits set, as chmod",
+        )
+    },
+    DenyEntry {
+        condition: "mode has S_ISUID or S_ISGID",
+        x86_only: true,
+        ..deny(
+            "creat",
+            "setuid planting: creating a file with the bits set, as chmod",
+        )
+    },
+    DenyEntry {
+        condition: "mode has S_ISUID or S_ISGID",
+        x86_only: true,
+        ..deny(
+            "mknod",
+            "setuid planting: creating a file with the bits set, as chmod",
+        )
+    },
+    DenyEntry {
+        condition: "mode has S_ISUID or S_ISGID",
+        ..deny(
+            "mknodat",
+            "setuid planting: creating a file with the bits set, as chmod",
+        )
+    },
+    DenyEntry {
         action: "EAFNOSUPPORT",
         condition: "domain not AF_UNIX, AF_INET or AF_INET6",
         program: Program::Family,
@@ -335,13 +373,23 @@ const TABLE: &[DenyEntry] = &[
     },
 ];
 
-/// Argument position of `mode` for the chmod family.
+/// Argument position of `mode` for the calls that set file modes.
 fn mode_arg(syscall: &str) -> u8 {
     match syscall {
-        "chmod" | "fchmod" => 1,
+        "chmod" | "fchmod" | "creat" | "mknod" => 1,
+        "openat" => 3,
         _ => 2,
     }
 }
+
+/// Argument position of `flags` for the open calls.
+fn flags_arg(syscall: &str) -> u8 {
+    if syscall == "openat" { 2 } else { 1 }
+}
+
+const O_CREAT: u64 = 0o100;
+/// `__O_TMPFILE` without the O_DIRECTORY bit that O_TMPFILE also carries.
+const O_TMPFILE_BIT: u64 = 0o20_000_000;
 
 /// The JSON conditions (one inner Vec per rule; rules are ORed, conditions ANDed).
 fn rules_for(e: &DenyEntry) -> Vec<Vec<Value>> {
@@ -357,10 +405,22 @@ fn rules_for(e: &DenyEntry) -> Vec<Vec<Value>> {
                 .map(|v| cond(0, json!("ne"), *v))
                 .collect(),
         ],
-        "chmod" | "fchmod" | "fchmodat" | "fchmodat2" => [S_ISUID, S_ISGID]
+        "open" | "openat" => [O_CREAT, O_TMPFILE_BIT]
             .iter()
-            .map(|bit| vec![cond(mode_arg(e.syscall), json!({"masked_eq": bit}), *bit)])
+            .flat_map(|create| [S_ISUID, S_ISGID].map(|bit| (*create, bit)))
+            .map(|(create, bit)| {
+                vec![
+                    cond(flags_arg(e.syscall), json!({"masked_eq": create}), create),
+                    cond(mode_arg(e.syscall), json!({"masked_eq": bit}), bit),
+                ]
+            })
             .collect(),
+        "chmod" | "fchmod" | "fchmodat" | "fchmodat2" | "creat" | "mknod" | "mknodat" => {
+            [S_ISUID, S_ISGID]
+                .iter()
+                .map(|bit| vec![cond(mode_arg(e.syscall), json!({"masked_eq": bit}), *bit)])
+                .collect()
+        }
         "socket" => vec![
             [AF_UNIX, AF_INET, AF_INET6]
                 .iter()

@@ -257,6 +257,17 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
                 ));
             }
         }
+        for (key, value) in [("memory", l.memory), ("tmp_size", l.tmp_size)] {
+            if value.is_some_and(|v| v.0 == 0) {
+                return Err(invalid(
+                    file,
+                    "limits",
+                    key,
+                    "0 is not a limit (for tmpfs it would even mean unlimited)".into(),
+                    "a positive size such as \"256MiB\"",
+                ));
+            }
+        }
         lim.processes = l.processes.or(lim.processes);
         lim.memory = l.memory.or(lim.memory);
         lim.wall_time = l.wall_time.or(lim.wall_time);
