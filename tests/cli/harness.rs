@@ -51,10 +51,10 @@ fn bin_dir() -> &'static PathBuf {
             .flatten()
         {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("missy-test-bin-") {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
+            if let Some(pid) = name.strip_prefix("missy-test-bin-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
         let dir = std::env::temp_dir().join(format!("missy-test-bin-{}", std::process::id()));
