@@ -216,6 +216,14 @@ const TABLE: &[DenyEntry] = &[
             "its flags sit in memory BPF cannot read; ENOSYS makes libc fall back to clone, which is filtered",
         )
     },
+    DenyEntry {
+        action: "ENOSYS",
+        program: Program::Enosys,
+        ..deny(
+            "openat2",
+            "its flags and mode sit in a struct BPF cannot read (setuid bits at creation); ENOSYS makes callers fall back to openat, which is filtered",
+        )
+    },
     deny(
         "bpf",
         "loads programs into the kernel: a large attack surface",
