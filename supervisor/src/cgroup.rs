@@ -55,25 +55,11 @@ impl RunCgroup {
         let mut cg = RunCgroup::default();
         let name = format!("missy-sandbox-{}-{run_id}", std::process::id());
         if let Some((parent, max)) = &limits.cgroup_pids {
-            sweep_stale(parent);
-            let dir = parent.join(&name);
-            std::fs::create_dir(&dir).map_err(|source| CgroupError {
-                path: dir.clone(),
-                action: "create",
-                source,
-            })?;
-            cg.dirs.push(dir.clone());
+            let dir = cg.make(parent, &name)?;
             write(&dir, "pids.max", &max.to_string(), "set pids.max")?;
         }
         if let Some((parent, bytes)) = &limits.cgroup_memory {
-            sweep_stale(parent);
-            let dir = parent.join(&name);
-            std::fs::create_dir(&dir).map_err(|source| CgroupError {
-                path: dir.clone(),
-                action: "create",
-                source,
-            })?;
-            cg.dirs.push(dir.clone());
+            let dir = cg.make(parent, &name)?;
             write(
                 &dir,
                 "memory.limit_in_bytes",
@@ -91,6 +77,19 @@ impl RunCgroup {
             }
         }
         Ok(cg)
+    }
+
+    /// Create `parent/name` (after sweeping stale siblings) and remember it for cleanup.
+    fn make(&mut self, parent: &Path, name: &str) -> Result<PathBuf, CgroupError> {
+        sweep_stale(parent);
+        let dir = parent.join(name);
+        std::fs::create_dir(&dir).map_err(|source| CgroupError {
+            path: dir.clone(),
+            action: "create",
+            source,
+        })?;
+        self.dirs.push(dir.clone());
+        Ok(dir)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -218,12 +218,15 @@ impl HostProcess {
             c.env(k, v);
         }
         let child = c.spawn().unwrap();
-        // Wait until `sleep` itself runs (after setpriv's exec), so /proc/<pid> describes it.
-        let exe = Path::new("/proc").join(child.id().to_string()).join("exe");
+        // Wait until `sleep` itself runs (after setpriv's exec) and its environment is in place:
+        // /proc/<pid>/exe changes before exec has copied the environment.
+        let proc_dir = Path::new("/proc").join(child.id().to_string());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !std::fs::read_link(&exe).is_ok_and(|p| p.ends_with("sleep"))
-            && std::time::Instant::now() < deadline
-        {
+        let ready = || {
+            std::fs::read_link(proc_dir.join("exe")).is_ok_and(|p| p.ends_with("sleep"))
+                && std::fs::read(proc_dir.join("environ")).is_ok_and(|e| !e.is_empty())
+        };
+        while !ready() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         HostProcess { child }
