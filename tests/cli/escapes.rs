@@ -175,7 +175,7 @@ fn dangerous_system_calls_are_denied() {
         std::fs::create_dir_all(&mnt).unwrap();
         chown(&mnt, user);
         let m = mnt.to_str().unwrap();
-        let cases: [(&str, Vec<&str>, Vec<&str>); 5] = [
+        let cases: [(&str, Vec<&str>, Vec<&str>); 13] = [
             ("ptrace", vec!["ptrace-child"], vec!["ptrace-child"]),
             ("mount", vec!["mount", m, "--private-ns"], vec!["mount", m]),
             (
@@ -188,6 +188,30 @@ fn dangerous_system_calls_are_denied() {
                 "clone(CLONE_NEWUSER)",
                 vec!["clone-newuser"],
                 vec!["clone-newuser"],
+            ),
+            ("clone3", vec!["clone3"], vec!["clone3"]),
+            (
+                "process_vm_readv",
+                vec!["process-vm-readv"],
+                vec!["process-vm-readv"],
+            ),
+            ("keyctl", vec!["keyctl"], vec!["keyctl"]),
+            ("bpf", vec!["bpf"], vec!["bpf"]),
+            (
+                "perf_event_open",
+                vec!["perf-event-open"],
+                vec!["perf-event-open"],
+            ),
+            ("userfaultfd", vec!["userfaultfd"], vec!["userfaultfd"]),
+            (
+                "personality(ADDR_NO_RANDOMIZE)",
+                vec!["personality"],
+                vec!["personality"],
+            ),
+            (
+                "netlink socket",
+                vec!["netlink-route"],
+                vec!["netlink-route"],
             ),
         ];
         for (what, outside_args, inside_args) in cases {
@@ -350,5 +374,30 @@ fn symlinked_reads_inside_the_workspace_still_work() {
         std::os::unix::fs::symlink(&target, &link).unwrap();
         let v = sandboxed(user, &ws, "strict", &["read-file", link.to_str().unwrap()]);
         assert!(v.is("ESCAPED"), "as {user:?}: {v:?}");
+    }
+}
+
+#[test]
+fn setuid_files_cannot_be_planted_in_the_workspace() {
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let control = ws.path().join("control-suid");
+        let planted = ws.path().join("planted-suid");
+        let out = unsandboxed(user, &ws, &["setuid-plant", control.to_str().unwrap()]);
+        let inside = sandboxed(
+            user,
+            &ws,
+            "strict",
+            &["setuid-plant", planted.to_str().unwrap()],
+        );
+        assert_denied(user, "plant a setuid file", &out, &inside);
+        if let Ok(meta) = std::fs::metadata(&planted) {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                meta.permissions().mode() & 0o6000,
+                0,
+                "as {user:?}: a setuid file appeared on the host"
+            );
+        }
     }
 }
