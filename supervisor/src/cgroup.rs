@@ -92,10 +92,6 @@ impl RunCgroup {
         Ok(dir)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.dirs.is_empty()
-    }
-
     /// The `tasks` file of each of the run's cgroups. The init writes `0` to each itself:
     /// a thread moving itself through `tasks` skips the global lock (and RCU grace period)
     /// that moving a process through `cgroup.procs` takes, which costs milliseconds per run.

@@ -53,7 +53,7 @@ fn thread_count() -> Option<usize> {
 /// after fork only the calling thread is copied, and ordinary Rust in the child is safe only
 /// when there were no others. The init dies with the calling thread (PR_SET_PDEATHSIG), so
 /// call it from the main thread.
-pub fn launch(compiled: &Compiled, run_id: u64) -> Result<Launched, LaunchError> {
+pub fn launch(compiled: Compiled, run_id: u64) -> Result<Launched, LaunchError> {
     if thread_count() != Some(1) {
         return Err(LaunchError::Multithreaded);
     }
@@ -75,9 +75,10 @@ pub fn launch(compiled: &Compiled, run_id: u64) -> Result<Launched, LaunchError>
                 control: ours.try_clone().map_err(LaunchError::Socket)?,
                 cgroup,
             };
-            let mut plan = compiled.plan.clone();
+            let mut plan = compiled.plan;
             plan.cgroup_tasks = launched.cgroup.tasks_files();
-            if let Err(e) = control::send(&mut ours, &ToInit::Plan(Box::new(plan))) {
+            let plan = ToInit::Plan(Box::new(plan));
+            if let Err(e) = control::send(&mut ours, &plan) {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 let _ = nix::sys::wait::waitpid(child, None);
                 return Err(e.into());

@@ -242,8 +242,8 @@ fn tiocsti_cannot_inject_into_the_terminal() {
             let stdout = String::from_utf8_lossy(&out.stdout).to_string();
             stdout.split_whitespace().next().unwrap_or("").to_string()
         };
-        // setpriv'd nobody cannot open its pty slave as controlling tty in every setup; the
-        // unsandboxed control must still show injection works for this user.
+        // The pty is nobody's controlling terminal, so the probe can claim it: unsandboxed, the
+        // injection must work for this user, or the test could not fail.
         let outside = run(false);
         let inside = run(true);
         assert_eq!(

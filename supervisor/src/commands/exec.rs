@@ -64,7 +64,7 @@ pub fn run(args: ExecArgs) -> i32 {
         return 0;
     }
     let wall_time = compiled.limits.wall_time;
-    let launched = match spawn::launch(&compiled, 0) {
+    let launched = match spawn::launch(compiled, 0) {
         Ok(l) => l,
         Err(e) => {
             report(&e);
