@@ -1,6 +1,6 @@
-//! The run's cgroups (supervisor side). They are created, with their limits, before the init
-//! starts; the init joins them itself (see `tasks_files`); afterwards whatever is left in them
-//! is killed and the directories are removed. Uses the v1 pids and memory hierarchies this
+//! The run's cgroups (supervisor side). They are created, with their limits, while the sandbox's
+//! pid 1 waits for its Plan, which is sent only once pid 1 is inside them (`admit`); afterwards
+//! whatever is left in them is killed and the directories are removed. Uses the v1 pids and memory hierarchies this
 //! host offers to root.
 
 use std::path::{Path, PathBuf};
@@ -92,11 +92,20 @@ impl RunCgroup {
         Ok(dir)
     }
 
-    /// The `tasks` file of each of the run's cgroups. The init writes `0` to each itself:
-    /// a thread moving itself through `tasks` skips the global lock (and RCU grace period)
-    /// that moving a process through `cgroup.procs` takes, which costs milliseconds per run.
-    pub fn tasks_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.join("tasks")).collect()
+    /// Move the sandbox's (single-threaded) pid 1 into every one of the run's cgroups, before
+    /// it forks anything: children are born in their parent's cgroup. Through `tasks`, which
+    /// moves one thread, not `cgroup.procs`: moving a whole process takes a global lock and an
+    /// RCU grace period that cost milliseconds per run.
+    pub fn admit(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError> {
+        for dir in &self.dirs {
+            write(
+                dir,
+                "tasks",
+                &pid.to_string(),
+                "move the sandbox's pid 1 in",
+            )?;
+        }
+        Ok(())
     }
 
     fn pids(&self) -> Vec<i32> {

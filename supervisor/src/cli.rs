@@ -64,10 +64,6 @@ what the profile passes and sets; secret-looking variables are never passed thro
     /// List, show, validate and explain profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
-
-    /// Internal: the sandbox's init process. Started by missy-sandbox itself.
-    #[command(name = "__init", hide = true)]
-    Init,
 }
 
 #[derive(Debug, Args)]

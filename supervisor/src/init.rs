@@ -1,13 +1,14 @@
-//! `missy-sandbox __init`: the confinement sequence, run in a fresh single-threaded process that
-//! the supervisor spawned with the control socket as fd 3.
+//! The sandbox's pid 1: the confinement sequence, run in the child the supervisor cloned into a
+//! new user and pid namespace (`spawn::start`), with the control socket.
 //!
 //! ```text
-//! __init (monitor)   read plan · die with supervisor · join cgroups · unshare · id maps
-//!                    · fork pid 1; then: forward signals, relay pid 1's exit status
-//!   pid 1            die with monitor · mounts + pivot_root · hostname · lo up · rlimits
-//!                    · fork workload; then: reap, forward signals, relay the workload's status
-//!     workload       signals reset · setsid · die with pid 1 · drop caps · no_new_privs
-//!                    · Landlock · seccomp · execve
+//! pid 1      die with the supervisor · fds · id maps · unshare mount/ipc/uts(/net)   ┐ meanwhile the
+//!            · not dumpable                                                          ┘ supervisor compiles
+//!            · read the Plan (the supervisor has moved us into the run's cgroups) · supervisor alive?
+//!            · unshare cgroup · own process group · mounts + pivot_root (lo up alongside) · hostname
+//!            · rlimits · chdir · fork workload; then: reap, forward signals, relay its status
+//!   workload signals reset · setsid · die with pid 1 · drop caps · no_new_privs
+//!            · Landlock · seccomp · execve
 //! ```
 //! Every step is one line below; each failure is sent to the supervisor as (step, errno).
 
@@ -29,7 +30,7 @@ use crate::plan::Plan;
 /// Exit status for a sandbox setup failure.
 pub const EXIT_SETUP_FAILED: i32 = 125;
 
-/// Signals the monitor and pid 1 pass on to the workload.
+/// Signals pid 1 passes on to the workload.
 const FORWARDED: [Signal; 7] = [
     Signal::SIGTERM,
     Signal::SIGINT,
@@ -40,28 +41,31 @@ const FORWARDED: [Signal; 7] = [
     Signal::SIGWINCH,
 ];
 
-/// Entry point of `missy-sandbox __init` (a re-exec of ourselves with the control socket already
-/// at fd 3); never returns.
-pub fn main() -> ! {
-    // SAFETY: whoever exec'd us placed the control socket at fd 3 and nothing else in this fresh
-    // process owns it.
-    let mut control = unsafe { UnixStream::from_raw_fd(CONTROL_FD) };
-    let Err(failure) = run_outer(&mut control);
-    report_and_exit(&mut control, failure)
+/// What pid 1 needs before the Plan exists: known to the supervisor before it compiles.
+#[derive(Debug, Clone, Copy)]
+pub struct Pid1Start {
+    /// Host uid/gid the sandbox's root maps to (the supervisor's own).
+    pub uid: u32,
+    pub gid: u32,
+    /// Create a network namespace (false only for `mode = "host"`).
+    pub new_netns: bool,
 }
 
-/// Entry point in a child the supervisor forked while it was still single-threaded (no exec):
-/// move the control socket to fd 3, then run the same sequence; never returns.
-pub fn from_fork(control_fd: i32) -> ! {
+/// Entry point of the cloned child; never returns. `control_fd` is the child's end of the
+/// control socket, moved to fd 3 before anything else.
+pub fn pid1(control_fd: i32, how: Pid1Start) -> ! {
     if control_fd != CONTROL_FD {
-        // SAFETY: dup2 onto fd 3 in this single-threaded child; fd 3 is not owned by any Rust
-        // object here (the supervisor opened nothing it keeps at 3 before forking).
+        // SAFETY: dup2 onto fd 3 in this single-threaded child; whatever fd 3 was (the
+        // supervisor's end of the socket at most) is not ours to keep.
         if unsafe { libc::dup2(control_fd, CONTROL_FD) } < 0 {
-            // SAFETY: nothing to clean up in a forked child.
+            // SAFETY: nothing to clean up in a cloned child.
             unsafe { libc::_exit(EXIT_SETUP_FAILED) }
         }
     }
-    main()
+    // SAFETY: fd 3 is the control socket and nothing else in this process owns it.
+    let mut control = unsafe { UnixStream::from_raw_fd(CONTROL_FD) };
+    let Err(failure) = run_pid1(&mut control, how);
+    report_and_exit(&mut control, failure)
 }
 
 fn report_and_exit(control: &mut UnixStream, failure: ConfineError) -> ! {
@@ -73,78 +77,85 @@ fn report_and_exit(control: &mut UnixStream, failure: ConfineError) -> ! {
     // If the supervisor is gone there is nobody to tell; the exit status still says it.
     let _ = control::send(control, &FromInit::SetupFailed(failure));
     let _ = control.flush();
-    // SAFETY: _exit skips atexit handlers and destructors, which must not run in a forked child.
+    // SAFETY: _exit skips atexit handlers and destructors, which must not run in a cloned child.
     unsafe { libc::_exit(status) }
 }
 
-fn run_outer(control: &mut UnixStream) -> Result<Infallible, ConfineError> {
+fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, ConfineError> {
+    privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
-    let plan = match control::recv::<ToInit>(control) {
-        Ok(Some(ToInit::Plan(plan))) => *plan,
-        Ok(None) => {
-            return Err(ConfineError::other(
-                Step::ReadPlan,
-                "supervisor closed the control socket",
-            ));
-        }
-        Err(e) => return Err(ConfineError::other(Step::ReadPlan, e.to_string())),
-    };
-    fds::set_cloexec(CONTROL_FD)?;
-    privileges::die_with_parent(plan.supervisor_pid)?;
-    privileges::own_process_group()?;
-    limits::join_cgroups(&plan.cgroup_tasks)?;
-    namespaces::enter(plan.new_netns)?;
-    namespaces::write_id_maps(plan.uid, plan.gid)?;
+    namespaces::write_id_maps(how.uid, how.gid)?;
+    namespaces::enter(how.new_netns)?;
     // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
-    // unprivileged `__init` could no longer write its own maps.
+    // unprivileged pid 1 could no longer write its own maps.
     privileges::not_dumpable()?;
+    let plan = read_plan(control)?;
+    privileges::supervisor_alive(control)?;
+    fds::set_cloexec(CONTROL_FD)?;
+    // The supervisor moved us into the run's cgroups before sending the Plan: they become the
+    // root of this cgroup namespace.
+    namespaces::enter_cgroup()?;
+    privileges::own_process_group()?;
     let forwarded = block_signals()?;
-    // SAFETY: this process is single-threaded (fresh exec, no threads started), so fork is safe.
-    match unsafe { fork() }.map_err(|e| ConfineError::os(Step::ForkPid1, e, "fork pid 1"))? {
-        ForkResult::Child => run_pid1(control, &plan, &forwarded),
+    build_root_and_network(&plan)?;
+    namespaces::set_hostname(&plan.hostname)?;
+    limits::apply(&plan.rlimits)?;
+    nix::unistd::chdir(&plan.cwd)
+        .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
+    // SAFETY: pid 1 is single-threaded again: the loopback thread has been joined.
+    match unsafe { fork() }.map_err(|e| ConfineError::os(Step::ForkWorkload, e, "fork workload"))? {
+        ForkResult::Child => {
+            let Err(failure) = run_workload(&plan);
+            report_and_exit(control, failure)
+        }
         ForkResult::Parent { child } => {
-            // The monitor holds no part of the sandbox's setup; closing its copy of the control
-            // socket lets the supervisor see end-of-file once the workload has exec'd.
+            // pid 1 no longer needs the control socket; the workload's copy closes at exec.
             // SAFETY: fd 3 is the control socket; `control` is not used after this in this branch.
             unsafe { libc::close(CONTROL_FD) };
-            supervise_child(child, &forwarded, true)
+            supervise_workload(child, &forwarded)
         }
     }
 }
 
-fn run_pid1(
-    control: &mut UnixStream,
-    plan: &Plan,
-    forwarded: &SigSet,
-) -> Result<Infallible, ConfineError> {
-    // The monitor lives outside this pid namespace, where getppid() reports it as 0.
-    privileges::die_with_parent(0)?;
-    mounts::build_root(&plan.mounts)?;
-    namespaces::set_hostname(&plan.hostname)?;
-    if plan.new_netns {
-        network::loopback_up()?;
+fn read_plan(control: &mut UnixStream) -> Result<Plan, ConfineError> {
+    match control::recv::<ToInit>(control) {
+        Ok(Some(ToInit::Plan(plan))) => Ok(*plan),
+        Ok(None) => Err(ConfineError::other(
+            Step::ReadPlan,
+            "supervisor closed the control socket",
+        )),
+        Err(e) => Err(ConfineError::other(Step::ReadPlan, e.to_string())),
     }
-    limits::apply(&plan.rlimits)?;
-    nix::unistd::chdir(&plan.cwd)
-        .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
-    // SAFETY: pid 1 is single-threaded: the netlink runtime above was current-thread and is dropped.
-    match unsafe { fork() }.map_err(|e| ConfineError::os(Step::ForkWorkload, e, "fork workload"))? {
-        ForkResult::Child => {
-            let Err(failure) = run_workload(plan);
-            report_and_exit(control, failure)
-        }
-        ForkResult::Parent { child } => {
-            // SAFETY: as in the monitor: pid 1 no longer needs the control socket.
-            unsafe { libc::close(CONTROL_FD) };
-            supervise_child(child, forwarded, false)
-        }
+}
+
+/// The mounts, and meanwhile (on a second thread: it needs only the network namespace) `lo`
+/// brought up. Both finish before anything forks. Should the thread not start (a process limit
+/// of 1), `lo` comes up after the mounts instead.
+fn build_root_and_network(plan: &Plan) -> Result<(), ConfineError> {
+    if !plan.new_netns {
+        return mounts::build_root(&plan.mounts);
     }
+    std::thread::scope(|scope| {
+        let loopback = std::thread::Builder::new()
+            .name("loopback".into())
+            .spawn_scoped(scope, network::loopback_up);
+        mounts::build_root(&plan.mounts)?;
+        match loopback {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(ConfineError::other(
+                    Step::Loopback,
+                    "the loopback thread panicked",
+                ))
+            }),
+            Err(_) => network::loopback_up(),
+        }
+    })
 }
 
 fn run_workload(plan: &Plan) -> Result<Infallible, ConfineError> {
     reset_signals()?;
     privileges::new_session()?;
-    privileges::die_with_parent(1)?;
+    privileges::die_with_parent(Some(1))?;
     privileges::drop_capabilities()?;
     privileges::no_new_privs()?;
     landlock::restrict(&plan.landlock)?;
@@ -168,7 +179,7 @@ fn block_signals() -> Result<SigSet, ConfineError> {
     }
     set.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
-        .map_err(|e| ConfineError::os(Step::ForkPid1, e, "block signals"))?;
+        .map_err(|e| ConfineError::os(Step::Signals, e, "block signals"))?;
     Ok(set)
 }
 
@@ -186,13 +197,13 @@ fn reset_signals() -> Result<(), ConfineError> {
         .map_err(|e| ConfineError::os(Step::Session, e, "unblock signals"))
 }
 
-/// Wait for `child`, forwarding signals to it; reap any other child (pid 1 adopts orphans).
-/// When `child` ends, exit with its status (a signal N becomes 128+N). When pid 1 exits, the
-/// kernel kills everything left in the pid namespace.
-fn supervise_child(child: Pid, forwarded: &SigSet, is_monitor: bool) -> ! {
+/// Wait for the workload, forwarding signals to its process group; reap any other child (pid 1
+/// adopts orphans). When the workload ends, exit with its status (a signal N becomes 128+N);
+/// the kernel then kills everything left in the pid namespace.
+fn supervise_workload(child: Pid, forwarded: &SigSet) -> ! {
     loop {
-        if let Some(code) = reap(child, is_monitor) {
-            // SAFETY: exiting without running destructors is what a forked init should do.
+        if let Some(code) = reap(child) {
+            // SAFETY: exiting without running destructors is what a cloned init should do.
             unsafe { libc::_exit(code) }
         }
         match forwarded.wait() {
@@ -200,7 +211,7 @@ fn supervise_child(child: Pid, forwarded: &SigSet, is_monitor: bool) -> ! {
             Ok(sig) => {
                 // The workload leads its own session and process group: signal the whole group,
                 // as a terminal would have.
-                if is_monitor || kill(Pid::from_raw(-child.as_raw()), sig).is_err() {
+                if kill(Pid::from_raw(-child.as_raw()), sig).is_err() {
                     let _ = kill(child, sig);
                 }
             }
@@ -208,11 +219,10 @@ fn supervise_child(child: Pid, forwarded: &SigSet, is_monitor: bool) -> ! {
     }
 }
 
-/// Reap without blocking; the exit code to relay once `child` has ended.
-fn reap(child: Pid, only_child: bool) -> Option<i32> {
-    let target = if only_child { child } else { Pid::from_raw(-1) };
+/// Reap every exited child without blocking; the exit code to relay once `child` has ended.
+fn reap(child: Pid) -> Option<i32> {
     loop {
-        match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == child => return Some(code),
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => return Some(128 + sig as i32),
             Ok(WaitStatus::StillAlive) => return None,

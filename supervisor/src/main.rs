@@ -4,19 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use missy_supervisor::cli::{Cli, Command, ProfileCommand};
-use missy_supervisor::{commands, init};
+use missy_supervisor::commands;
 
 fn main() -> ExitCode {
-    // The sandbox's init must start before anything else (a runtime, a logger thread): it needs
-    // a single-threaded process to create namespaces in.
-    match std::env::args_os()
-        .nth(1)
-        .as_deref()
-        .and_then(|a| a.to_str())
-    {
-        Some("__init") => init::main(),
-        Some("__probe-userns") => return probe_userns(),
-        _ => {}
+    // `check`'s user-namespace trial needs a process that has started nothing yet.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__probe-userns")) {
+        return probe_userns();
     }
     let cli = Cli::parse();
     init_logging(cli.log.as_deref());
@@ -31,7 +24,6 @@ fn main() -> ExitCode {
         Command::Profile(ProfileCommand::Explain { profile, workspace }) => {
             commands::profile::explain(&profile, workspace.as_deref())
         }
-        Command::Init => init::main(),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

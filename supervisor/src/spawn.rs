@@ -1,18 +1,28 @@
-//! Supervisor side of a launch: create the run's cgroups, fork the sandbox's init while the
-//! supervisor is still single-threaded (no async runtime exists yet, so the child may run
-//! ordinary Rust), then hand it the Plan (with the cgroups to join) over the control socket.
+//! Supervisor side of a launch, in two phases so the sandbox's slow kernel work overlaps the
+//! supervisor's own:
 //!
-//! The child runs exactly what `missy-sandbox __init` runs (`init::from_fork` → `init::main`):
-//! the confinement sequence depends only on the Plan and the control socket, not on how the
-//! process started. Forking instead of re-executing saves an exec of this binary per run.
+//! 1. [`start`]: clone the sandbox's pid 1 straight into a new user and pid namespace (both
+//!    cheap to create). While it creates the expensive namespaces (mount, network, ipc, uts)
+//!    and writes its id maps, the supervisor compiles the Plan.
+//! 2. [`Pending::commit`]: create the run's cgroups, move pid 1 into them (before it can fork,
+//!    and before it creates its cgroup namespace), and send the Plan.
+//!
+//! The clone happens while the supervisor is single-threaded (checked; no async runtime exists
+//! yet), so the child may run ordinary Rust. Its code is `init::pid1`, a plain function of the
+//! control socket and the Plan.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 
 use crate::cgroup::{CgroupError, RunCgroup};
-use crate::control::{self, ControlError, ToInit};
+use crate::confine::ConfineError;
+use crate::control::{self, ControlError, FromInit, ToInit};
+use crate::init::{self, Pid1Start};
 use crate::plan::Compiled;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,20 +31,39 @@ pub enum LaunchError {
     Cgroup(#[from] CgroupError),
     #[error("cannot create the control socket: {0}")]
     Socket(std::io::Error),
-    #[error("cannot fork the sandbox init: {0}")]
-    Fork(nix::errno::Errno),
+    #[error("cannot reserve a stack for the sandbox init: {0}")]
+    Stack(nix::errno::Errno),
     #[error(
-        "the supervisor is multithreaded; the sandbox init must be forked before any thread starts"
+        "cannot clone the sandbox init into new user and pid namespaces: {0} ({desc})",
+        desc = .0.desc()
+    )]
+    Clone(nix::errno::Errno),
+    #[error(
+        "the supervisor is multithreaded; the sandbox init must be cloned before any thread starts"
     )]
     Multithreaded,
     #[error("cannot send the plan to the sandbox init: {0}")]
     Control(#[from] ControlError),
+    /// The init failed before it could take the Plan; its own report of why.
+    #[error(transparent)]
+    Setup(#[from] ConfineError),
+}
+
+/// Stack for the cloned init: it runs on a copy of this region. Large enough for serde, the
+/// mount code and the workload's setup; untouched pages cost nothing.
+const INIT_STACK: usize = 8 << 20;
+
+/// A sandbox init that exists, in its first namespaces, but has no Plan yet.
+#[derive(Debug)]
+pub struct Pending {
+    pid: Pid,
+    control: UnixStream,
 }
 
 /// A started sandbox, not yet waited for.
 #[derive(Debug)]
 pub struct Launched {
-    /// pid of the sandbox's outer init (the monitor).
+    /// Host pid of the sandbox's pid 1.
     pub pid: Pid,
     /// Supervisor end of the control socket; end-of-file once the workload has exec'd.
     pub control: UnixStream,
@@ -49,41 +78,122 @@ fn thread_count() -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// Start a sandbox for `compiled`. Must be called before any other thread exists (checked):
-/// after fork only the calling thread is copied, and ordinary Rust in the child is safe only
-/// when there were no others. The init dies with the calling thread (PR_SET_PDEATHSIG), so
-/// call it from the main thread.
-pub fn launch(compiled: Compiled, run_id: u64) -> Result<Launched, LaunchError> {
+/// An anonymous mapping for the init's stack with a guard page at its low end, so an overflow
+/// faults instead of running into other memory. Unmapped on drop (the child has its own copy).
+struct Stack {
+    base: std::ptr::NonNull<std::ffi::c_void>,
+    len: usize,
+}
+
+impl Stack {
+    fn new(len: usize) -> Result<Stack, nix::errno::Errno> {
+        use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, mprotect};
+        let size = std::num::NonZeroUsize::new(len).ok_or(nix::errno::Errno::EINVAL)?;
+        // SAFETY: a fresh private anonymous mapping aliases nothing.
+        let base = unsafe {
+            mmap_anonymous(
+                None,
+                size,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE | MapFlags::MAP_STACK,
+            )?
+        };
+        let stack = Stack { base, len };
+        // SAFETY: the first page of the mapping we own.
+        unsafe { mprotect(base, page_size(), ProtFlags::PROT_NONE)? };
+        Ok(stack)
+    }
+
+    fn usable(&mut self) -> &mut [u8] {
+        let guard = page_size();
+        // SAFETY: the mapping is `len` bytes, readable and writable above the guard page, and
+        // borrowed mutably through `self` only.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.base.as_ptr().cast::<u8>().add(guard),
+                self.len - guard,
+            )
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the region this value mapped; nothing else refers to it.
+        let _ = unsafe { nix::sys::mman::munmap(self.base, self.len) };
+    }
+}
+
+fn page_size() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p as usize)
+}
+
+/// Clone the sandbox's pid 1. Must be called from the main thread before any other thread
+/// exists (checked): the child is a copy of this process, and its parent-death signal fires
+/// when the calling thread exits.
+pub fn start(how: Pid1Start) -> Result<Pending, LaunchError> {
     if thread_count() != Some(1) {
         return Err(LaunchError::Multithreaded);
     }
-    let cgroup = RunCgroup::create(&compiled.limits, run_id)?;
-    let (mut ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
-    // SAFETY: single-threaded (checked above), so the child may allocate and run Rust code.
-    match unsafe { fork() }.map_err(LaunchError::Fork)? {
-        ForkResult::Child => {
-            drop(ours);
-            let fd = OwnedFd::from(theirs);
-            let raw = fd.as_raw_fd();
-            std::mem::forget(fd);
-            crate::init::from_fork(raw)
-        }
-        ForkResult::Parent { child } => {
-            drop(theirs);
-            let launched = Launched {
-                pid: child,
-                control: ours.try_clone().map_err(LaunchError::Socket)?,
+    let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
+    let mut stack = Stack::new(INIT_STACK).map_err(LaunchError::Stack)?;
+    let their_fd = theirs.as_raw_fd();
+    // Runs in the child; it closes the supervisor's end of the socket with every other
+    // inherited fd (std keeps 0-2 open, so both ends are at 3 or above).
+    let child = Box::new(move || -> isize { init::pid1(their_fd, how) });
+    // User and pid namespaces are created here, in the clone (the child is then pid 1 with
+    // every capability in its namespace); the costly ones it creates itself, concurrently.
+    let flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID;
+    // SAFETY: single-threaded (checked above), so the child may allocate and run Rust code;
+    // it runs on its own copy of `stack` and never returns into our frames.
+    let pid = unsafe { nix::sched::clone(child, stack.usable(), flags, Some(libc::SIGCHLD)) }
+        .map_err(LaunchError::Clone)?;
+    // The child has its own copies of the stack and of its end of the socket.
+    drop(stack);
+    drop(theirs);
+    Ok(Pending { pid, control: ours })
+}
+
+impl Pending {
+    /// Place pid 1 in the run's cgroups and hand it the Plan. On failure the init is killed
+    /// and reaped; if it had already failed on its own, its report is the error.
+    pub fn commit(mut self, compiled: Compiled, run_id: u64) -> Result<Launched, LaunchError> {
+        let result = RunCgroup::create(&compiled.limits, run_id)
+            .and_then(|cgroup| cgroup.admit(self.pid).map(|()| cgroup))
+            .map_err(LaunchError::from)
+            .and_then(|cgroup| {
+                control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))?;
+                Ok(cgroup)
+            });
+        match result {
+            Ok(cgroup) => Ok(Launched {
+                pid: self.pid,
+                control: self.control,
                 cgroup,
-            };
-            let mut plan = compiled.plan;
-            plan.cgroup_tasks = launched.cgroup.tasks_files();
-            let plan = ToInit::Plan(Box::new(plan));
-            if let Err(e) = control::send(&mut ours, &plan) {
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(child, None);
-                return Err(e.into());
-            }
-            Ok(launched)
+            }),
+            // The init's own report of an earlier failure says more than a broken pipe.
+            Err(e) => Err(self.kill().map_or(e, LaunchError::Setup)),
+        }
+    }
+
+    /// Kill and reap the init without starting anything (the Plan could not be compiled).
+    pub fn abort(mut self) {
+        let _ = self.kill();
+    }
+
+    /// Kill and reap the init; the failure it reported, if it did.
+    fn kill(&mut self) -> Option<ConfineError> {
+        let _ = kill(self.pid, Signal::SIGKILL);
+        let _ = waitpid(self.pid, None);
+        // Every copy of the init's end is closed now, so this read ends.
+        let mut reported = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut self.control, &mut reported);
+        match control::recv::<FromInit>(&mut std::io::Cursor::new(reported)) {
+            Ok(Some(FromInit::SetupFailed(failure))) => Some(failure),
+            _ => None,
         }
     }
 }

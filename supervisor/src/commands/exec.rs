@@ -26,7 +26,6 @@ pub fn run(args: ExecArgs) -> i32 {
     if let Some(timeout) = args.timeout {
         policy.limits.wall_time = Some(timeout);
     }
-    let kernel = KernelFeatures::probe();
     let invocation = Invocation {
         argv: args.command,
         workspace: ctx.workspace.clone(),
@@ -36,15 +35,34 @@ pub fn run(args: ExecArgs) -> i32 {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect(),
     };
-    let compiled = match plan::compile(&policy, &kernel, &invocation) {
-        Ok(c) => c,
-        Err(e @ PlanError::Unenforceable { .. }) => {
+    if args.dry_run {
+        return match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
+            Ok(compiled) => match serde_json::to_string_pretty(&compiled.plan) {
+                Ok(json) => {
+                    println!("{json}");
+                    0
+                }
+                Err(e) => {
+                    report(&e);
+                    EXIT_SETUP_FAILED
+                }
+            },
+            Err(e) => report_plan_error(&e),
+        };
+    }
+    // pid 1 starts now and creates its namespaces while the Plan is compiled.
+    let pending = match spawn::start(plan::pid1_start(&policy)) {
+        Ok(p) => p,
+        Err(e) => {
             report(&e);
             return EXIT_SETUP_FAILED;
         }
+    };
+    let compiled = match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
+        Ok(c) => c,
         Err(e) => {
-            report(&e);
-            return EXIT_BAD_INPUT;
+            pending.abort();
+            return report_plan_error(&e);
         }
     };
     for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
@@ -56,15 +74,8 @@ pub fn run(args: ExecArgs) -> i32 {
     if !compiled.withheld_env.is_empty() {
         tracing::info!(names = ?compiled.withheld_env, "secret-looking variables withheld from the sandbox");
     }
-    if args.dry_run {
-        match serde_json::to_string_pretty(&compiled.plan) {
-            Ok(json) => println!("{json}"),
-            Err(e) => report(&e),
-        }
-        return 0;
-    }
     let wall_time = compiled.limits.wall_time;
-    let launched = match spawn::launch(compiled, 0) {
+    let launched = match pending.commit(compiled, 0) {
         Ok(l) => l,
         Err(e) => {
             report(&e);
@@ -98,5 +109,15 @@ pub fn run(args: ExecArgs) -> i32 {
             report(&format!("waiting for the sandbox: {e}"));
             EXIT_SETUP_FAILED
         }
+    }
+}
+
+/// Report a failure to compile the Plan: 125 when the kernel cannot enforce the profile, 2 for
+/// bad input.
+fn report_plan_error(e: &PlanError) -> i32 {
+    report(e);
+    match e {
+        PlanError::Unenforceable { .. } => EXIT_SETUP_FAILED,
+        _ => EXIT_BAD_INPUT,
     }
 }

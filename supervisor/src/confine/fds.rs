@@ -2,11 +2,11 @@
 
 use super::{ConfineError, Step};
 
-/// Close every fd from `first` upward. Used at the start of `__init` with `first` just above the
+/// Close every fd from `first` upward. Used at the start of pid 1 with `first` just above the
 /// control socket, so only stdin, stdout, stderr and the control socket remain.
 pub fn close_from(first: u32) -> Result<(), ConfineError> {
     // SAFETY: close_range only closes descriptors; no Rust object owns an fd >= `first` at this
-    // point of `__init` (std opened none above the control socket).
+    // point of pid 1 (nothing it inherited above the control socket is its own).
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
     if rc == 0 {
         return Ok(());

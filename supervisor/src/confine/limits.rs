@@ -29,15 +29,3 @@ pub fn apply(limits: &[Rlimit]) -> Result<(), ConfineError> {
     }
     Ok(())
 }
-
-/// Move this (single-threaded) process into the run's cgroups by writing `0` to each `tasks`
-/// file. Must run before the cgroup namespace is created (the cgroup we are in then becomes the
-/// namespace's root) and before any fork (children are born in their parent's cgroup).
-pub fn join_cgroups(tasks_files: &[std::path::PathBuf]) -> Result<(), ConfineError> {
-    for file in tasks_files {
-        std::fs::write(file, b"0").map_err(|e| {
-            ConfineError::io(Step::JoinCgroup, &e, format!("write {}", file.display()))
-        })?;
-    }
-    Ok(())
-}

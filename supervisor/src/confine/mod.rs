@@ -1,6 +1,6 @@
 //! The kernel mechanisms that confine a sandbox, one module per mechanism.
 //!
-//! Runs in `__init` only (a fresh, single-threaded process). Each module applies its part of the
+//! Runs in the sandbox's pid 1 and workload only (single-threaded copies of the supervisor). Each module applies its part of the
 //! [`Plan`](crate::plan::Plan) and reports failure as a [`ConfineError`] naming the step and errno,
 //! which travels back to the supervisor over the control channel.
 
@@ -14,19 +14,18 @@ use serde::{Deserialize, Serialize};
 pub enum Step {
     ReadPlan,
     ParentDeathSignal,
-    ProcessGroup,
-    NotDumpable,
-    JoinCgroup,
-    Unshare,
+    Fds,
     IdMaps,
-    ForkPid1,
+    Unshare,
+    NotDumpable,
+    ProcessGroup,
+    Signals,
     Mounts,
     Chdir,
     PivotRoot,
     Hostname,
     Loopback,
     Limits,
-    Fds,
     ForkWorkload,
     Session,
     Capabilities,
@@ -42,12 +41,11 @@ impl Step {
         match self {
             Step::ReadPlan => "read-plan",
             Step::ParentDeathSignal => "parent-death-signal",
-            Step::JoinCgroup => "join-cgroup",
             Step::ProcessGroup => "process-group",
             Step::NotDumpable => "not-dumpable",
             Step::Unshare => "unshare",
             Step::IdMaps => "id-maps",
-            Step::ForkPid1 => "fork-pid1",
+            Step::Signals => "signals",
             Step::Mounts => "mounts",
             Step::Chdir => "chdir",
             Step::PivotRoot => "pivot-root",

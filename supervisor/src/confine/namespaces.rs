@@ -1,22 +1,29 @@
-//! New namespaces and the user-namespace id maps. Runs in the outer `__init`, which must be
-//! single-threaded: the kernel refuses `unshare(CLONE_NEWUSER)` in a multithreaded process.
+//! New namespaces and the user-namespace id maps, in pid 1. The user and pid namespaces come
+//! from the clone itself (`spawn::start`); pid 1 then holds every capability in its user
+//! namespace and creates the rest here.
 
 use nix::sched::{CloneFlags, unshare};
 
 use super::{ConfineError, Step};
 
-/// Unshare every namespace; the network namespace only when the plan asks for one.
-/// The pid namespace applies to the children forked next, not to this process.
+/// Unshare the mount, ipc and uts namespaces, and the network namespace unless the profile
+/// uses the host's. Creating a network namespace is the slowest step of a launch: it runs while
+/// the supervisor is still compiling the Plan.
 pub fn enter(new_netns: bool) -> Result<(), ConfineError> {
-    let mut flags = CloneFlags::CLONE_NEWUSER
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWCGROUP;
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
     if new_netns {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    unshare_step(flags)
+}
+
+/// The cgroup namespace, created once the supervisor has moved us into the run's cgroups, so
+/// the sandbox sees them as its root and nothing of the host's hierarchy.
+pub fn enter_cgroup() -> Result<(), ConfineError> {
+    unshare_step(CloneFlags::CLONE_NEWCGROUP)
+}
+
+fn unshare_step(flags: CloneFlags) -> Result<(), ConfineError> {
     unshare(flags).map_err(|e| ConfineError::os(Step::Unshare, e, format!("unshare({flags:?})")))
 }
 

@@ -1,20 +1,48 @@
 //! Process-level privileges: parent-death signals, the session, capabilities and no_new_privs.
 
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+
 use caps::CapSet;
 use nix::sys::signal::Signal;
 use nix::unistd::{Pid, getppid, setsid};
 
 use super::{ConfineError, Step};
 
-/// Die with SIGKILL when the parent dies, and check it has not died already (the race between
-/// fork and prctl): if the parent is no longer `expected_parent`, stop now.
-pub fn die_with_parent(expected_parent: i32) -> Result<(), ConfineError> {
+/// Die with SIGKILL when the parent dies. With `expected_parent`, also check it has not died
+/// already (the race between fork and prctl). pid 1's parent lives outside its pid namespace,
+/// where getppid() says 0 either way: pid 1 checks with [`supervisor_alive`] instead.
+pub fn die_with_parent(expected_parent: Option<i32>) -> Result<(), ConfineError> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| ConfineError::os(Step::ParentDeathSignal, e, "PR_SET_PDEATHSIG"))?;
-    if getppid() != Pid::from_raw(expected_parent) {
+    if let Some(expected) = expected_parent
+        && getppid() != Pid::from_raw(expected)
+    {
         return Err(ConfineError::other(
             Step::ParentDeathSignal,
             "parent exited before the sandbox was set up",
+        ));
+    }
+    Ok(())
+}
+
+/// The supervisor still holds its end of the control socket, so it is alive: had it died
+/// before our parent-death signal was armed, the kernel would have closed that end (a process's
+/// files are closed before its children are reparented) and the socket would report a hang-up.
+/// Any later death is covered by the signal.
+pub fn supervisor_alive(control: &UnixStream) -> Result<(), ConfineError> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    // POLLHUP is reported whatever was asked for: the peer's end is closed.
+    let mut fds = [PollFd::new(control.as_fd(), PollFlags::empty())];
+    poll(&mut fds, PollTimeout::ZERO)
+        .map_err(|e| ConfineError::os(Step::ParentDeathSignal, e, "poll the control socket"))?;
+    if fds[0]
+        .revents()
+        .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+    {
+        return Err(ConfineError::other(
+            Step::ParentDeathSignal,
+            "the supervisor exited before the sandbox was set up",
         ));
     }
     Ok(())
@@ -72,14 +100,14 @@ pub fn no_new_privs() -> Result<(), ConfineError> {
 }
 
 /// Not dumpable: other processes of the same uid cannot ptrace us or read /proc/<pid>/mem or
-/// environ. Used for `__init`'s monitor and pid 1, which hold the plan.
+/// environ. Used for pid 1, which holds the plan.
 pub fn not_dumpable() -> Result<(), ConfineError> {
     nix::sys::prctl::set_dumpable(false)
         .map_err(|e| ConfineError::os(Step::NotDumpable, e, "PR_SET_DUMPABLE"))
 }
 
 /// Leave the caller's process group: a terminal's Ctrl-C then reaches only the supervisor, which
-/// forwards it once, instead of reaching the init, pid 1 and the workload separately.
+/// forwards it once, instead of reaching pid 1 and the workload separately.
 pub fn own_process_group() -> Result<(), ConfineError> {
     nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))
         .map_err(|e| ConfineError::os(Step::ProcessGroup, e, "setpgid(0, 0)"))

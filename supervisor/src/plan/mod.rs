@@ -1,4 +1,5 @@
-//! Policy + kernel features → `Plan`: everything `__init` needs, computed before any fork.
+//! Policy + kernel features → `Plan`: everything the sandbox's pid 1 needs, computed in the
+//! supervisor.
 //!
 //! The Plan is plain data (serialisable, no fds, no kernel calls): ordered mount operations, the
 //! Landlock rule list, compiled seccomp programs, the environment, argv and limits, and a record
@@ -19,6 +20,7 @@ pub use limits::{LimitPlan, Rlimit};
 pub use mounts::MountOp;
 use seccomp::SeccompProgram;
 
+use crate::init::Pid1Start;
 use crate::kernel::{KernelFeatures, LANDLOCK_ABI_KNOWN};
 use crate::policy::{NetworkMode, Policy, Require};
 
@@ -55,7 +57,7 @@ pub struct LandlockPlan {
     pub restrict_tcp: bool,
 }
 
-/// Everything `__init` needs to build the sandbox.
+/// Everything pid 1 needs to build the sandbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub profile: String,
@@ -72,11 +74,6 @@ pub struct Plan {
     pub env: Vec<(String, String)>,
     pub argv: Vec<String>,
     pub cwd: PathBuf,
-    /// `tasks` files of the run's cgroups; the init moves itself in before anything else.
-    /// Filled in at launch, when the cgroups exist.
-    pub cgroup_tasks: Vec<PathBuf>,
-    /// pid of the supervisor, so `__init` can detect that it died before PDEATHSIG was armed.
-    pub supervisor_pid: i32,
 }
 
 /// Per-invocation inputs that are not in the profile.
@@ -226,6 +223,16 @@ fn builtin_rules(policy: &Policy) -> Vec<Grant> {
     rules
 }
 
+/// What the sandbox's pid 1 needs before its Plan exists (it is cloned while the supervisor is
+/// still compiling): the ids its root maps to, and whether it gets a network namespace.
+pub fn pid1_start(policy: &Policy) -> Pid1Start {
+    Pid1Start {
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+        new_netns: policy.network != NetworkMode::Host,
+    }
+}
+
 /// Compile `policy` for this kernel and invocation.
 pub fn compile(
     policy: &Policy,
@@ -278,11 +285,12 @@ pub fn compile(
             });
         }
     }
+    let start = pid1_start(policy);
     let plan = Plan {
         profile: policy.name.clone(),
-        uid: kernel.euid,
-        gid: kernel.egid,
-        new_netns: policy.network != NetworkMode::Host,
+        uid: start.uid,
+        gid: start.gid,
+        new_netns: start.new_netns,
         hostname: "missy-sandbox".into(),
         mounts: mount_ops,
         landlock: LandlockPlan {
@@ -296,8 +304,6 @@ pub fn compile(
         env: env.vars.into_iter().collect(),
         argv: inv.argv.clone(),
         cwd,
-        cgroup_tasks: Vec::new(),
-        supervisor_pid: std::process::id() as i32,
     };
     Ok(Compiled {
         plan,
