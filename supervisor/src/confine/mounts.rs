@@ -6,10 +6,11 @@
 //! /newroot from binds of /oldroot/<path>; detach /oldroot; pivot into /newroot.
 
 use std::fs;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::{Mode, SFlag};
 
 use super::{ConfineError, Step};
 use crate::plan::MountOp;
@@ -92,26 +93,32 @@ fn set_attrs(target: &Path, read_only: bool, nodev: bool) -> Result<(), ConfineE
 }
 
 /// Create an empty mountpoint (a directory, or an empty file for file binds) with its parents.
+/// Each call is a few system calls on a fresh tmpfs: no existence checks first, `EEXIST` is the
+/// answer when two grants share a parent.
 fn make_mountpoint(path: &Path, is_dir: bool) -> Result<(), ConfineError> {
+    let parent = if is_dir { Some(path) } else { path.parent() };
+    if let Some(dir) = parent {
+        make_dirs(dir)?;
+    }
     if is_dir {
-        return fs::create_dir_all(path)
-            .map_err(|e| io_fail(e, format!("mkdir {}", path.display())));
-    }
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|e| io_fail(e, format!("mkdir {}", parent.display())))?;
-    }
-    if path.exists() {
         return Ok(());
     }
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .open(path)
-        .map(|_| ())
-        .map_err(|e| io_fail(e, format!("create {}", path.display())))
+    match nix::sys::stat::mknod(path, SFlag::S_IFREG, Mode::from_bits_truncate(0o644), 0) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(fail(e, format!("create {}", path.display()))),
+    }
+}
+
+/// `mkdir -p`, trying the directory itself first: on the new root's tmpfs its parents usually
+/// exist already.
+fn make_dirs(dir: &Path) -> Result<(), ConfineError> {
+    match nix::unistd::mkdir(dir, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(nix::errno::Errno::ENOENT) => {
+            fs::create_dir_all(dir).map_err(|e| io_fail(e, format!("mkdir {}", dir.display())))
+        }
+        Err(e) => Err(fail(e, format!("mkdir {}", dir.display()))),
+    }
 }
 
 fn bind(source: &Path, target: &Path, is_dir: bool) -> Result<(), ConfineError> {
@@ -135,7 +142,7 @@ fn bind(source: &Path, target: &Path, is_dir: bool) -> Result<(), ConfineError> 
 /// a private /dev/shm. No block devices, no ptys of the host, nothing else.
 fn build_dev() -> Result<(), ConfineError> {
     let dev = under(NEW, Path::new("/dev"));
-    fs::create_dir_all(&dev).map_err(|e| io_fail(e, "mkdir /dev".into()))?;
+    make_dirs(&dev)?;
     mount_tmpfs(
         &dev,
         "mode=0755,size=64k",
@@ -143,6 +150,7 @@ fn build_dev() -> Result<(), ConfineError> {
     )?;
     for node in ["null", "zero", "full", "random", "urandom", "tty"] {
         let host = under(OLD, &Path::new("/dev").join(node));
+        // A host without this node (some containers lack /dev/tty): the sandbox lacks it too.
         if host.exists() {
             bind(&host, &dev.join(node), false)?;
         }
@@ -196,16 +204,14 @@ fn apply(op: &MountOp) -> Result<(), ConfineError> {
         MountOp::Symlink { link, target } => {
             let at = under(NEW, link);
             if let Some(parent) = at.parent() {
-                fs::create_dir_all(parent)
-                    .map_err(|e| io_fail(e, format!("mkdir {}", parent.display())))?;
+                make_dirs(parent)?;
             }
             std::os::unix::fs::symlink(target, &at)
                 .map_err(|e| io_fail(e, format!("symlink {}", link.display())))
         }
         MountOp::Tmpfs { path, size } => {
             let target = under(NEW, path);
-            fs::create_dir_all(&target)
-                .map_err(|e| io_fail(e, format!("mkdir {}", path.display())))?;
+            make_dirs(&target)?;
             let options = match size {
                 Some(bytes) => format!("mode=1777,size={bytes}"),
                 None => "mode=1777".to_string(),
@@ -215,7 +221,7 @@ fn apply(op: &MountOp) -> Result<(), ConfineError> {
         MountOp::Dev => build_dev(),
         MountOp::Proc => {
             let target = under(NEW, Path::new("/proc"));
-            fs::create_dir_all(&target).map_err(|e| io_fail(e, "mkdir /proc".into()))?;
+            make_dirs(&target)?;
             let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
             mount(Some("proc"), &target, Some("proc"), flags, None::<&str>)
                 .map_err(|e| fail(e, "mount proc".into()))

@@ -10,6 +10,7 @@ pub mod env;
 pub mod limits;
 pub mod mounts;
 pub mod seccomp;
+pub mod seccomp_bpf;
 
 use std::path::{Path, PathBuf};
 
@@ -102,8 +103,6 @@ pub enum PlanError {
     Workspace(PathBuf),
     #[error("this CPU architecture is not supported (x86_64 and aarch64 are)")]
     Arch,
-    #[error("compiling the seccomp filter: {0}")]
-    Seccomp(#[from] seccomp::SeccompPlanError),
     #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}",
         .unmet.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
         .unmet.iter().map(|c| format!("  {}: {}", c.name, c.status)).collect::<Vec<_>>().join("\n"))]
@@ -299,7 +298,7 @@ pub fn compile(
             rules,
             restrict_tcp: policy.network != NetworkMode::Host,
         },
-        seccomp: seccomp::compile_default(arch)?,
+        seccomp: seccomp_bpf::default_programs(arch),
         rlimits: limits.rlimits.clone(),
         env: env.vars.into_iter().collect(),
         argv: inv.argv.clone(),

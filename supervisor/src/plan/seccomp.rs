@@ -302,6 +302,8 @@ pub fn compile_default(arch: Arch) -> Result<Vec<SeccompProgram>, SeccompPlanErr
     Ok(programs)
 }
 
+// An explicit path, so `build.rs` can include this file as it is.
+#[path = "seccomp/table.rs"]
 mod table;
 
 pub use table::DenyEntry;
@@ -311,4 +313,5 @@ use table::{
 };
 
 #[cfg(test)]
+#[path = "seccomp/tests.rs"]
 mod tests;
