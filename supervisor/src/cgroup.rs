@@ -120,9 +120,11 @@ impl RunCgroup {
         pids
     }
 
-    /// Kill whatever is left in the run's cgroups and remove them. The pid namespace normally
-    /// has taken everything down already; this is the last sweep.
+    /// Remove the run's cgroups, killing whatever is still in them first. Normally the pid
+    /// namespace has taken everything down already and the first removal succeeds; the kill
+    /// loop is the last sweep for anything that did not go with it.
     pub fn destroy(&mut self) {
+        self.dirs.retain(|dir| std::fs::remove_dir(dir).is_err() && dir.exists());
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.dirs.is_empty() {
             for pid in self.pids() {

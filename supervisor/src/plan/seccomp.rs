@@ -4,7 +4,8 @@
 //! fail with an errno (EPERM unless noted), never a kill, so tools report a readable error.
 //! Names are resolved per architecture by seccompiler's own syscall tables (through its JSON
 //! front end), so one table serves x86_64 and aarch64. One seccompiler filter has one match
-//! action, so the list compiles to several programs; the kernel applies the strictest result.
+//! action, so the list compiles to one part per errno; the parts are then chained into a single
+//! program (see `chain`). `build.rs` runs this at build time.
 
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch, sock_filter};
 use serde::{Deserialize, Serialize};
@@ -288,18 +289,61 @@ fn x32_guard() -> SeccompProgram {
     SeccompProgram::from_bpf("x32-guard", &prog)
 }
 
-/// Compile the default deny-list for `arch` into the ordered list of programs to install.
+/// Join programs into one: every "allow" verdict of a program but the last becomes a jump to
+/// the start of the next, so a call is allowed only when every part allows it, and the first
+/// part that matches gives the errno. One filter costs the kernel one JIT at install and one
+/// filter run per system call, where separate filters cost one each.
+fn chain(name: &str, parts: &[SeccompProgram]) -> SeccompProgram {
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    let mut joined: BpfProgram = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        let mut bpf = part.to_bpf();
+        if index + 1 < parts.len() {
+            let len = bpf.len();
+            for (i, insn) in bpf.iter_mut().enumerate() {
+                if insn.code == RET_K && insn.k == SECCOMP_RET_ALLOW {
+                    // Classic BPF jumps forward only, relative to the next instruction.
+                    *insn = sock_filter {
+                        code: JA,
+                        jt: 0,
+                        jf: 0,
+                        k: (len - i - 1) as u32,
+                    };
+                }
+            }
+        }
+        joined.extend(bpf);
+    }
+    SeccompProgram::from_bpf(name, &joined)
+}
+
+/// Compile the default deny-list for `arch`: its parts (one per errno, and on x86_64 the x32
+/// guard) chained into the single program the workload installs.
 pub fn compile_default(arch: Arch) -> Result<Vec<SeccompProgram>, SeccompPlanError> {
-    let mut programs = vec![
+    let mut parts = vec![
         compile_program("deny-list", Program::Deny, libc::EPERM, arch)?,
         compile_program("clone3-enosys", Program::Enosys, libc::ENOSYS, arch)?,
         compile_program("socket-families", Program::Family, libc::EAFNOSUPPORT, arch)?,
         compile_numbered(arch)?,
     ];
     if arch == Arch::X86_64 {
-        programs.push(x32_guard());
+        parts.push(x32_guard());
     }
-    Ok(programs)
+    let name = parts
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let program = chain(&name, &parts);
+    if program.instructions.len() > 4096 {
+        return Err(SeccompPlanError::TooLong {
+            program: "default",
+            len: program.instructions.len(),
+        });
+    }
+    Ok(vec![program])
 }
 
 // An explicit path, so `build.rs` can include this file as it is.
