@@ -12,8 +12,9 @@ if ! need hyperfine || ! need bwrap || [ ! -x /usr/bin/time ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine bubblewrap time >/dev/null
 fi
 
-bin="$PWD/target/release/missy-sandbox"
-[ -x "$bin" ] || cargo build --release --locked -p missy-supervisor
+# `make bench` passes the static release binary it just built.
+bin="$(realpath "${MISSY_BIN:-target/release/missy-sandbox}")"
+[ -x "$bin" ] || { echo "no binary at $bin: run \`make bench\`" >&2; exit 2; }
 ws="$(mktemp -d /tmp/missy-bench-XXXXXX)"
 out="$(mktemp -d /tmp/missy-bench-out-XXXXXX)"
 trap 'rm -rf "$ws" "$out"' EXIT

@@ -124,7 +124,8 @@ impl RunCgroup {
     /// namespace has taken everything down already and the first removal succeeds; the kill
     /// loop is the last sweep for anything that did not go with it.
     pub fn destroy(&mut self) {
-        self.dirs.retain(|dir| std::fs::remove_dir(dir).is_err() && dir.exists());
+        self.dirs
+            .retain(|dir| std::fs::remove_dir(dir).is_err() && dir.exists());
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.dirs.is_empty() {
             for pid in self.pids() {

@@ -1,4 +1,4 @@
-//! The supervisor ↔ `__init` protocol over the control socket (fd 3 in `__init`).
+//! The supervisor ↔ pid 1 protocol over the control socket (fd 3 in the sandbox's pid 1).
 //!
 //! Frames are a 4-byte big-endian length followed by JSON. The supervisor sends one
 //! [`ToInit::Plan`]; the sandbox's processes send [`FromInit`] messages only when something goes
@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use crate::confine::ConfineError;
 use crate::plan::Plan;
 
-/// The fd number `__init` finds the control socket at.
+/// The fd number pid 1 moves its end of the control socket to.
 pub const CONTROL_FD: i32 = 3;
 
 /// Largest frame accepted; a Plan is a few tens of KiB.

@@ -1,9 +1,9 @@
 //! missy-sandbox: a Linux-native sandbox supervisor for AI agents and untrusted tool runners.
 //!
-//! Flow: [`policy`] loads a profile → [`plan`] compiles it with the [`kernel`]'s features into a
-//! serialisable Plan → [`spawn`] starts `__init` ([`init`]) and hands it the Plan over the
-//! [`control`] socket → `__init` applies each [`confine`] step → [`supervise`] waits, enforces
-//! the wall clock and reports the exit status.
+//! Flow: [`policy`] loads a profile → [`spawn`] clones the sandbox's pid 1 ([`init`]) → while
+//! it creates its namespaces, [`plan`] compiles the profile with the [`kernel`]'s features into a
+//! serialisable Plan, sent over the [`control`] socket → pid 1 applies each [`confine`] step →
+//! [`supervise`] waits, enforces the wall clock and reports the exit status.
 
 pub mod cgroup;
 pub mod cli;

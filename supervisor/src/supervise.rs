@@ -123,7 +123,7 @@ pub async fn wait(launched: Launched, wall_time: Option<Duration>) -> std::io::R
             }
         }
         Err(()) => {
-            // Killing the init kills pid 1 (parent-death signal), and with it the pid namespace.
+            // Killing pid 1 makes the kernel kill everything else in its pid namespace.
             let _ = kill(pid, nix::sys::signal::Signal::SIGKILL);
             exited(pid, &mut sigchld).await;
             messages.abort();

@@ -54,6 +54,11 @@ pub fn run(args: ExecArgs) -> i32 {
     let pending = match spawn::start(plan::pid1_start(&policy)) {
         Ok(p) => p,
         Err(e) => {
+            // A kernel that cannot give us the namespaces usually lacks more: the compiler's
+            // list of every control it cannot enforce says more than the clone's errno.
+            if let Err(plan_error) = plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
+                return report_plan_error(&plan_error);
+            }
             report(&e);
             return EXIT_SETUP_FAILED;
         }
@@ -82,7 +87,7 @@ pub fn run(args: ExecArgs) -> i32 {
             return EXIT_SETUP_FAILED;
         }
     };
-    // The runtime starts only now: the sandbox's init was forked from a single-threaded process.
+    // The runtime starts only now: pid 1 was cloned from a single-threaded process.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -21,10 +21,7 @@ fn compiles_for_both_architectures_within_the_kernel_limit() {
                 "round trip"
             );
         }
-        assert_eq!(
-            programs[0].name.contains("x32-guard"),
-            arch == Arch::X86_64
-        );
+        assert_eq!(programs[0].name.contains("x32-guard"), arch == Arch::X86_64);
     }
 }
 
