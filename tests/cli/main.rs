@@ -5,6 +5,7 @@
 //! denied).
 
 mod behaviour;
+mod corpus;
 mod escapes;
 mod harness;
 mod lifetime;
