@@ -6,12 +6,13 @@
 //! `env.set` maps merge key by key, the later file winning.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::error::{Location, PolicyError, locate};
-use super::raw::{NetworkMode, Require};
+use super::error::{Location, PolicyError};
+use super::raw::{Count, Located, NetworkMode, Require};
 use super::resolve::SourceFile;
 use super::units::{ByteSize, Duration};
 
@@ -73,21 +74,23 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, items: impl IntoIterator<Item = 
     }
 }
 
+/// A validation error about `section.key` in `file`, located at `span`: the offending value
+/// (a list entry, an `env.set` name or value), so that the line is that entry's own.
 fn invalid(
     file: &SourceFile,
     section: &str,
     key: &str,
+    span: Range<usize>,
     message: String,
     expected: &str,
 ) -> PolicyError {
-    let (line, column) = locate(&file.text, Some(section), key);
     PolicyError::Invalid {
-        at: Location {
-            file: file.origin.clone(),
-            line,
-            column,
-            key: Some(format!("{section}.{key}")),
-        },
+        at: Location::at(
+            &file.origin,
+            &file.text,
+            span,
+            Some(format!("{section}.{key}")),
+        ),
         message,
         expected: expected.to_string(),
     }
@@ -118,39 +121,43 @@ pub fn expand(value: &str, ctx: &Context) -> Result<String, String> {
     Ok(out)
 }
 
+const PLACEHOLDER_EXPECTED: &str =
+    "a string, optionally using {workspace}, {home}, {tmp} or {cwd} (e.g. \"{home}/.cargo\")";
+
 const PATH_EXPECTED: &str = "an absolute path, optionally using {workspace}, {home}, {tmp} or {cwd} (e.g. \"{home}/.cargo\")";
 
 fn expand_paths(
     file: &SourceFile,
     key: &str,
-    values: &[String],
+    values: &[Located<String>],
     ctx: &Context,
 ) -> Result<Vec<PathBuf>, PolicyError> {
     let mut out = Vec::with_capacity(values.len());
-    for value in values {
-        let expanded =
-            expand(value, ctx).map_err(|m| invalid(file, "filesystem", key, m, PATH_EXPECTED))?;
-        let path = Path::new(&expanded);
-        if !path.is_absolute() {
-            return Err(invalid(
+    for entry in values {
+        let value = entry.get_ref();
+        let fail = |message: String| {
+            invalid(
                 file,
                 "filesystem",
                 key,
-                format!("`{value}` is not absolute"),
+                entry.span(),
+                message,
                 PATH_EXPECTED,
-            ));
+            )
+        };
+        if value.contains('\0') {
+            return Err(fail(format!("`{value}` contains a NUL byte")));
+        }
+        let expanded = expand(value, ctx).map_err(fail)?;
+        let path = Path::new(&expanded);
+        if !path.is_absolute() {
+            return Err(fail(format!("`{value}` is not absolute")));
         }
         if path
             .components()
             .any(|c| matches!(c, std::path::Component::ParentDir))
         {
-            return Err(invalid(
-                file,
-                "filesystem",
-                key,
-                format!("`{value}` contains `..`"),
-                PATH_EXPECTED,
-            ));
+            return Err(fail(format!("`{value}` contains `..`")));
         }
         out.push(normalize(path));
     }
@@ -162,10 +169,49 @@ fn normalize(path: &Path) -> PathBuf {
     path.components().collect()
 }
 
-const ENV_NAME_EXPECTED: &str = "an environment variable name such as PATH, or a glob such as LC_*";
+const ENV_PASS_EXPECTED: &str = "an environment variable name (letters, digits and `_`, not starting with a digit) such as PATH, or a glob over such names using `*`, `?` and `[...]` such as LC_*";
 
-fn valid_env_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains('=') && !name.contains('\0')
+const ENV_SET_EXPECTED: &str =
+    "a variable name: letters, digits and `_`, not starting with a digit, such as CARGO_HOME";
+
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// A portable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn valid_env_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| !c.is_ascii_digit()) && name.chars().all(name_char)
+}
+
+/// A name, or a glob over names: name characters, `*`, `?`, and classes `[...]` of name
+/// characters and ranges (`[A-Z]`), optionally negated (`[!...]`, `[^...]`). Must not be empty
+/// or start with a digit, and must be a glob the `globset` crate accepts.
+pub fn valid_env_pattern(pattern: &str) -> bool {
+    if pattern.chars().next().is_none_or(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' => {}
+            '[' => {
+                if matches!(chars.peek(), Some('!' | '^')) {
+                    chars.next();
+                }
+                let mut members = 0;
+                loop {
+                    match chars.next() {
+                        Some(']') if members > 0 => break,
+                        Some(c) if name_char(c) || (c == '-' && members > 0) => members += 1,
+                        _ => return false,
+                    }
+                }
+            }
+            c if name_char(c) => {}
+            _ => return false,
+        }
+    }
+    globset::Glob::new(pattern).is_ok()
 }
 
 /// Merge a base-first chain of profile files into one validated `Policy`.
@@ -219,25 +265,25 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
         }
     }
     if let Some(net) = &raw.network {
-        if let Some(mode) = net.mode {
-            if mode == NetworkMode::Proxy {
+        if let Some(mode) = &net.mode {
+            if *mode.get_ref() == NetworkMode::Proxy {
                 return Err(invalid(
                     file,
                     "network",
                     "mode",
+                    mode.span(),
                     "mode = \"proxy\" (the egress proxy) is not available in this version".into(),
                     "\"none\" (no network) or \"host\" (the host's network, explicitly opted into)",
                 ));
             }
-            policy.network = mode;
+            policy.network = *mode.get_ref();
         }
-        if let Some(allow) = &net.allow
-            && !allow.is_empty()
-        {
+        if let Some(first) = net.allow.as_ref().and_then(|a| a.first()) {
             return Err(invalid(
                 file,
                 "network",
                 "allow",
+                first.span(),
                 "an allow-list needs mode = \"proxy\", which is not available in this version"
                     .into(),
                 "no `allow` entries",
@@ -245,66 +291,117 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
         }
     }
     if let Some(l) = &raw.limits {
-        let lim = &mut policy.limits;
-        for (key, value) in [("processes", l.processes), ("open_files", l.open_files)] {
-            if value == Some(0) {
-                return Err(invalid(
-                    file,
-                    "limits",
+        let zero = |key: &str, span: Range<usize>, message: &str, expected: &str| {
+            Err(invalid(file, "limits", key, span, message.into(), expected))
+        };
+        for (key, value) in [("processes", &l.processes), ("open_files", &l.open_files)] {
+            if let Some(v) = value
+                && v.get_ref().0 == 0
+            {
+                return zero(
                     key,
-                    "0 would forbid everything".into(),
+                    v.span(),
+                    "0 would forbid everything",
                     "a positive number",
-                ));
+                );
             }
         }
-        for (key, value) in [("memory", l.memory), ("tmp_size", l.tmp_size)] {
-            if value.is_some_and(|v| v.0 == 0) {
-                return Err(invalid(
-                    file,
-                    "limits",
+        for (key, value) in [("memory", &l.memory), ("tmp_size", &l.tmp_size)] {
+            if let Some(v) = value
+                && v.get_ref().0 == 0
+            {
+                return zero(
                     key,
-                    "0 is not a limit (for tmpfs it would even mean unlimited)".into(),
+                    v.span(),
+                    "0 is not a limit (for tmpfs it would even mean unlimited)",
                     "a positive size such as \"256MiB\"",
-                ));
+                );
             }
         }
-        lim.processes = l.processes.or(lim.processes);
-        lim.memory = l.memory.or(lim.memory);
-        lim.wall_time = l.wall_time.or(lim.wall_time);
-        lim.cpu_time = l.cpu_time.or(lim.cpu_time);
-        lim.open_files = l.open_files.or(lim.open_files);
-        lim.file_size = l.file_size.or(lim.file_size);
-        lim.tmp_size = l.tmp_size.or(lim.tmp_size);
+        if let Some(v) = &l.file_size
+            && v.get_ref().0 == 0
+        {
+            return zero(
+                "file_size",
+                v.span(),
+                "0 would kill every process that writes to a file",
+                "a size greater than zero",
+            );
+        }
+        for (key, value, what) in [
+            (
+                "wall_time",
+                &l.wall_time,
+                "0 would kill the sandbox as soon as it starts",
+            ),
+            (
+                "cpu_time",
+                &l.cpu_time,
+                "0 would kill every process at its first CPU tick",
+            ),
+        ] {
+            if let Some(v) = value
+                && v.get_ref().0 == 0
+            {
+                return zero(key, v.span(), what, "a duration greater than zero");
+            }
+        }
+        let lim = &mut policy.limits;
+        let count = |v: &Option<Located<Count>>| v.as_ref().map(|v| v.get_ref().0);
+        let size = |v: &Option<Located<ByteSize>>| v.as_ref().map(|v| *v.get_ref());
+        let duration = |v: &Option<Located<Duration>>| v.as_ref().map(|v| *v.get_ref());
+        lim.processes = count(&l.processes).or(lim.processes);
+        lim.memory = size(&l.memory).or(lim.memory);
+        lim.wall_time = duration(&l.wall_time).or(lim.wall_time);
+        lim.cpu_time = duration(&l.cpu_time).or(lim.cpu_time);
+        lim.open_files = count(&l.open_files).or(lim.open_files);
+        lim.file_size = size(&l.file_size).or(lim.file_size);
+        lim.tmp_size = size(&l.tmp_size).or(lim.tmp_size);
     }
     if let Some(env) = &raw.env {
         if let Some(pass) = &env.pass {
-            for name in pass {
-                if !valid_env_name(name) || globset::Glob::new(name).is_err() {
+            for entry in pass {
+                let name = entry.get_ref();
+                if !valid_env_pattern(name) {
                     return Err(invalid(
                         file,
                         "env",
                         "pass",
+                        entry.span(),
                         format!("`{name}` is not a valid name"),
-                        ENV_NAME_EXPECTED,
+                        ENV_PASS_EXPECTED,
                     ));
                 }
             }
-            push_unique(&mut policy.env_pass, pass.iter().cloned());
+            push_unique(
+                &mut policy.env_pass,
+                pass.iter().map(|e| e.get_ref().clone()),
+            );
         }
         if let Some(set) = &env.set {
             for (name, value) in set {
-                if !valid_env_name(name) || name.contains(['*', '?', '[']) {
+                if !valid_env_name(name.get_ref()) {
                     return Err(invalid(
                         file,
                         "env",
                         "set",
-                        format!("`{name}` is not a valid name"),
-                        "a variable name",
+                        name.span(),
+                        format!("`{}` is not a valid name", name.get_ref()),
+                        ENV_SET_EXPECTED,
                     ));
                 }
-                let expanded = expand(value, ctx)
-                    .map_err(|m| invalid(file, "env", "set", m, PATH_EXPECTED))?;
-                policy.env_set.insert(name.clone(), expanded);
+                let fail = |message: String, expected: &str| {
+                    invalid(file, "env", "set", value.span(), message, expected)
+                };
+                if value.get_ref().contains('\0') {
+                    return Err(fail(
+                        format!("the value of `{}` contains a NUL byte", name.get_ref()),
+                        "a string without NUL bytes",
+                    ));
+                }
+                let expanded =
+                    expand(value.get_ref(), ctx).map_err(|m| fail(m, PLACEHOLDER_EXPECTED))?;
+                policy.env_set.insert(name.get_ref().clone(), expanded);
             }
         }
     }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::{PolicyError, from_toml};
+use super::error::{Location, PolicyError, from_toml};
 use super::raw::RawProfile;
 
 /// Profiles shipped with missy-sandbox, embedded so an installed binary needs no files around it.
@@ -36,6 +36,9 @@ pub struct SourceFile {
     pub name: String,
     /// Human-readable origin: a path, or `<shipped>/strict.toml`.
     pub origin: String,
+    /// Identity for cycle and diamond detection: the canonical path of a file (so that
+    /// `support/../x.toml` and `x.toml` are the same profile), or the origin of a shipped one.
+    pub id: String,
     /// Directory relative `extends` paths are resolved against (none for shipped profiles).
     pub dir: Option<PathBuf>,
     pub text: String,
@@ -69,10 +72,14 @@ pub fn find(reference: &str, relative_to: Option<&Path>) -> Result<SourceFile, P
         }
         return read_file(&path);
     }
-    if reference.is_empty()
-        || !reference
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    if reference.is_empty() {
+        return Err(PolicyError::Invocation(
+            "an empty profile reference; expected a profile name (letters, digits, `-`, `_`) or a path to a .toml file".into(),
+        ));
+    }
+    if !reference
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
         return Err(PolicyError::Invocation(format!(
             "`{reference}` is not a profile name (letters, digits, `-`, `_`) or a path to a .toml file"
@@ -107,7 +114,13 @@ fn read_file(path: &Path) -> Result<SourceFile, PolicyError> {
         |s| s.to_string_lossy().into_owned(),
     );
     let dir = path.parent().map(Path::to_path_buf);
-    parse(&name, &path.display().to_string(), dir, text)
+    let mut file = parse(&name, &path.display().to_string(), dir, text)?;
+    // The file was just read, so this resolves; if it somehow does not, the spelling is the
+    // best identity there is.
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        file.id = canonical.display().to_string();
+    }
+    Ok(file)
 }
 
 /// Parse a profile text. Public so `profile validate` and tests can parse text directly.
@@ -121,6 +134,7 @@ pub fn parse(
     Ok(SourceFile {
         name: name.to_string(),
         origin: origin.to_string(),
+        id: origin.to_string(),
         dir,
         text,
         raw,
@@ -132,40 +146,50 @@ pub fn parse(
 pub fn chain(reference: &str) -> Result<Vec<SourceFile>, PolicyError> {
     let root = find(reference, None)?;
     let mut ordered = Vec::new();
-    let mut stack = vec![root.origin.clone()];
+    let mut stack = vec![(root.id.clone(), root.origin.clone())];
     visit(root, &mut stack, &mut ordered)?;
     Ok(ordered)
 }
 
+/// `stack` holds the (id, origin) of every file from the root down to `file`.
 fn visit(
     file: SourceFile,
-    stack: &mut Vec<String>,
+    stack: &mut Vec<(String, String)>,
     out: &mut Vec<SourceFile>,
 ) -> Result<(), PolicyError> {
+    let origins = |stack: &[(String, String)]| stack.iter().map(|(_, o)| o.clone()).collect();
     if stack.len() > MAX_DEPTH {
         return Err(PolicyError::TooDeep {
-            chain: stack.clone(),
+            chain: origins(stack),
             max: MAX_DEPTH,
         });
     }
-    let parents = file
-        .raw
-        .extends
-        .clone()
-        .map(|e| e.into_vec())
-        .unwrap_or_default();
-    for parent_ref in parents {
-        let parent = find(&parent_ref, file.dir.as_deref())?;
-        if stack.contains(&parent.origin) {
-            let mut cycle = stack.clone();
+    let parents = match &file.raw.extends {
+        Some(extends) => extends.get_ref().entries(extends.span()),
+        None => Vec::new(),
+    };
+    for (parent_ref, span) in parents {
+        // A parent that cannot be found or read is reported at the `extends` entry that names
+        // it; a parent that is found but is itself wrong is reported in that parent.
+        let parent = find(&parent_ref, file.dir.as_deref()).map_err(|err| match err {
+            PolicyError::NotFound { .. }
+            | PolicyError::Read { .. }
+            | PolicyError::Invocation(_) => PolicyError::Extends {
+                at: Location::at(&file.origin, &file.text, span, Some("extends".into())),
+                source: Box::new(err),
+            },
+            other => other,
+        })?;
+        if stack.iter().any(|(id, _)| *id == parent.id) {
+            let mut cycle: Vec<String> = origins(stack);
             cycle.push(parent.origin);
             return Err(PolicyError::Cycle { chain: cycle });
         }
         // A diamond (two parents sharing a base) applies the shared base once, first.
-        if out.iter().any(|f: &SourceFile| f.origin == parent.origin) {
+        if out.iter().any(|f: &SourceFile| f.id == parent.id) {
             continue;
         }
-        stack.push(parent.origin.clone());
+        stack.push((parent.id.clone(), parent.origin.clone()));
         visit(parent, stack, out)?;
         stack.pop();
     }

@@ -158,3 +158,195 @@ fn missing_profiles_say_where_they_looked() {
         "{err}"
     );
 }
+
+#[test]
+fn sections_given_as_arrays_are_refused() {
+    for text in [
+        "kernel = [\"best-effort\"]\n",
+        "limits = [1, 2, 3, 4, 5, 6, 7]\n",
+    ] {
+        let err = load_text(text).unwrap_err().to_string();
+        assert!(
+            err.contains("t.toml:1:") && err.contains("expected a table"),
+            "{text}: {err}"
+        );
+    }
+}
+
+#[test]
+fn zero_time_and_file_size_limits_are_refused() {
+    for (text, key, expected) in [
+        (
+            "wall_time = 0",
+            "limits.wall_time",
+            "a duration greater than zero",
+        ),
+        (
+            "wall_time = \"0s\"",
+            "limits.wall_time",
+            "a duration greater than zero",
+        ),
+        (
+            "wall_time = \"0ms\"",
+            "limits.wall_time",
+            "a duration greater than zero",
+        ),
+        (
+            "cpu_time = 0",
+            "limits.cpu_time",
+            "a duration greater than zero",
+        ),
+        (
+            "file_size = 0",
+            "limits.file_size",
+            "a size greater than zero",
+        ),
+    ] {
+        let err = load_text(&format!("[limits]\n{text}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:2:") && err.contains(key) && err.contains(expected),
+            "{text}: {err}"
+        );
+    }
+    let p = load_text("[limits]\nwall_time = \"1ms\"\ncpu_time = 1\nfile_size = 1\n").unwrap();
+    assert_eq!(p.limits.wall_time, Some(units::Duration(1)));
+}
+
+#[test]
+fn nul_bytes_are_refused_and_escaped() {
+    for (text, key, needle) in [
+        (
+            "[env]\nset = { A = \"x\\u0000\" }\n",
+            "env.set",
+            "the value of `A` contains a NUL byte",
+        ),
+        ("[env.set]\n\"A\\u0000\" = \"x\"\n", "env.set", "`A\\0`"),
+        ("[env]\npass = [\"A\\u0000\"]\n", "env.pass", "`A\\0`"),
+        (
+            "[filesystem]\nread = [\"/etc\\u0000\"]\n",
+            "filesystem.read",
+            "`/etc\\0` contains a NUL byte",
+        ),
+        (
+            "[filesystem]\nmask = [\"/root\\u0000\"]\n",
+            "filesystem.mask",
+            "`/root\\0` contains a NUL byte",
+        ),
+    ] {
+        let err = load_text(text).unwrap_err().to_string();
+        assert!(
+            err.contains("t.toml:2:") && err.contains(key) && err.contains(needle),
+            "{text}: {err}"
+        );
+        assert!(!err.contains('\0'), "{text}: raw NUL in {err:?}");
+    }
+}
+
+#[test]
+fn env_names_must_be_names_or_globs_over_names() {
+    let good = [
+        "PATH",
+        "http_proxy",
+        "_X",
+        "LC_*",
+        "*",
+        "?ERM",
+        "[A-Z]*_HOME",
+        "X[!a]",
+        "X[^a]",
+    ];
+    let text = format!("[env]\npass = {good:?}\n");
+    let p = load_text(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.env_pass.len(), good.len());
+    for bad in [
+        "FOO BAR", " ", "", "1X", "A-B", "A.B", "A=B", "LC_[", "[]", "X[.]", "{A,B}",
+    ] {
+        let err = load_text(&format!("[env]\npass = [{bad:?}]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("env.pass") && err.contains("is not a valid name"),
+            "{bad:?}: {err}"
+        );
+    }
+    for bad in ["FOO BAR", "1X", "LC_*", "A-B"] {
+        let err = load_text(&format!("[env.set]\n{bad:?} = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:2:1:") && err.contains("env.set"),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn validation_errors_point_at_the_entry() {
+    let err = load_text("[filesystem]\nwrite = [\n  \"{workspace}\",\n  \"rel\",\n]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("t.toml:4:3:"), "{err}");
+    let err = load_text("[limits]\n\"open_files\" = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t.toml:2:16:") && err.contains("limits.open_files"),
+        "{err}"
+    );
+}
+
+#[test]
+fn extends_errors_name_the_extending_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = dir.path().join("child.toml");
+    for (extends, needle) in [
+        ("\"no-such-profile-xyz\"", "not found"),
+        ("\"./missing.toml\"", "cannot read profile"),
+        ("\"bad name!\"", "is not a profile name"),
+        ("\"\"", "empty profile reference"),
+        ("[\n  \"strict\",\n  \"./\",\n]", "cannot read profile"),
+    ] {
+        std::fs::write(&child, format!("# a comment\nextends = {extends}\n")).unwrap();
+        let err = resolve::chain(child.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        let line = if extends.starts_with('[') { 4 } else { 2 };
+        let at = format!("{}:{line}:", child.display());
+        assert!(
+            err.contains(&at) && err.contains("key `extends`") && err.contains(needle),
+            "{extends}: {err}"
+        );
+        assert!(!err.contains("invalid invocation"), "{err}");
+    }
+}
+
+#[test]
+fn extends_paths_are_compared_canonicalised() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // A cycle through `sub/..` is a cycle, not a chain too deep.
+    std::fs::write(dir.path().join("a.toml"), "extends = \"sub/b.toml\"\n").unwrap();
+    std::fs::write(sub.join("b.toml"), "extends = \"../a.toml\"\n").unwrap();
+    let err = resolve::chain(dir.path().join("a.toml").to_str().unwrap()).unwrap_err();
+    assert!(matches!(err, PolicyError::Cycle { .. }), "{err}");
+
+    // A diamond whose shared base is spelt two ways is applied once.
+    std::fs::write(
+        dir.path().join("base.toml"),
+        "[filesystem]\nread = [\"/etc/hosts\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("left.toml"), "extends = \"base.toml\"\n").unwrap();
+    std::fs::write(sub.join("right.toml"), "extends = \"../base.toml\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("top.toml"),
+        "extends = [\"left.toml\", \"sub/right.toml\", \"./sub/../base.toml\"]\n",
+    )
+    .unwrap();
+    let files = resolve::chain(dir.path().join("top.toml").to_str().unwrap()).unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["base", "left", "right", "top"]);
+}

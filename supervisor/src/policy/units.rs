@@ -139,7 +139,7 @@ impl fmt::Display for Duration {
 /// Accepts an integer or a string with a unit, for both unit types.
 struct UnitVisitor<T>(std::marker::PhantomData<T>, &'static str);
 
-impl<T: FromStr<Err = String>> Visitor<'_> for UnitVisitor<T> {
+impl<'de, T: FromStr<Err = String>> Visitor<'de> for UnitVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,6 +159,32 @@ impl<T: FromStr<Err = String>> Visitor<'_> for UnitVisitor<T> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
         T::from_str(v).map_err(E::custom)
+    }
+
+    // Integers beyond 64 bits (TOML allows none, but the parser may hand them on).
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<T, E> {
+        if v < 0 {
+            return Err(E::custom(format!("negative value; expected {}", self.1)));
+        }
+        Err(E::custom(format!("`{v}` is too large")))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<T, E> {
+        Err(E::custom(format!("`{v}` is too large")))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _seq: A) -> Result<T, A::Error> {
+        Err(de::Error::invalid_type(
+            de::Unexpected::Other("array"),
+            &self,
+        ))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<T, A::Error> {
+        Err(de::Error::invalid_type(
+            de::Unexpected::Other("table"),
+            &self,
+        ))
     }
 }
 
