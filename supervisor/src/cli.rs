@@ -77,7 +77,7 @@ pub struct ExecArgs {
     pub workspace: Option<PathBuf>,
 
     /// Wall-clock limit for this run (e.g. 30s, 10m), overriding the profile's `limits.wall_time`.
-    #[arg(short, long, value_name = "DURATION")]
+    #[arg(short, long, value_name = "DURATION", value_parser = positive_duration)]
     pub timeout: Option<crate::policy::units::Duration>,
 
     /// Set an environment variable inside the sandbox (repeatable). Explicit, so secret-looking
@@ -129,4 +129,13 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         return Err(format!("`{s}` is not KEY=VALUE"));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+/// `--timeout`: a duration, and not zero (a zero limit would kill the sandbox before it ran).
+fn positive_duration(s: &str) -> Result<crate::policy::units::Duration, String> {
+    let d: crate::policy::units::Duration = s.parse()?;
+    if d.0 == 0 {
+        return Err("expected a duration greater than zero".into());
+    }
+    Ok(d)
 }
