@@ -6,6 +6,7 @@
 
 mod behaviour;
 mod escapes;
+mod hardening;
 mod harness;
 mod lifetime;
 mod profiles;

@@ -235,8 +235,8 @@ impl Drop for CellDir {
     }
 }
 
-/// Spawn `cmd` and wait for it for at most `limit`; kill it (by pid) past that. Returns the
-/// exit status (None when killed by a signal: see `signal`) and what it wrote.
+/// What a run returned: the exit status (None when killed by a signal: see `signal`) and what
+/// it wrote.
 #[derive(Debug)]
 pub struct Ran {
     pub status: Option<i32>,
@@ -245,9 +245,19 @@ pub struct Ran {
     pub stderr: String,
     pub timed_out: bool,
     pub elapsed: Duration,
+    /// With a purposeful kill and a tag: was a tagged process running just before the kill?
+    pub tagged_at_kill: Option<bool>,
 }
 
-pub fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
+/// `kill_after`: SIGKILL the process (by its pid) at that point on purpose (the scenario
+/// checks what survives its death), noting first whether a process carrying the tag runs; the
+/// run then counts as finished, not hung.
+/// Spawn `cmd` and wait for it for at most `limit`; kill it (by pid) past that.
+pub fn run_bounded(
+    cmd: &mut Command,
+    limit: Duration,
+    kill_after: Option<(Duration, Option<&str>)>,
+) -> std::io::Result<Ran> {
     use std::os::unix::process::ExitStatusExt;
     use std::sync::{Arc, Mutex};
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -292,9 +302,17 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
     let mut timed_out = false;
+    let mut tagged_at_kill = None;
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break s;
+        }
+        if let Some((after, tag)) = kill_after
+            && start.elapsed() >= after
+        {
+            tagged_at_kill = tag.map(|t| !processes_tagged(t).is_empty());
+            let _ = child.kill();
+            break child.wait()?;
         }
         if start.elapsed() >= limit {
             timed_out = true;
@@ -321,6 +339,7 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
         stderr: text(&err.0),
         timed_out,
         elapsed,
+        tagged_at_kill,
     })
 }
 

@@ -208,6 +208,9 @@ pub struct Attempt {
     /// (137: the OOM killer; 124: the wall-time kill), with what they mean.
     pub forced_stops: Vec<(i32, &'static str)>,
     pub evidence: Vec<Evidence>,
+    /// SIGKILL the process the cell started (the supervisor, or the probe unsandboxed) after
+    /// this long; the cell is then judged on the host evidence alone.
+    pub kill_after: Option<Duration>,
     /// Host processes the attempt targets; ended with the cell.
     pub victims: Vec<HostProcess>,
 }
@@ -783,7 +786,12 @@ impl RunCtx {
                 });
             }
         }
-        host::run_bounded(&mut cmd, CELL_LIMIT)
+        let survivor_tag = attempt.evidence.iter().find_map(|e| match e {
+            Evidence::Survivor(tag) => Some(tag.as_str()),
+            _ => None,
+        });
+        let kill = attempt.kill_after.map(|after| (after, survivor_tag));
+        host::run_bounded(&mut cmd, CELL_LIMIT, kill)
     }
 }
 
@@ -808,6 +816,36 @@ pub fn judge(
             "hung",
             format!("killed after {} s without finishing", CELL_LIMIT.as_secs()),
         );
+    }
+    if let Some(after) = attempt.kill_after {
+        // The process was killed on purpose: only the host can tell what survived it.
+        let killed = format!("SIGKILLed after {:.1} s", after.as_secs_f64());
+        if ran.tagged_at_kill == Some(false) {
+            return fail(
+                "not running",
+                format!(
+                    "{killed}, but the attempt was not running then: {}",
+                    ran.stderr.trim()
+                ),
+            );
+        }
+        return match (side.is_control(), seen.is_empty()) {
+            (true, false) => (
+                Status::Pass,
+                "escaped".into(),
+                format!("{killed}; host: {}", seen.join("; ")),
+            ),
+            (true, true) => fail(
+                "nothing",
+                format!("{killed}, but nothing survived: the check cannot fail"),
+            ),
+            (false, true) => (
+                Status::Pass,
+                "blocked".into(),
+                format!("{killed}; nothing survived"),
+            ),
+            (false, false) => fail("ESCAPED", format!("{killed}; host: {}", seen.join("; "))),
+        };
     }
     let verdict = verdict_line(&ran.stdout);
     let stderr_tail = || {

@@ -158,10 +158,23 @@ pub fn enforcement_summary(r: &Report) -> String {
             .iter()
             .filter(|c| c.scenario == s.name && c.column != Column::Unsandboxed)
             .collect();
+        let controls: Vec<&Cell> = r
+            .cells
+            .iter()
+            .filter(|c| c.scenario == s.name && c.column == Column::Unsandboxed)
+            .collect();
         if cells.iter().any(|c| c.status == Status::Fail) {
             broken.push(s.name);
-        } else if cells.iter().all(|c| c.status == Status::Pass) {
+        } else if cells.iter().all(|c| c.status == Status::Pass)
+            && controls.iter().any(|c| c.status == Status::Pass)
+        {
             enforced.push(s.name);
+        } else if cells.iter().all(|c| c.status == Status::Pass) {
+            let reason = controls.first().map_or(String::new(), |c| c.detail.clone());
+            untested.push(format!(
+                "{}: blocked, but the attempt fails here even unsandboxed: {reason}",
+                s.name
+            ));
         } else {
             let reason = cells
                 .iter()

@@ -469,6 +469,23 @@ pub static CATALOGUE: &[super::Scenario] = &[
         },
     },
     super::Scenario {
+        name: "supervisor-killed",
+        probe: Some("linger"),
+        area: Area::Processes,
+        threat: "the sandbox outlives a SIGKILLed supervisor",
+        mechanism: "PR_SET_PDEATHSIG at every level; pid namespace",
+        pending: None,
+        exclusive: false,
+        prepare: |fx, _| {
+            // Unsandboxed, killing the probe leaves its forked child running: the control.
+            let tag = format!("{}-orphan", fx.tag);
+            let mut a = Attempt::new(&["30".to_string(), tag.clone()]);
+            a.kill_after = Some(std::time::Duration::from_millis(1500));
+            a.evidence.push(Evidence::Survivor(tag));
+            Ok(a)
+        },
+    },
+    super::Scenario {
         name: "wall-time",
         probe: Some("linger"),
         area: Area::Resources,
