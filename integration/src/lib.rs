@@ -3,5 +3,8 @@
 //! The `missy-probe` binary is a thin shell over [`probe::main`]. Each probe attempts one
 //! forbidden thing and prints a one-line verdict; the integration tests run it both inside the
 //! sandbox and unsandboxed (the positive control that proves the attempt can succeed at all).
+//! [`suite`] is that comparison for every scenario, profile and user: `missy-hardening`
+//! (`make hardening`) and `missy-sandbox selftest` run it.
 
 pub mod probe;
+pub mod suite;

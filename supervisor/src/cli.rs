@@ -30,6 +30,7 @@ EXAMPLES
   missy-sandbox exec -- sh -c 'echo hi'
   missy-sandbox exec --profile dev --workspace . -- cargo test
   missy-sandbox check
+  missy-sandbox selftest --profile strict
   missy-sandbox profile explain strict";
 
 #[derive(Debug, Parser)]
@@ -64,6 +65,32 @@ what the profile passes and sets; secret-looking variables are never passed thro
     /// List, show, validate and explain profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+
+    /// Run the escape probes on this kernel, without the sandbox and under each profile, and
+    /// print what is and is not enforced here. Exits 1 if any escape succeeds.
+    #[command(
+        long_about = "Run every escape probe of the hardening suite on this machine: once without the sandbox (the attempt must succeed, so the check can fail; a denial the kernel gives this user anyway is a skip with its reason) and once under each profile (it must be blocked; host-side evidence such as a listener that saw a connection or a process that outlived the run also fails it). Prints the table, the skips with their reasons, a summary of what this kernel enforces, and `N passed, M failed`. Exits 0 when nothing failed, 1 otherwise."
+    )]
+    Selftest(SelftestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// Profile to test under (repeatable). Default: base, strict, dev, ci-strict.
+    #[arg(short, long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+
+    /// When run as root, also run every cell as uid 65534 (needs setpriv).
+    #[arg(long)]
+    pub also_nobody: bool,
+
+    /// Only this scenario (repeatable; see the table's first column).
+    #[arg(long, value_name = "SCENARIO")]
+    pub only: Vec<String>,
+
+    /// Cells run at once.
+    #[arg(short, long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
 }
 
 #[derive(Debug, Args)]

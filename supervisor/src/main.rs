@@ -11,11 +11,17 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__probe-userns")) {
         return probe_userns();
     }
+    // `selftest` runs the escape probes from this same binary: `__probe NAME ARGS...`.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__probe")) {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+        return missy_hardening::probe::main_with_prefix(&["__probe"], &args);
+    }
     let cli = Cli::parse();
     init_logging(cli.log.as_deref());
     let code = match cli.command {
         Command::Exec(args) => commands::exec::run(args),
         Command::Check { json } => commands::check::run(json),
+        Command::Selftest(args) => commands::selftest::run(args),
         Command::Profile(ProfileCommand::List) => commands::profile::list(),
         Command::Profile(ProfileCommand::Show { profile, workspace }) => {
             commands::profile::show(&profile, workspace.as_deref())

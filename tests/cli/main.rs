@@ -7,6 +7,7 @@
 mod behaviour;
 mod corpus;
 mod escapes;
+mod hardening;
 mod harness;
 mod lifetime;
 mod profiles;

@@ -142,8 +142,15 @@ fn exec_from_memory(file: &str, millis: u64) {
     let Ok(image) = std::fs::read("/proc/self/exe") else {
         return;
     };
-    let strings = ["missy-probe", LOOP_COMMAND, file, &millis.to_string()].map(CString::new);
-    let Ok(argv_owned) = strings.into_iter().collect::<Result<Vec<CString>, _>>() else {
+    let millis = millis.to_string();
+    let mut words: Vec<&str> = vec!["missy-probe"];
+    words.extend(super::self_prefix().iter().map(String::as_str));
+    words.extend([LOOP_COMMAND, file, &millis]);
+    let Ok(argv_owned) = words
+        .into_iter()
+        .map(CString::new)
+        .collect::<Result<Vec<CString>, _>>()
+    else {
         return;
     };
     let mut argv: Vec<*const libc::c_char> = argv_owned.iter().map(|s| s.as_ptr()).collect();

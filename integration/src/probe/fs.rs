@@ -13,8 +13,8 @@ use nix::fcntl::{OFlag, open};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::unistd::{read, write};
 
-use super::sys::{self, CAP_DAC_READ_SEARCH, CAP_MKNOD, io_errno_name};
-use super::{Args, Outcome, Probe, ProbeResult};
+use super::sys::{self, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_MKNOD, io_errno_name};
+use super::{Args, IDS_COMMAND, Outcome, Probe, ProbeResult};
 
 pub const PROBES: &[Probe] = &[
     Probe {
@@ -64,6 +64,24 @@ pub const PROBES: &[Probe] = &[
         args: &["PATH"],
         about: "copy this binary to PATH and chmod 04755 (removed afterwards)",
         run: setuid_plant,
+    },
+    Probe {
+        name: "setuid-exec",
+        args: &["PATH"],
+        about: "execute PATH (a setuid copy of this probe); ESCAPED if the euid changed",
+        run: setuid_exec,
+    },
+    Probe {
+        name: "rename-escape",
+        args: &["FROM", "TO"],
+        about: "rename(FROM, TO): move a file across the sandbox's boundary",
+        run: rename_escape,
+    },
+    Probe {
+        name: "device-read",
+        args: &["PATH"],
+        about: "open the device node PATH (a host disk) and read 512 bytes",
+        run: device_read,
     },
 ];
 
@@ -170,8 +188,12 @@ fn proc_sys_write(_: &Args) -> ProbeResult {
     const PATH: &str = "/proc/sys/kernel/hostname";
     // Opening for writing is the whole test: sysctl permission is checked at open, and writing
     // would rename the host when the probe runs unsandboxed as root.
-    let _fd = open(PATH, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Outcome::denied("open", e))?;
+    let _fd = open(PATH, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+        // The file is 0644 root: any other caller is refused by the kernel's permission check.
+        let note = (e == Errno::EACCES && !nix::unistd::geteuid().is_root())
+            .then(|| "inconclusive: /proc/sys files are writable by root only".to_string());
+        Outcome::denied("open", e).note(note)
+    })?;
     Ok(Outcome::escaped(format!(
         "opened {PATH} for writing (nothing written)"
     )))
@@ -360,5 +382,72 @@ fn chmod_setuid(path: &str) -> ProbeResult {
         "setuid bit set: mode {:o} owner uid {} (mount nosuid: {nosuid}; removed)",
         meta.mode() & 0o7777,
         meta.uid()
+    )))
+}
+
+/// Run PATH (a setuid copy of this probe owned by another uid) as `__ids`, and compare the euid
+/// it reports with ours: a different one means the setuid bit took effect.
+fn setuid_exec(a: &Args) -> ProbeResult {
+    let path = a.get(0)?;
+    let mine = nix::unistd::geteuid().as_raw();
+    let mut cmd = std::process::Command::new(path);
+    cmd.args(super::self_prefix()).arg(IDS_COMMAND);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Outcome::blocked(format!("exec {path} errno={}", io_errno_name(&e))))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let euid: u32 = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("euid="))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            Outcome::blocked(format!(
+                "exec {path}: no ids reported (status {:?})",
+                out.status.code()
+            ))
+        })?;
+    let owner = std::fs::metadata(path).map(|m| m.uid()).unwrap_or(u32::MAX);
+    if euid != mine {
+        return Ok(Outcome::escaped(format!(
+            "exec of setuid file (owner {owner}) changed euid {mine} -> {euid}"
+        )));
+    }
+    Ok(Outcome::blocked(format!(
+        "exec of setuid file (owner {owner}) kept euid {mine} (nosuid mount or no_new_privs)"
+    )))
+}
+
+fn rename_escape(a: &Args) -> ProbeResult {
+    let (from, to) = (a.get(0)?, a.get(1)?);
+    std::fs::rename(from, to)
+        .map_err(|e| Outcome::blocked(format!("rename errno={}", io_errno_name(&e))))?;
+    Ok(Outcome::escaped(format!("renamed {from} -> {to}")))
+}
+
+fn device_read(a: &Args) -> ProbeResult {
+    let path = a.get(0)?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Outcome::blocked(format!("stat errno={}", io_errno_name(&e))))?;
+    let kind = meta.mode() & libc::S_IFMT;
+    if kind != libc::S_IFBLK && kind != libc::S_IFCHR {
+        return Err(a.usage_error("PATH is not a device node"));
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    let fd = open(path, flags, Mode::empty()).map_err(|e| {
+        // Device nodes are usually 0600/0660 root: other users are refused by the mode bits.
+        let readable = meta.mode() & 0o004 != 0;
+        let note = (e == Errno::EACCES && !readable)
+            .then(|| sys::inconclusive_without(CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE", true))
+            .flatten();
+        Outcome::denied("open", e).note(note)
+    })?;
+    let mut buf = [0u8; 512];
+    let n = read(&fd, &mut buf).map_err(|e| Outcome::denied("read", e))?;
+    let rdev = meta.rdev();
+    Ok(Outcome::escaped(format!(
+        "read {n} bytes of device {}:{}",
+        libc::major(rdev),
+        libc::minor(rdev)
     )))
 }

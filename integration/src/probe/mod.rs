@@ -35,6 +35,7 @@ use std::fmt::Display;
 use std::io::Write;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 pub use sys::errno_name;
 
@@ -244,6 +245,32 @@ pub fn format_line(name: &str, outcome: &Outcome) -> String {
     format!("{} {name} {detail}", outcome.verdict.word())
 }
 
+/// The hidden subcommand `setuid-exec` runs in its setuid copy: print `ruid=R euid=E`.
+pub const IDS_COMMAND: &str = "__ids";
+
+/// The arguments that come before a probe name when this program runs itself again: empty for
+/// `missy-probe`, `["__probe"]` inside `missy-sandbox`.
+static SELF_PREFIX: OnceLock<Vec<String>> = OnceLock::new();
+
+/// See [`SELF_PREFIX`].
+pub fn self_prefix() -> &'static [String] {
+    SELF_PREFIX.get().map_or(&[], Vec::as_slice)
+}
+
+/// [`main`] for a binary that embeds the probes behind `prefix` (`missy-sandbox __probe NAME`):
+/// probes that re-execute themselves (`daemonize`, `setuid-exec`) pass `prefix` again.
+pub fn main_with_prefix(prefix: &[&str], raw: &[OsString]) -> ExitCode {
+    let _ = SELF_PREFIX.set(prefix.iter().map(|s| s.to_string()).collect());
+    main(raw)
+}
+
+/// `missy-probe` called through a link named after a probe (`read-file PATH`): the link's name
+/// is the probe. `argv0` is the program name as invoked; `None` when it names no probe.
+pub fn probe_named_by(argv0: &std::ffi::OsStr) -> Option<&'static str> {
+    let base = std::path::Path::new(argv0).file_name()?.to_str()?;
+    find(base).map(|p| p.name)
+}
+
 /// The whole program: `list`, or one probe and its verdict line.
 pub fn main(raw: &[OsString]) -> ExitCode {
     let mut args = Vec::with_capacity(raw.len());
@@ -259,6 +286,11 @@ pub fn main(raw: &[OsString]) -> ExitCode {
     }
     if args.first().map(String::as_str) == Some(daemon::LOOP_COMMAND) {
         daemon::loop_main(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some(IDS_COMMAND) {
+        let (uid, euid) = (nix::unistd::getuid(), nix::unistd::geteuid());
+        say(&format!("ruid={uid} euid={euid}"));
+        return ExitCode::SUCCESS;
     }
     if matches!(
         args.first().map(String::as_str),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::sys::{self, CAP_NET_RAW, io_errno_name};
+use super::sys::{self, CAP_NET_ADMIN, CAP_NET_RAW, io_errno_name};
 use super::{Args, Outcome, Probe, ProbeResult};
 
 pub const PROBES: &[Probe] = &[
@@ -58,6 +58,12 @@ pub const PROBES: &[Probe] = &[
         args: &[],
         about: "socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) + bind",
         run: netlink_route,
+    },
+    Probe {
+        name: "netlink-change",
+        args: &["[--private-ns]"],
+        about: "RTM_NEWADDR: add 10.255.77.1/32 to lo (--private-ns: in a new netns first)",
+        run: netlink_change,
     },
     Probe {
         name: "vsock-socket",
@@ -284,4 +290,100 @@ fn if_nameindex() -> Result<Vec<String>, Errno> {
         libc::if_freenameindex(head);
     }
     Ok(names)
+}
+
+/// The address `netlink-change` adds to `lo`: 10.255.77.1/32.
+const CHANGE_ADDR: [u8; 4] = [10, 255, 77, 1];
+
+/// Ask the kernel to add an address to `lo` over rtnetlink and read its acknowledgement. The
+/// positive control runs with `--private-ns`, in a network namespace of its own (and a user
+/// namespace owning it when not root), so the host's interfaces are never touched.
+fn netlink_change(a: &Args) -> ProbeResult {
+    let private = match a.opt(0) {
+        None => false,
+        Some("--private-ns") => true,
+        Some(other) => return Err(a.usage_error(&format!("unknown option {other:?}"))),
+    };
+    if private {
+        enter_private_net_ns()?;
+    }
+    let fd = socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)
+        .map_err(|e| Outcome::denied("socket(AF_NETLINK, NETLINK_ROUTE)", e))?;
+    // nlmsghdr (16) + ifaddrmsg (8) + IFA_LOCAL (8) + IFA_ADDRESS (8).
+    let mut msg: Vec<u8> = Vec::with_capacity(40);
+    msg.extend_from_slice(&40u32.to_ne_bytes());
+    msg.extend_from_slice(&libc::RTM_NEWADDR.to_ne_bytes());
+    let flags =
+        (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
+    msg.extend_from_slice(&flags.to_ne_bytes());
+    msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel assigns it
+    // ifaddrmsg: AF_INET, /32, no flags, universe scope, lo (always ifindex 1 in a netns).
+    msg.extend_from_slice(&[libc::AF_INET as u8, 32, 0, 0]);
+    msg.extend_from_slice(&1u32.to_ne_bytes());
+    for kind in [libc::IFA_LOCAL, libc::IFA_ADDRESS] {
+        msg.extend_from_slice(&8u16.to_ne_bytes());
+        msg.extend_from_slice(&kind.to_ne_bytes());
+        msg.extend_from_slice(&CHANGE_ADDR);
+    }
+    // SAFETY: fd is an open netlink socket; msg is a live buffer of msg.len() bytes; with no
+    // destination address the message goes to the kernel.
+    let sent = unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
+    if sent < 0 {
+        return Err(Outcome::denied("send(RTM_NEWADDR)", Errno::last()));
+    }
+    let mut reply = [0u8; 256];
+    // SAFETY: reply is a writable buffer of its own length.
+    let got = unsafe { libc::recv(fd.as_raw_fd(), reply.as_mut_ptr().cast(), reply.len(), 0) };
+    if got < 20 {
+        return Err(Outcome::error(format!(
+            "no acknowledgement (recv returned {got}, errno={})",
+            sys::errno_name(Errno::last())
+        )));
+    }
+    let code = i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
+    let ns = if private {
+        "a private netns"
+    } else {
+        "this netns"
+    };
+    if code == 0 {
+        return Ok(Outcome::escaped(format!(
+            "added 10.255.77.1/32 to lo in {ns}"
+        )));
+    }
+    let e = Errno::from_raw(-code);
+    let note = (e == Errno::EPERM)
+        .then(|| sys::inconclusive_without(CAP_NET_ADMIN, "CAP_NET_ADMIN", false))
+        .flatten();
+    Err(Outcome::denied("RTM_NEWADDR", e).note(note))
+}
+
+/// For the positive control: a new network namespace (and, for a non-root caller, a user
+/// namespace owning it, mapping ns-root to the caller).
+fn enter_private_net_ns() -> Result<(), Outcome> {
+    use nix::sched::{CloneFlags, unshare};
+    let uid = nix::unistd::geteuid();
+    let flags = if uid.is_root() {
+        CloneFlags::CLONE_NEWNET
+    } else {
+        CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUSER
+    };
+    unshare(flags).map_err(|e| Outcome::denied(format!("unshare({flags:?})"), e))?;
+    if !uid.is_root() {
+        let maps = [
+            ("/proc/self/setgroups", "deny".to_string()),
+            ("/proc/self/uid_map", format!("0 {uid} 1")),
+            (
+                "/proc/self/gid_map",
+                format!("0 {} 1", nix::unistd::getegid()),
+            ),
+        ];
+        for (path, content) in maps {
+            std::fs::write(path, content).map_err(|e| {
+                Outcome::error(format!("write {path}: errno={}", io_errno_name(&e)))
+            })?;
+        }
+    }
+    Ok(())
 }

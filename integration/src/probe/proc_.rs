@@ -69,7 +69,9 @@ fn ptrace_child(_: &Args) -> ProbeResult {
 
 fn ptrace_pid(a: &Args) -> ProbeResult {
     let pid = positive_pid(a)?;
-    seize(pid).map_err(|e| Outcome::denied(format!("ptrace(PTRACE_SEIZE, {pid})"), e))?;
+    seize(pid).map_err(|e| {
+        Outcome::denied(format!("ptrace(PTRACE_SEIZE, {pid})"), e).note(yama_note(e))
+    })?;
     let how = match release(pid) {
         Ok(()) => "detached".to_string(),
         Err(e) => format!(
@@ -80,6 +82,20 @@ fn ptrace_pid(a: &Args) -> ProbeResult {
     Ok(Outcome::escaped(format!(
         "PTRACE_SEIZE of {pid} succeeded ({how})"
     )))
+}
+
+/// Yama (`kernel.yama.ptrace_scope` >= 1) refuses to trace a process that is not a descendant
+/// unless the tracer holds CAP_SYS_PTRACE: the kernel's own EPERM.
+fn yama_note(e: Errno) -> Option<String> {
+    if e != Errno::EPERM {
+        return None;
+    }
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok()?;
+    if scope.trim() == "0" {
+        return None;
+    }
+    sys::inconclusive_without(sys::CAP_SYS_PTRACE, "CAP_SYS_PTRACE", true)
+        .map(|n| format!("{n} (kernel.yama.ptrace_scope={})", scope.trim()))
 }
 
 /// Detach a seized, running tracee. PTRACE_DETACH needs a ptrace-stop, so interrupt it first and

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::stat::Mode;
 use nix::unistd::write;
@@ -33,7 +34,7 @@ pub const PROBES: &[Probe] = &[
     Probe {
         name: "open-files",
         args: &["N"],
-        about: "open /dev/null N times",
+        about: "raise the soft descriptor limit to the hard one, then open /dev/null N times",
         run: open_files,
     },
     Probe {
@@ -41,6 +42,18 @@ pub const PROBES: &[Probe] = &[
         args: &["MIB", "PATH"],
         about: "write MIB MiB to PATH (SIGXFSZ ignored; removed afterwards)",
         run: file_size,
+    },
+    Probe {
+        name: "sparse-file",
+        args: &["BYTES", "PATH"],
+        about: "grow PATH to BYTES with one byte written at the end (sparse; removed)",
+        run: sparse_file,
+    },
+    Probe {
+        name: "linger",
+        args: &["SECONDS", "TAG"],
+        about: "run SECONDS with a forked child doing the same (TAG marks both in ps)",
+        run: linger,
     },
     Probe {
         name: "cpu-spin",
@@ -128,6 +141,15 @@ fn mem_bomb(a: &Args) -> ProbeResult {
 
 fn open_files(a: &Args) -> ProbeResult {
     let n: usize = a.parse(0)?;
+    // Anyone may raise the soft limit up to the hard one; a limit only holds if both are set.
+    let raised = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => format!("soft limit raised {soft} -> {hard}"),
+            Err(e) => format!("raising the soft limit failed errno={}", errno_name(e)),
+        },
+        Ok((soft, _)) => format!("limit {soft}"),
+        Err(e) => format!("getrlimit errno={}", errno_name(e)),
+    };
     let mut fds: Vec<OwnedFd> = Vec::new();
     while fds.len() < n {
         match open(
@@ -138,7 +160,7 @@ fn open_files(a: &Args) -> ProbeResult {
             Ok(fd) => fds.push(fd),
             Err(e @ (Errno::EMFILE | Errno::ENFILE)) => {
                 return Err(Outcome::blocked(format!(
-                    "opened={} errno={}",
+                    "opened={} errno={} ({raised})",
                     fds.len(),
                     errno_name(e)
                 )));
@@ -158,7 +180,7 @@ fn open_files(a: &Args) -> ProbeResult {
             }
         }
     }
-    Ok(Outcome::escaped(format!("opened={}", fds.len())))
+    Ok(Outcome::escaped(format!("opened={} ({raised})", fds.len())))
 }
 
 fn file_size(a: &Args) -> ProbeResult {
@@ -207,6 +229,67 @@ fn file_size(a: &Args) -> ProbeResult {
             errno_name(e)
         ))),
     }
+}
+
+fn sparse_file(a: &Args) -> ProbeResult {
+    let bytes: u64 = a.parse(0)?;
+    let path = a.get(1)?;
+    if bytes == 0 {
+        return Err(a.usage_error("BYTES must be at least 1"));
+    }
+    let offset = i64::try_from(bytes - 1).map_err(|_| a.usage_error("BYTES is too large"))?;
+    // RLIMIT_FSIZE sends SIGXFSZ (default: terminate); ignored, the write fails with EFBIG.
+    // SAFETY: installing SIG_IGN runs no handler code.
+    unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) }
+        .map_err(|e| Outcome::error(format!("signal(SIGXFSZ) errno={}", errno_name(e))))?;
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC;
+    let fd = open(path, flags, Mode::from_bits_truncate(0o600))
+        .map_err(|e| Outcome::error(format!("cannot create {path}: errno={}", errno_name(e))))?;
+    let res = nix::sys::uio::pwrite(&fd, b"x", offset);
+    drop(fd);
+    if let Err(e) = std::fs::remove_file(path) {
+        sys::diag(&format!("could not remove {path}: {e}"));
+    }
+    match res {
+        Ok(_) => Ok(Outcome::escaped(format!(
+            "grew {path} to {bytes} bytes (sparse; removed)"
+        ))),
+        Err(e @ (Errno::EFBIG | Errno::ENOSPC | Errno::EDQUOT)) => Err(Outcome::blocked(format!(
+            "pwrite at offset {offset} errno={}",
+            errno_name(e)
+        ))),
+        Err(e) => Err(Outcome::error(format!(
+            "pwrite at offset {offset} failed errno={}",
+            errno_name(e)
+        ))),
+    }
+}
+
+/// The wall-clock target: live SECONDS with a forked child that lives as long. TAG only marks
+/// the command line, so the host can look for survivors of a killed run in /proc.
+fn linger(a: &Args) -> ProbeResult {
+    let seconds: u64 = a.parse(0)?;
+    let _tag = a.get(1)?;
+    if seconds == 0 || seconds > 3600 {
+        return Err(a.usage_error("SECONDS must be 1..=3600"));
+    }
+    let length = Duration::from_secs(seconds);
+    let start = Instant::now();
+    // SAFETY: the probe is single-threaded (see `sys`); the child only sleeps and _exits.
+    let child = match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            std::thread::sleep(length);
+            sys::child_exit(0)
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => child,
+        Err(e) => return Err(Outcome::denied("fork", e)),
+    };
+    std::thread::sleep(length);
+    let _ = nix::sys::wait::waitpid(child, None);
+    Ok(Outcome::escaped(format!(
+        "ran {:.1} s with child {child}",
+        start.elapsed().as_secs_f64()
+    )))
 }
 
 /// CPU time of this process (CLOCK_PROCESS_CPUTIME_ID).

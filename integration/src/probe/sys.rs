@@ -13,9 +13,12 @@ use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 /// Capability numbers from `<linux/capability.h>` used in "the kernel would deny this anyway"
 /// notes.
+pub const CAP_DAC_OVERRIDE: u32 = 1;
 pub const CAP_DAC_READ_SEARCH: u32 = 2;
+pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
 pub const CAP_SYS_MODULE: u32 = 16;
+pub const CAP_SYS_PTRACE: u32 = 19;
 pub const CAP_SYS_ADMIN: u32 = 21;
 pub const CAP_MKNOD: u32 = 27;
 

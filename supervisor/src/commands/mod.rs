@@ -3,6 +3,7 @@
 pub mod check;
 pub mod exec;
 pub mod profile;
+pub mod selftest;
 
 use std::path::{Path, PathBuf};
 
