@@ -306,6 +306,19 @@ fn netlink_change(a: &Args) -> ProbeResult {
     };
     if private {
         enter_private_net_ns()?;
+    } else if let Ok(dev) = std::fs::read_to_string("/proc/net/dev") {
+        // Never change a namespace with real interfaces (the host's): a sandbox has only lo.
+        let real = dev
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .any(|n| n.trim() != "lo");
+        if real {
+            return Err(a.usage_error(
+                "this network namespace has interfaces besides lo (the host's?): \
+                 pass --private-ns",
+            ));
+        }
     }
     let fd = socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)
         .map_err(|e| Outcome::denied("socket(AF_NETLINK, NETLINK_ROUTE)", e))?;
