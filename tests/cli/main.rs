@@ -6,6 +6,8 @@
 
 mod behaviour;
 mod escapes;
+mod faults;
 mod harness;
 mod lifetime;
+mod load;
 mod profiles;
