@@ -4,6 +4,7 @@
 #   make test       unit and integration tests (as root and as an unprivileged uid)
 #   make hardening  the escape probes under every shipped profile
 #   make selftest   the same suite from the missy-sandbox binary: what this kernel enforces
+#   make soak       the full load (1000 sequential, 200 concurrent) and fault tests
 #   make bench      launch-time and memory benchmarks → docs/benchmarks.md
 #   make install    install the binary to $(PREFIX)/bin
 
@@ -17,7 +18,7 @@ HOST    := $(shell rustc -vV | sed -n 's/^host: //p')
 RELEASE := target/$(HOST)/release/missy-sandbox
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 
-.PHONY: all build release run test lint hardening selftest bench install clean deps
+.PHONY: all build release run test lint hardening selftest soak bench install clean deps
 
 all: build
 
@@ -48,6 +49,12 @@ lint:
 hardening: deps
 	$(CARGO) build --workspace --locked
 	$(CARGO) run -q -p missy-hardening --bin missy-hardening --locked
+
+# The load and fault tests at full size (`make test` runs them reduced: 100 and 48).
+soak: deps
+	$(CARGO) build --workspace --locked
+	MISSY_LOAD_SEQUENTIAL=1000 MISSY_LOAD_CONCURRENT=200 MISSY_LOAD_PARALLELISM=16 \
+		$(CARGO) test -p missy-supervisor --test cli --locked -- load faults lifetime --test-threads=2
 
 selftest: build
 	$(CARGO) run -q -p missy-supervisor --bin missy-sandbox --locked -- selftest

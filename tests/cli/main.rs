@@ -7,7 +7,9 @@
 mod behaviour;
 mod corpus;
 mod escapes;
+mod faults;
 mod hardening;
 mod harness;
 mod lifetime;
+mod load;
 mod profiles;

@@ -1,0 +1,575 @@
+//! Load: many sandboxes one after another, then many at once (a bounded number at a time); and
+//! afterwards nothing they used is left behind: no process, zombie, file descriptor, mount,
+//! network namespace, cgroup or temporary directory.
+//!
+//! Sizes come from the environment so that CI runs a reduced load and `make soak` the full one:
+//! `MISSY_LOAD_SEQUENTIAL` (default 100), `MISSY_LOAD_CONCURRENT` (default 48) and
+//! `MISSY_LOAD_PARALLELISM` (default 8).
+//!
+//! Other tests of this binary (and other processes on the host) run sandboxes at the same time,
+//! so every check either attributes what it finds to this test's runs (their workspace path or
+//! marker in a command line, the pids of the supervisors it started) or, where nothing can be
+//! attributed (this process's descriptors, its zombies, its mounts, /tmp), counts as leaked only
+//! what stays present through the whole grace period: another test's pipe or child comes and goes.
+//!
+//! The /proc and cgroup helpers here are shared with `faults` and `lifetime`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// How long leftovers may take to disappear (the kernel releases namespaces asynchronously, and
+/// other tests' transient descriptors and children need to be told apart from leaks).
+pub const GRACE: Duration = Duration::from_secs(5);
+
+fn env_size(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc helpers
+// ---------------------------------------------------------------------------------------------
+
+/// One process as /proc/<pid>/stat shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub pid: i32,
+    pub state: char,
+    pub ppid: i32,
+    /// Start time in clock ticks after boot: (pid, start) names a process even across pid reuse.
+    pub start: u64,
+}
+
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: the fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        pid,
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+pub fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The command line, arguments joined by spaces (empty for zombies and kernel threads).
+pub fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The inode of namespace `kind` (`net`, `pid`, …) of `pid`.
+pub fn ns_inode(pid: i32, kind: &str) -> Option<u64> {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok()?;
+    link.to_str()?
+        .strip_prefix(&format!("{kind}:["))?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// Processes (other than this one) whose command line contains any of `needles`.
+pub fn processes_matching(needles: &[&str]) -> Vec<(ProcStat, String)> {
+    let me = std::process::id() as i32;
+    all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me)
+        .filter_map(|pid| {
+            let cmd = cmdline(pid);
+            if !needles.iter().any(|n| !n.is_empty() && cmd.contains(n)) {
+                return None;
+            }
+            Some((proc_stat(pid)?, cmd))
+        })
+        .collect()
+}
+
+/// Processes in the pid namespace with inode `ns`.
+pub fn processes_in_pid_ns(ns: u64) -> Vec<ProcStat> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| ns_inode(pid, "pid") == Some(ns))
+        .filter_map(proc_stat)
+        .collect()
+}
+
+/// True while the process `p` (same pid, same start time) exists.
+pub fn still_exists(p: &ProcStat) -> bool {
+    proc_stat(p.pid).is_some_and(|now| now.start == p.start)
+}
+
+// ---------------------------------------------------------------------------------------------
+// cgroup helpers
+// ---------------------------------------------------------------------------------------------
+
+/// This process's own cgroup directory in every mounted hierarchy (a supervisor started by this
+/// process creates its run cgroups below the same directories).
+pub fn own_cgroup_dirs() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut dirs = BTreeSet::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let rel = path.trim_start_matches('/');
+        let mut names: Vec<String> = vec![controllers.to_string()];
+        names.extend(controllers.split(',').map(str::to_string));
+        names.extend(controllers.strip_prefix("name=").map(str::to_string));
+        if controllers.is_empty() {
+            names.push("unified".into());
+            names.push(String::new());
+        }
+        for name in names {
+            let dir = root.join(&name).join(rel);
+            if dir.join("cgroup.procs").exists() {
+                dirs.insert(dir);
+            }
+        }
+    }
+    dirs.into_iter().collect()
+}
+
+/// `missy-sandbox-<pid>-<run>` directories below this process's cgroups (searched to depth 3),
+/// for supervisor pids accepted by `wanted`.
+pub fn run_cgroups(wanted: impl Fn(i32) -> bool) -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: u32, wanted: &dyn Fn(i32) -> bool, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("missy-sandbox-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok());
+            match pid {
+                Some(pid) if wanted(pid) => found.push(entry.path()),
+                _ if depth > 1 => walk(&entry.path(), depth - 1, wanted, found),
+                _ => {}
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for dir in own_cgroup_dirs() {
+        walk(&dir, 3, &wanted, &mut found);
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Pids still in the cgroup directory `dir`.
+pub fn cgroup_procs(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot and leak check
+// ---------------------------------------------------------------------------------------------
+
+/// What this process and the host look like before the load.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// `fd -> target` of this process (a reused number with a new pipe is a different entry).
+    fds: BTreeSet<String>,
+    /// Mount ids of this process's mount namespace.
+    mounts: BTreeSet<String>,
+    /// Network namespaces of all processes.
+    netns: BTreeSet<u64>,
+    /// `missy-*` entries in the temporary directory.
+    tmp: BTreeSet<String>,
+}
+
+fn own_fds() -> BTreeSet<String> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            let target = target.to_string_lossy().into_owned();
+            // The directory handle of this very listing.
+            if target == format!("/proc/{me}/fd") {
+                return None;
+            }
+            Some(format!(
+                "fd {} -> {target}",
+                e.file_name().to_string_lossy()
+            ))
+        })
+        .collect()
+}
+
+fn own_mounts() -> BTreeSet<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let id = f.next()?;
+            let point = f.nth(3)?;
+            Some(format!("mount {id} on {point}"))
+        })
+        .collect()
+}
+
+/// Network namespace inode → the processes holding it (as their namespace or through an fd).
+fn netns_holders() -> Vec<(u64, i32)> {
+    let mut held = Vec::new();
+    for pid in all_pids() {
+        if let Some(ino) = ns_inode(pid, "net") {
+            held.push((ino, pid));
+        }
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if let Some(ino) = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("net:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse().ok())
+            {
+                held.push((ino, pid));
+            }
+        }
+    }
+    held
+}
+
+/// Temporary entries this project's code might create. `missy-test-*` are the tests' own
+/// workspaces and binary copies (created on purpose, by any test running in parallel).
+fn tmp_entries() -> BTreeSet<String> {
+    std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("missy") && !n.starts_with("missy-test-"))
+        .collect()
+}
+
+impl Snapshot {
+    pub fn take() -> Snapshot {
+        Snapshot {
+            fds: own_fds(),
+            mounts: own_mounts(),
+            netns: netns_holders().into_iter().map(|(ino, _)| ino).collect(),
+            tmp: tmp_entries(),
+        }
+    }
+}
+
+/// What identifies this test's runs.
+#[derive(Debug, Default)]
+pub struct Ours {
+    /// Strings only this test's processes have in their command lines (workspace path, marker).
+    pub needles: Vec<String>,
+    /// pids of the supervisors this test started (children of this process).
+    pub supervisors: Mutex<BTreeSet<i32>>,
+}
+
+impl Ours {
+    fn is_ours(&self, cmd: &str) -> bool {
+        self.needles.iter().any(|n| cmd.contains(n.as_str()))
+    }
+
+    /// Leftovers that certainly belong to this test's runs.
+    fn attributed(&self) -> BTreeSet<String> {
+        let me = std::process::id() as i32;
+        let supervisors = self.supervisors.lock().unwrap().clone();
+        let mut found = BTreeSet::new();
+        let needles: Vec<&str> = self.needles.iter().map(String::as_str).collect();
+        for (p, cmd) in processes_matching(&needles) {
+            found.insert(format!("process {} ({}) {cmd:?}", p.pid, p.state));
+        }
+        for &pid in &supervisors {
+            if let Some(p) = proc_stat(pid)
+                && p.ppid == me
+            {
+                found.insert(format!(
+                    "child {pid} (state {}) {:?} never reaped",
+                    p.state,
+                    cmdline(pid)
+                ));
+            }
+        }
+        for dir in run_cgroups(|pid| supervisors.contains(&pid)) {
+            found.insert(format!(
+                "cgroup {} (procs {:?})",
+                dir.display(),
+                cgroup_procs(&dir)
+            ));
+        }
+        found
+    }
+
+    /// Leftovers compared with `before` that may also be another test's transient state.
+    fn unattributed(&self, before: &Snapshot) -> BTreeSet<String> {
+        let me = std::process::id() as i32;
+        let mut found = BTreeSet::new();
+        found.extend(own_fds().difference(&before.fds).cloned());
+        found.extend(own_mounts().difference(&before.mounts).cloned());
+        found.extend(
+            tmp_entries()
+                .difference(&before.tmp)
+                .map(|n| format!("temporary entry {n}")),
+        );
+        for pid in all_pids() {
+            if let Some(p) = proc_stat(pid)
+                && p.ppid == me
+                && p.state == 'Z'
+            {
+                found.insert(format!("zombie child {pid}"));
+            }
+        }
+        // A network namespace that was not there before, held by one of our processes.
+        for (ino, pid) in netns_holders() {
+            if !before.netns.contains(&ino) && self.is_ours(&cmdline(pid)) {
+                found.insert(format!("network namespace {ino} held by {pid}"));
+            }
+        }
+        found
+    }
+}
+
+/// Assert that nothing this test started is left: attributed leftovers must all be gone within
+/// the grace period, unattributed ones must not persist through all of it.
+pub fn assert_nothing_leaked(what: &str, before: &Snapshot, ours: &Ours) {
+    let started = Instant::now();
+    let deadline = started + GRACE;
+    let mut persistent: Option<BTreeSet<String>> = None;
+    loop {
+        let attributed = ours.attributed();
+        let now = ours.unattributed(before);
+        let still: BTreeSet<String> = match persistent {
+            None => now,
+            Some(p) => p.intersection(&now).cloned().collect(),
+        };
+        if attributed.is_empty() && still.is_empty() {
+            eprintln!(
+                "{what}: nothing leaked (settled in {:?})",
+                started.elapsed()
+            );
+            return;
+        }
+        if Instant::now() >= deadline {
+            let all: Vec<String> = attributed.into_iter().chain(still).collect();
+            panic!(
+                "{what}: left behind after {GRACE:?}:\n  {}",
+                all.join("\n  ")
+            );
+        }
+        persistent = Some(still);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load
+// ---------------------------------------------------------------------------------------------
+
+/// Each run: a shell that reads its pid, forks and reaps a child, and prints its run number.
+const WORKLOAD: &str = "echo $$ > /dev/null; sleep 0; echo \"ok $1\"";
+
+struct Load<'a> {
+    user: User,
+    ws: &'a Scratch,
+    marker: String,
+    ours: &'a Ours,
+}
+
+impl Load<'_> {
+    /// One sandboxed run; its elapsed time, or what went wrong.
+    fn run(&self, n: usize) -> Result<Duration, String> {
+        let started = Instant::now();
+        let child = exec_command(
+            self.user,
+            self.ws,
+            "strict",
+            &[
+                "--",
+                "/bin/sh",
+                "-c",
+                WORKLOAD,
+                &self.marker,
+                &n.to_string(),
+            ],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("run {n}: spawn: {e}"))?;
+        self.ours
+            .supervisors
+            .lock()
+            .unwrap()
+            .insert(child.id() as i32);
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("run {n}: wait: {e}"))?;
+        let elapsed = started.elapsed();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if out.status.code() != Some(0) || stdout != format!("ok {n}\n") {
+            return Err(format!(
+                "run {n}: status {:?}, stdout {stdout:?}, stderr {:?}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(elapsed)
+    }
+}
+
+fn report(what: &str, wall: Duration, times: &mut [Duration]) {
+    times.sort_unstable();
+    if times.is_empty() {
+        return;
+    }
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let mean = times.iter().sum::<Duration>() / times.len() as u32;
+    eprintln!(
+        "{what}: {} runs in {wall:.2?}; per run: min {:.1?}, median {:.1?}, mean {mean:.1?}, \
+         p95 {:.1?}, max {:.1?}",
+        times.len(),
+        times[0],
+        pick(0.5),
+        pick(0.95),
+        times[times.len() - 1],
+    );
+}
+
+fn fail_on(what: &str, errors: &[String]) {
+    assert!(
+        errors.is_empty(),
+        "{what}: {} runs failed; the first ones:\n  {}",
+        errors.len(),
+        errors
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
+fn load(user: User) {
+    let sequential = env_size("MISSY_LOAD_SEQUENTIAL", 100);
+    let concurrent = env_size("MISSY_LOAD_CONCURRENT", 48);
+    let parallelism = env_size("MISSY_LOAD_PARALLELISM", 8).max(1);
+    // Everything the test itself creates on purpose exists before the snapshot.
+    let _ = sandbox_bin();
+    let ws = Scratch::new(user);
+    let marker = format!("missy-load-{}-{}", std::process::id(), user.uid());
+    let ours = Ours {
+        needles: vec![ws.path().to_string_lossy().into_owned(), marker.clone()],
+        ..Default::default()
+    };
+    let before = Snapshot::take();
+    let load = Load {
+        user,
+        ws: &ws,
+        marker,
+        ours: &ours,
+    };
+
+    let started = Instant::now();
+    let mut times = Vec::with_capacity(sequential);
+    let mut errors = Vec::new();
+    for n in 0..sequential {
+        match load.run(n) {
+            Ok(t) => times.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    report(
+        &format!("load as {user:?}, sequential"),
+        started.elapsed(),
+        &mut times,
+    );
+    fail_on(&format!("load as {user:?}, sequential"), &errors);
+
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new((Vec::new(), Vec::new()));
+    std::thread::scope(|s| {
+        for _ in 0..parallelism.min(concurrent.max(1)) {
+            s.spawn(|| {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= concurrent {
+                        break;
+                    }
+                    let r = load.run(sequential + n);
+                    let mut results = results.lock().unwrap();
+                    match r {
+                        Ok(t) => results.0.push(t),
+                        Err(e) => results.1.push(e),
+                    }
+                }
+            });
+        }
+    });
+    let (mut times, errors) = results.into_inner().unwrap();
+    report(
+        &format!("load as {user:?}, concurrent ({parallelism} at a time)"),
+        started.elapsed(),
+        &mut times,
+    );
+    fail_on(&format!("load as {user:?}, concurrent"), &errors);
+
+    assert_nothing_leaked(&format!("load as {user:?}"), &before, &ours);
+}
+
+#[test]
+fn sequential_and_concurrent_runs_leave_nothing_behind_as_root() {
+    load(User::Root);
+}
+
+#[test]
+fn sequential_and_concurrent_runs_leave_nothing_behind_as_nobody() {
+    load(User::Nobody);
+}
