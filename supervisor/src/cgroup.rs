@@ -30,7 +30,24 @@ fn write(path: &Path, file: &str, value: &str, action: &'static str) -> Result<(
     })
 }
 
-/// Remove cgroups left by supervisors that were killed before they could clean up.
+/// A process's start time (clock ticks since boot, field 22 of `/proc/<pid>/stat`): with the
+/// pid it names one process for good, pid reuse notwithstanding.
+fn start_time(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it follow the last `)`.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The cgroup name of run `run_id` of this supervisor: `missy-sandbox-<pid>.<start>-<run>`.
+fn run_name(run_id: u64) -> String {
+    let pid = std::process::id().to_string();
+    let start = start_time(&pid).unwrap_or(0);
+    format!("missy-sandbox-{pid}.{start}-{run_id}")
+}
+
+/// Remove cgroups left by supervisors that were killed before they could clean up: those whose
+/// supervisor (pid and start time) no longer exists.
 fn sweep_stale(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
@@ -40,10 +57,13 @@ fn sweep_stale(parent: &Path) {
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("missy-sandbox-")) else {
             continue;
         };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+        let owner = rest.split('-').next().unwrap_or_default();
+        let (pid, start) = owner.split_once('.').unwrap_or((owner, ""));
+        if pid.parse::<i32>().is_err() {
             continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        }
+        let alive = start_time(pid).is_some_and(|now| start.is_empty() || now.to_string() == start);
+        if !alive {
             let _ = std::fs::remove_dir(entry.path());
         }
     }
@@ -53,7 +73,7 @@ impl RunCgroup {
     /// Create the run's cgroups and write their limits. `run_id` must be unique per supervisor.
     pub fn create(limits: &LimitPlan, run_id: u64) -> Result<RunCgroup, CgroupError> {
         let mut cg = RunCgroup::default();
-        let name = format!("missy-sandbox-{}-{run_id}", std::process::id());
+        let name = run_name(run_id);
         if let Some((parent, max)) = &limits.cgroup_pids {
             let dir = cg.make(parent, &name)?;
             write(&dir, "pids.max", &max.to_string(), "set pids.max")?;
@@ -106,6 +126,20 @@ impl RunCgroup {
             )?;
         }
         Ok(())
+    }
+
+    /// How many processes the kernel's OOM killer ended in the run's memory cgroup (the
+    /// `oom_kill` counter of v1's `memory.oom_control`); 0 without a memory cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        self.dirs
+            .iter()
+            .filter_map(|dir| std::fs::read_to_string(dir.join("memory.oom_control")).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
     }
 
     fn pids(&self) -> Vec<i32> {

@@ -18,6 +18,13 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging(cli.log.as_deref());
+    if !matches!(cli.command, Command::Exec(_)) {
+        // Reports piped into `head` end quietly when the reader goes, as other tools do, instead
+        // of panicking on EPIPE (Rust ignores SIGPIPE). `exec` keeps ignoring it: the supervisor
+        // must outlive a closed pipe to tear its sandbox down.
+        // SAFETY: restoring the default disposition of one signal before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let code = match cli.command {
         Command::Exec(args) => commands::exec::run(args),
         Command::Check { json } => commands::check::run(json),

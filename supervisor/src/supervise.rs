@@ -19,6 +19,9 @@ pub const EXIT_TIMED_OUT: i32 = 124;
 pub enum Outcome {
     /// The workload ran; its status (128+N for signal N).
     Finished(i32),
+    /// The workload ran and the memory limit was reached: the kernel's OOM killer ended at least
+    /// one process of the sandbox. The workload's status.
+    OutOfMemory(i32),
     /// A confinement step failed before the workload ran.
     SetupFailed { error: ConfineError, status: i32 },
     /// The wall-time limit was reached and the whole sandbox was killed.
@@ -28,7 +31,7 @@ pub enum Outcome {
 impl Outcome {
     pub fn exit_status(&self) -> i32 {
         match self {
-            Outcome::Finished(code) => *code,
+            Outcome::Finished(code) | Outcome::OutOfMemory(code) => *code,
             Outcome::SetupFailed { status, .. } => *status,
             Outcome::TimedOut(_) => EXIT_TIMED_OUT,
         }
@@ -119,6 +122,7 @@ pub async fn wait(launched: Launched, wall_time: Option<Duration>) -> std::io::R
                     error,
                     status: code,
                 },
+                None if cgroup.oom_kills() > 0 => Outcome::OutOfMemory(code),
                 None => Outcome::Finished(code),
             }
         }

@@ -159,7 +159,8 @@ pub fn own_cgroup_dirs() -> Vec<PathBuf> {
     dirs.into_iter().collect()
 }
 
-/// `missy-sandbox-<pid>-<run>` directories below this process's cgroups (searched to depth 3),
+/// `missy-sandbox-<pid>.<start>-<run>` directories below this process's cgroups (searched to
+/// depth 3),
 /// for supervisor pids accepted by `wanted`.
 pub fn run_cgroups(wanted: impl Fn(i32) -> bool) -> Vec<PathBuf> {
     fn walk(dir: &Path, depth: u32, wanted: &dyn Fn(i32) -> bool, found: &mut Vec<PathBuf>) {
@@ -174,6 +175,7 @@ pub fn run_cgroups(wanted: impl Fn(i32) -> bool) -> Vec<PathBuf> {
             let pid = name
                 .strip_prefix("missy-sandbox-")
                 .and_then(|rest| rest.split('-').next())
+                .and_then(|owner| owner.split('.').next())
                 .and_then(|p| p.parse::<i32>().ok());
             match pid {
                 Some(pid) if wanted(pid) => found.push(entry.path()),

@@ -80,6 +80,7 @@ pub fn run(args: ExecArgs) -> i32 {
         tracing::info!(names = ?compiled.withheld_env, "secret-looking variables withheld from the sandbox");
     }
     let wall_time = compiled.limits.wall_time;
+    let memory_limit = policy.limits.memory;
     let launched = match pending.commit(compiled, 0) {
         Ok(l) => l,
         Err(e) => {
@@ -105,6 +106,10 @@ pub fn run(args: ExecArgs) -> i32 {
                 Outcome::TimedOut(limit) => report(&format!(
                     "wall-time limit of {} reached; the sandbox was killed",
                     policy::units::Duration(limit.as_millis() as u64)
+                )),
+                Outcome::OutOfMemory(_) => report(&format!(
+                    "the memory limit{} was reached: the kernel ended a process of the sandbox",
+                    memory_limit.map(|b| format!(" of {b}")).unwrap_or_default()
                 )),
                 Outcome::Finished(_) => {}
             }
