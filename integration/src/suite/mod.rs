@@ -775,11 +775,18 @@ impl RunCtx {
             let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
             let target = *target;
             _held = file;
-            // SAFETY: the closure runs between fork and exec and calls only dup2, which is
-            // async-signal-safe; `raw` stays open in the parent until the child has exec'd.
+            // SAFETY: the closure runs between fork and exec and calls only dup2 and fcntl, which
+            // are async-signal-safe; `raw` stays open in the parent until the child has exec'd.
             unsafe {
                 std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                    if libc::dup2(raw, target) < 0 {
+                    // dup2 onto itself is a no-op that would leave close-on-exec set (std opens
+                    // every file with it), so the fd would not be inherited after all.
+                    let rc = if raw == target {
+                        libc::fcntl(target, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(raw, target)
+                    };
+                    if rc < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
