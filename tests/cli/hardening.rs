@@ -3,26 +3,14 @@
 //! with a reason, so each check is shown able to fail. `make hardening` runs the whole suite
 //! (every shipped profile); this keeps one profile of it in `make test`.
 
-use std::path::PathBuf;
-
+use crate::harness;
 use missy_hardening::suite::{self, Column, Config, ProbeProgram, Status, User, report};
 
 #[test]
 fn the_strict_profile_blocks_every_escape_and_every_control_escapes() {
-    let sandbox = PathBuf::from(env!("CARGO_BIN_EXE_missy-sandbox"));
-    let probe = sandbox.with_file_name("missy-probe");
-    assert!(
-        probe.exists(),
-        "{} is missing: build the workspace first (make test does)",
-        probe.display()
-    );
     let config = Config {
-        sandbox,
-        probe: ProbeProgram {
-            path: probe,
-            prefix: Vec::new(),
-            by_link_name: true,
-        },
+        sandbox: harness::sandbox_bin(),
+        probe: ProbeProgram::missy_probe(harness::probe_bin()),
         profiles: vec!["strict".into()],
         users: vec![User::Current, User::Nobody],
         jobs: 4,

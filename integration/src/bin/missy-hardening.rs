@@ -56,7 +56,7 @@ fn real_main() -> Result<ExitCode, String> {
             "--only" => only.push(value()?),
             "--markdown" => markdown = true,
             "--list" => {
-                for s in suite::scenarios::CATALOGUE {
+                for s in suite::scenarios::catalogue() {
                     println!(
                         "{:<20} {:<17} {:<11} {}",
                         s.name,
@@ -89,11 +89,7 @@ fn real_main() -> Result<ExitCode, String> {
     }
     let config = Config {
         sandbox,
-        probe: ProbeProgram {
-            path: probe,
-            prefix: Vec::new(),
-            by_link_name: true,
-        },
+        probe: ProbeProgram::missy_probe(probe),
         profiles,
         users,
         jobs,

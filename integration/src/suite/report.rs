@@ -76,11 +76,7 @@ pub fn text(r: &Report) -> String {
             out.push('\n');
         }
     }
-    let failed: Vec<&Cell> = r
-        .cells
-        .iter()
-        .filter(|c| c.status == Status::Fail)
-        .collect();
+    let failed = failures(r);
     if !failed.is_empty() {
         let _ = writeln!(out, "\nFAILURES");
         for c in failed {
@@ -299,11 +295,7 @@ pub fn markdown(r: &Report, date: &str) -> String {
     for (where_, why) in skip_groups(r) {
         let _ = writeln!(out, "- {where_}: {}", why.replace('|', "\\|"));
     }
-    let failed: Vec<&Cell> = r
-        .cells
-        .iter()
-        .filter(|c| c.status == Status::Fail)
-        .collect();
+    let failed = failures(r);
     if !failed.is_empty() {
         let _ = writeln!(out, "\n## Failures\n");
         for c in failed {
@@ -351,4 +343,11 @@ pub fn today() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn failures(r: &Report) -> Vec<&Cell> {
+    r.cells
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .collect()
 }

@@ -1,0 +1,185 @@
+//! Scenarios: host loopback, unix sockets, raw and packet sockets, netlink, interfaces, the proxy.
+
+use super::*;
+
+/// Connect to host listener `l`; the host checks whether it accepted anything.
+fn tcp_connect_attempt(l: TcpListener) -> Result<Attempt, Skip> {
+    l.set_nonblocking(true).map_err(|e| err("listener", e))?;
+    let addr = l.local_addr().map_err(|e| err("listener", e))?;
+    let mut a = Attempt::new(&[addr.to_string()]);
+    a.evidence.push(Evidence::TcpAccept(l));
+    Ok(a)
+}
+
+pub(super) static SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "tcp-loopback",
+        probe: Some("tcp-connect"),
+        area: Area::Network,
+        threat: "TCP to a service on the host's loopback (127.0.0.1)",
+        mechanism: "network namespace (own lo only); Landlock TCP connect",
+        pending: None,
+        exclusive: false,
+        prepare: |_, _| {
+            let l = TcpListener::bind("127.0.0.1:0").map_err(|e| err("listener", e))?;
+            tcp_connect_attempt(l)
+        },
+    },
+    Scenario {
+        name: "tcp6-loopback",
+        probe: Some("tcp-connect"),
+        area: Area::Network,
+        threat: "TCP to a service on the host's IPv6 loopback (::1)",
+        mechanism: "network namespace; Landlock TCP connect",
+        pending: None,
+        exclusive: false,
+        prepare: |_, _| {
+            let l = TcpListener::bind("[::1]:0")
+                .map_err(|e| Skip::Reason(format!("this host has no IPv6 loopback: {e}")))?;
+            tcp_connect_attempt(l)
+        },
+    },
+    Scenario {
+        name: "udp-loopback",
+        probe: Some("udp-send"),
+        area: Area::Network,
+        threat: "UDP to the host's loopback",
+        mechanism: "network namespace",
+        pending: None,
+        exclusive: false,
+        prepare: |_, _| {
+            let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| err("udp socket", e))?;
+            sock.set_nonblocking(true)
+                .map_err(|e| err("udp socket", e))?;
+            let addr = sock.local_addr().map_err(|e| err("udp socket", e))?;
+            let mut a = Attempt::new(&[addr.to_string(), "escape".into()]);
+            a.evidence.push(Evidence::UdpRecv(sock));
+            Ok(a)
+        },
+    },
+    Scenario {
+        name: "abstract-unix",
+        probe: Some("abstract-connect"),
+        area: Area::Network,
+        threat: "connect to a host abstract unix socket (X11, D-Bus)",
+        mechanism: "network namespace (abstract names are per netns); Landlock abstract scope",
+        pending: None,
+        exclusive: false,
+        prepare: |fx, _| {
+            let name = format!("missy-hardening-{}", fx.tag);
+            let addr = SocketAddr::from_abstract_name(name.as_bytes())
+                .map_err(|e| err("abstract name", e))?;
+            let l = UnixListener::bind_addr(&addr).map_err(|e| err("abstract listener", e))?;
+            l.set_nonblocking(true).map_err(|e| err("listener", e))?;
+            let mut a = Attempt::new(&[name]);
+            a.evidence.push(Evidence::UnixAccept(l));
+            Ok(a)
+        },
+    },
+    Scenario {
+        name: "unix-pathname",
+        probe: Some("unix-connect"),
+        area: Area::Network,
+        threat: "connect to a host pathname unix socket outside the workspace (docker.sock)",
+        mechanism: "mount namespace: the socket file does not exist inside",
+        pending: None,
+        exclusive: false,
+        prepare: |fx, _| {
+            let path = fx.dir.outside.join("host.sock");
+            let l = UnixListener::bind(&path).map_err(|e| err("unix listener", e))?;
+            l.set_nonblocking(true).map_err(|e| err("listener", e))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
+                .map_err(|e| err("chmod socket", e))?;
+            let mut a = Attempt::new(&[s(&path)]);
+            a.evidence.push(Evidence::UnixAccept(l));
+            Ok(a)
+        },
+    },
+    Scenario {
+        name: "raw-socket",
+        probe: Some("raw-socket"),
+        area: Area::Network,
+        threat: "raw IP sockets (spoofing, sniffing)",
+        mechanism: "no CAP_NET_RAW; network namespace",
+        pending: None,
+        exclusive: false,
+        prepare: plain!(),
+    },
+    Scenario {
+        name: "packet-socket",
+        probe: Some("packet-socket"),
+        area: Area::Network,
+        threat: "packet sockets (link-layer access)",
+        mechanism: "seccomp: socket families other than unix/inet/inet6 EAFNOSUPPORT; no CAP_NET_RAW",
+        pending: None,
+        exclusive: false,
+        prepare: plain!(),
+    },
+    Scenario {
+        name: "netlink-socket",
+        probe: Some("netlink-route"),
+        area: Area::Network,
+        threat: "open a netlink route socket",
+        mechanism: "seccomp: AF_NETLINK EAFNOSUPPORT",
+        pending: None,
+        exclusive: false,
+        prepare: plain!(),
+    },
+    Scenario {
+        name: "netlink-change",
+        probe: Some("netlink-change"),
+        area: Area::Network,
+        threat: "change network configuration over netlink (add an address)",
+        mechanism: "seccomp: AF_NETLINK EAFNOSUPPORT; no CAP_NET_ADMIN",
+        pending: None,
+        exclusive: false,
+        prepare: |_, side| {
+            // The control changes a private network namespace, never the host's.
+            if side.is_control() {
+                Ok(Attempt::new(&["--private-ns"]))
+            } else {
+                Ok(Attempt::new::<&str>(&[]))
+            }
+        },
+    },
+    Scenario {
+        name: "vsock-socket",
+        probe: Some("vsock-socket"),
+        area: Area::Network,
+        threat: "vsock to the hypervisor",
+        mechanism: "seccomp: socket families other than unix/inet/inet6 EAFNOSUPPORT",
+        pending: None,
+        exclusive: false,
+        prepare: plain!(),
+    },
+    Scenario {
+        name: "interfaces",
+        probe: Some("interfaces"),
+        area: Area::Network,
+        threat: "see the host's network interfaces",
+        mechanism: "network namespace: only its own lo",
+        pending: None,
+        exclusive: false,
+        prepare: plain!(),
+    },
+    Scenario {
+        name: "proxy-bypass",
+        probe: None,
+        area: Area::Network,
+        threat: "reach an allowed host without going through the egress proxy",
+        mechanism: "egress proxy (planned)",
+        pending: Some("no proxy yet"),
+        exclusive: false,
+        prepare: plain!(),
+    },
+    Scenario {
+        name: "proxy-ssrf",
+        probe: None,
+        area: Area::Network,
+        threat: "SSRF / DNS rebinding through the proxy to metadata or private ranges",
+        mechanism: "egress proxy host/CIDR policy (planned)",
+        pending: Some("no proxy yet"),
+        exclusive: false,
+        prepare: plain!(),
+    },
+];
