@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use crate::load::{GRACE, processes_matching, run_cgroups};
+use crate::host_state::{GRACE, processes_matching, run_cgroups};
 
 /// A number no other process on the host passes to `sleep`: `sleep <token>` marks a process.
 pub fn sleep_token() -> String {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::faults::sleep_token;
 use crate::harness::*;
-use crate::load::{
+use crate::host_state::{
     GRACE, ProcStat, cgroup_procs, cmdline, ns_inode, processes_in_pid_ns, processes_matching,
     run_cgroups, still_exists,
 };

@@ -10,6 +10,7 @@ mod escapes;
 mod faults;
 mod hardening;
 mod harness;
+mod host_state;
 mod lifetime;
 mod load;
 mod profiles;
