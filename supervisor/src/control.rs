@@ -22,6 +22,8 @@ const MAX_FRAME: usize = 16 << 20;
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToInit {
     Plan(Box<Plan>),
+    /// Pid 1 is in the run's cgroups; it may create its cgroup namespace and fork.
+    Admitted,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

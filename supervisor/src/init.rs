@@ -2,10 +2,12 @@
 //! new user and pid namespace (`spawn::start`), with the control socket.
 //!
 //! ```text
-//! pid 1      die with the supervisor · fds · id maps · unshare mount/ipc/uts(/net)   ┐ meanwhile the
-//!            · not dumpable                                                          ┘ supervisor compiles
-//!            · read the Plan (the supervisor has moved us into the run's cgroups) · supervisor alive?
-//!            · unshare cgroup · own process group · mounts + pivot_root (lo up alongside) · hostname
+//! pid 1      die with the supervisor · fds · id maps
+//!            ├ network thread: unshare net · lo up ─────────────────────────────┐
+//!            · unshare mount/ipc/uts · not dumpable                             │ meanwhile the
+//!            · read the Plan · supervisor alive? · own process group            │ supervisor compiles,
+//!            · mounts + pivot_root · join the network namespace ◄───────────────┘ then makes cgroups
+//!            · admitted to the run's cgroups · unshare cgroup · hostname
 //!            · rlimits · chdir · fork workload; then: reap, forward signals, relay its status
 //!   workload signals reset · setsid · die with pid 1 · drop caps · no_new_privs
 //!            · Landlock · seccomp · execve
@@ -85,24 +87,48 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
     namespaces::write_id_maps(how.uid, how.gid)?;
-    namespaces::enter(how.new_netns)?;
-    // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
-    // unprivileged pid 1 could no longer write its own maps.
-    privileges::not_dumpable()?;
-    let plan = read_plan(control)?;
-    privileges::supervisor_alive(control)?;
-    fds::set_cloexec(CONTROL_FD)?;
-    // The supervisor moved us into the run's cgroups before sending the Plan: they become the
-    // root of this cgroup namespace.
+    let plan = std::thread::scope(|scope| -> Result<Plan, ConfineError> {
+        // The network namespace, the slowest to create, comes up on a second thread while this
+        // one waits for the Plan and builds the root; it is joined before anything forks.
+        let network = how.new_netns.then(|| {
+            std::thread::Builder::new()
+                .name("network".into())
+                .spawn_scoped(scope, network::create_namespace)
+        });
+        namespaces::enter()?;
+        // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
+        // unprivileged pid 1 could no longer write its own maps.
+        privileges::not_dumpable()?;
+        let plan = read_plan(control)?;
+        privileges::supervisor_alive(control)?;
+        fds::set_cloexec(CONTROL_FD)?;
+        privileges::own_process_group()?;
+        mounts::build_root(&plan.mounts)?;
+        if let Some(spawned) = network {
+            let namespace = match spawned {
+                Ok(thread) => thread.join().unwrap_or_else(|_| {
+                    Err(ConfineError::other(
+                        Step::Network,
+                        "the network thread panicked",
+                    ))
+                })?,
+                // No second thread (a process limit): create it here instead.
+                Err(_) => network::create_namespace()?,
+            };
+            network::join(&namespace)?;
+        }
+        Ok(plan)
+    })?;
+    // The supervisor moves us into the run's cgroups while we build the root, and says so:
+    // they must be ours before the cgroup namespace makes them its root, and before any fork.
+    wait_admitted(control)?;
     namespaces::enter_cgroup()?;
-    privileges::own_process_group()?;
     let forwarded = block_signals()?;
-    build_root_and_network(&plan)?;
     namespaces::set_hostname(&plan.hostname)?;
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)
         .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
-    // SAFETY: pid 1 is single-threaded again: the loopback thread has been joined.
+    // SAFETY: pid 1 is single-threaded again: the network thread has been joined.
     match unsafe { fork() }.map_err(|e| ConfineError::os(Step::ForkWorkload, e, "fork workload"))? {
         ForkResult::Child => {
             let Err(failure) = run_workload(&plan);
@@ -118,38 +144,34 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
 }
 
 fn read_plan(control: &mut UnixStream) -> Result<Plan, ConfineError> {
+    match receive(control)? {
+        ToInit::Plan(plan) => Ok(*plan),
+        other => Err(ConfineError::other(
+            Step::ReadPlan,
+            format!("expected the plan, got {other:?}"),
+        )),
+    }
+}
+
+fn wait_admitted(control: &mut UnixStream) -> Result<(), ConfineError> {
+    match receive(control)? {
+        ToInit::Admitted => Ok(()),
+        other => Err(ConfineError::other(
+            Step::ReadPlan,
+            format!("expected the cgroup admission, got {other:?}"),
+        )),
+    }
+}
+
+fn receive(control: &mut UnixStream) -> Result<ToInit, ConfineError> {
     match control::recv::<ToInit>(control) {
-        Ok(Some(ToInit::Plan(plan))) => Ok(*plan),
+        Ok(Some(message)) => Ok(message),
         Ok(None) => Err(ConfineError::other(
             Step::ReadPlan,
             "supervisor closed the control socket",
         )),
         Err(e) => Err(ConfineError::other(Step::ReadPlan, e.to_string())),
     }
-}
-
-/// The mounts, and meanwhile (on a second thread: it needs only the network namespace) `lo`
-/// brought up. Both finish before anything forks. Should the thread not start (a process limit
-/// of 1), `lo` comes up after the mounts instead.
-fn build_root_and_network(plan: &Plan) -> Result<(), ConfineError> {
-    if !plan.new_netns {
-        return mounts::build_root(&plan.mounts);
-    }
-    std::thread::scope(|scope| {
-        let loopback = std::thread::Builder::new()
-            .name("loopback".into())
-            .spawn_scoped(scope, network::loopback_up);
-        mounts::build_root(&plan.mounts)?;
-        match loopback {
-            Ok(handle) => handle.join().unwrap_or_else(|_| {
-                Err(ConfineError::other(
-                    Step::Loopback,
-                    "the loopback thread panicked",
-                ))
-            }),
-            Err(_) => network::loopback_up(),
-        }
-    })
 }
 
 fn run_workload(plan: &Plan) -> Result<Infallible, ConfineError> {

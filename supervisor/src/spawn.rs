@@ -2,10 +2,11 @@
 //! supervisor's own:
 //!
 //! 1. [`start`]: clone the sandbox's pid 1 straight into a new user and pid namespace (both
-//!    cheap to create). While it creates the expensive namespaces (mount, network, ipc, uts)
-//!    and writes its id maps, the supervisor compiles the Plan.
-//! 2. [`Pending::commit`]: create the run's cgroups, move pid 1 into them (before it can fork,
-//!    and before it creates its cgroup namespace), and send the Plan.
+//!    cheap to create). While it writes its id maps and creates the other namespaces (the
+//!    network namespace, the slowest, on a thread of its own), the supervisor compiles the Plan.
+//! 2. [`Pending::commit`]: send the Plan; while pid 1 builds the root from it, create the run's
+//!    cgroups, move pid 1 into them and say so (pid 1 waits for that before it creates its
+//!    cgroup namespace or forks).
 //!
 //! The clone happens while the supervisor is single-threaded (checked; no async runtime exists
 //! yet), so the child may run ordinary Rust. Its code is `init::pid1`, a plain function of the
@@ -158,14 +159,16 @@ pub fn start(how: Pid1Start) -> Result<Pending, LaunchError> {
 }
 
 impl Pending {
-    /// Place pid 1 in the run's cgroups and hand it the Plan. On failure the init is killed
-    /// and reaped; if it had already failed on its own, its report is the error.
+    /// Hand pid 1 the Plan, then place it in the run's cgroups (it builds the root meanwhile)
+    /// and tell it so. On failure the init is killed and reaped; if it had already failed on
+    /// its own, its report is the error.
     pub fn commit(mut self, compiled: Compiled, run_id: u64) -> Result<Launched, LaunchError> {
-        let result = RunCgroup::create(&compiled.limits, run_id)
-            .and_then(|cgroup| cgroup.admit(self.pid).map(|()| cgroup))
+        let result = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))
             .map_err(LaunchError::from)
+            .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
             .and_then(|cgroup| {
-                control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))?;
+                cgroup.admit(self.pid)?;
+                control::send(&mut self.control, &ToInit::Admitted)?;
                 Ok(cgroup)
             });
         match result {

@@ -6,15 +6,10 @@ use nix::sched::{CloneFlags, unshare};
 
 use super::{ConfineError, Step};
 
-/// Unshare the mount, ipc and uts namespaces, and the network namespace unless the profile
-/// uses the host's. Creating a network namespace is the slowest step of a launch: it runs while
-/// the supervisor is still compiling the Plan.
-pub fn enter(new_netns: bool) -> Result<(), ConfineError> {
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
-    if new_netns {
-        flags |= CloneFlags::CLONE_NEWNET;
-    }
-    unshare_step(flags)
+/// Unshare the mount, ipc and uts namespaces. The network namespace is made on a thread of its
+/// own (`network::create_namespace`).
+pub fn enter() -> Result<(), ConfineError> {
+    unshare_step(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS)
 }
 
 /// The cgroup namespace, created once the supervisor has moved us into the run's cgroups, so

@@ -1,13 +1,44 @@
-//! The sandbox's network namespace starts with a down loopback and nothing else. Bring `lo` up
-//! so loopback traffic inside the sandbox (UDP, local name lookups) works. TCP bind and connect
-//! are also denied by Landlock under `mode = "none"`: the profile contract allows no TCP there. Runs in pid 1; the single-threaded
-//! tokio runtime rtnetlink needs is dropped before the workload is forked.
+//! The sandbox's network namespace, created with `lo` up and nothing else, so loopback traffic
+//! inside the sandbox (UDP, local name lookups) works. TCP bind and connect are also denied by
+//! Landlock under `mode = "none"`: the profile contract allows no TCP there.
+//!
+//! Creating a network namespace is the slowest step of a launch (the kernel registers a
+//! loopback device and per-namespace sysctl tables), so pid 1 does it on a second thread
+//! ([`create_namespace`]) while its main thread waits for the Plan and builds the mounts, then
+//! joins the result ([`join`]). The single-threaded tokio runtime rtnetlink needs lives and
+//! dies on that thread, before anything forks.
+
+use std::os::fd::{AsFd, OwnedFd};
 
 use futures_util::TryStreamExt;
+use nix::fcntl::{OFlag, open};
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::stat::Mode;
 
 use super::{ConfineError, Step};
 
-pub fn loopback_up() -> Result<(), ConfineError> {
+/// On the calling thread only: a new network namespace with `lo` up; its fd, to [`join`].
+pub fn create_namespace() -> Result<OwnedFd, ConfineError> {
+    unshare(CloneFlags::CLONE_NEWNET)
+        .map_err(|e| ConfineError::os(Step::Unshare, e, "unshare(CLONE_NEWNET)"))?;
+    loopback_up()?;
+    // The thread's own namespace, through the procfs still mounted at /proc (the host's, where
+    // this thread is visible).
+    open(
+        "/proc/thread-self/ns/net",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ConfineError::os(Step::Network, e, "open /proc/thread-self/ns/net"))
+}
+
+/// Move the calling thread into the namespace [`create_namespace`] made.
+pub fn join(namespace: &OwnedFd) -> Result<(), ConfineError> {
+    setns(namespace.as_fd(), CloneFlags::CLONE_NEWNET)
+        .map_err(|e| ConfineError::os(Step::Network, e, "setns(CLONE_NEWNET)"))
+}
+
+fn loopback_up() -> Result<(), ConfineError> {
     let fail = |what: String| ConfineError {
         step: Step::Loopback,
         errno: None,
