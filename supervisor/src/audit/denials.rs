@@ -1,0 +1,1 @@
+//! What the sandbox refused during a run (`exec --report`).
