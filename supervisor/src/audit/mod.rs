@@ -18,6 +18,7 @@
 pub mod config;
 pub mod denials;
 pub mod record;
+pub mod run;
 pub mod usage;
 pub mod verify;
 pub mod writer;
@@ -27,6 +28,7 @@ use std::time::{Duration, SystemTime};
 
 pub use config::{AuditConfig, OnFailure};
 pub use record::{Decision, Denial, Kind, Record, Resources, SCHEMA_VERSION};
+pub use run::{Ending, Refused, RunAudit, RunInfo};
 pub use writer::{LogFile, WriteError};
 
 /// Replace what looks like a secret in `text` before it is written anywhere (the audit log,
@@ -134,123 +136,6 @@ impl Record {
             denials: None,
             message: None,
         }
-    }
-}
-
-/// Who ran what: the fields shared by every record of one run.
-#[derive(Debug, Clone)]
-pub struct RunInfo {
-    pub run: String,
-    pub profile: String,
-    pub profile_sha256: String,
-    pub argv: Vec<String>,
-    pub cwd: String,
-}
-
-/// The audit handle of one run: where its records go and what they share.
-#[derive(Debug)]
-pub struct RunAudit {
-    log: Option<LogFile>,
-    on_failure: OnFailure,
-    info: RunInfo,
-    uid: u32,
-    pid: u32,
-}
-
-/// What a write that failed means for the caller.
-#[derive(Debug, thiserror::Error)]
-#[error("{source}; the run is refused ([audit] on_failure = \"refuse\")")]
-pub struct Refused {
-    #[source]
-    pub source: WriteError,
-}
-
-impl RunAudit {
-    /// `config.log` None means auditing is off (`--audit-log off`).
-    pub fn new(config: &AuditConfig, info: RunInfo) -> RunAudit {
-        let info = RunInfo {
-            argv: info
-                .argv
-                .iter()
-                .map(|a| censor_text(a).into_owned())
-                .collect(),
-            cwd: censor_text(&info.cwd).into_owned(),
-            ..info
-        };
-        RunAudit {
-            log: config.log.clone(),
-            on_failure: config.on_failure,
-            info,
-            uid: nix::unistd::getuid().as_raw(),
-            pid: std::process::id(),
-        }
-    }
-
-    pub fn run_id(&self) -> &str {
-        &self.info.run
-    }
-
-    /// A record of this run, of kind `event`.
-    pub fn record(&self, event: Kind) -> Record {
-        Record {
-            event,
-            run: Some(self.info.run.clone()),
-            profile: Some(self.info.profile.clone()),
-            profile_sha256: Some(self.info.profile_sha256.clone()),
-            argv: Some(self.info.argv.clone()),
-            cwd: Some(self.info.cwd.clone()),
-            ..Record::empty(self.uid, self.pid)
-        }
-    }
-
-    /// Write `record`. A failure is an error under `on_failure = "refuse"`; under `"warn"` it
-    /// is printed and the run goes on.
-    pub fn write(&self, mut record: Record) -> Result<(), Refused> {
-        let Some(log) = &self.log else {
-            return Ok(());
-        };
-        record.message = record.message.map(|m| censor_text(&m).into_owned());
-        match log.append(&record) {
-            Ok(_) => Ok(()),
-            Err(source) if self.on_failure == OnFailure::Refuse => Err(Refused { source }),
-            Err(e) => {
-                eprintln!(
-                    "missy-sandbox: WARNING: {e}; the run goes on unaudited (on_failure = \"warn\")"
-                );
-                tracing::warn!(error = %e, "audit record lost");
-                Ok(())
-            }
-        }
-    }
-
-    /// The egress proxy's decision about `target` (`host:port`), and the allow-list entry (or
-    /// default) that made it.
-    pub fn proxy_decision(&self, target: &str, allowed: bool, rule: &str) -> Result<(), Refused> {
-        self.write(Record {
-            decision: Some(if allowed {
-                Decision::Allow
-            } else {
-                Decision::Deny
-            }),
-            rule: Some(censor_text(rule).into_owned()),
-            target: Some(censor_text(target).into_owned()),
-            ..self.record(Kind::ProxyDecision)
-        })
-    }
-
-    /// The vault gave (or refused) secret `name` to this run; `rule` is the profile entry that
-    /// asked for it. Never pass the value.
-    pub fn vault_access(&self, name: &str, allowed: bool, rule: &str) -> Result<(), Refused> {
-        self.write(Record {
-            decision: Some(if allowed {
-                Decision::Allow
-            } else {
-                Decision::Deny
-            }),
-            rule: Some(rule.to_string()),
-            target: Some(name.to_string()),
-            ..self.record(Kind::VaultAccess)
-        })
     }
 }
 

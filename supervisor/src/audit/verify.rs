@@ -62,7 +62,7 @@ pub fn chain_files(path: &Path) -> Vec<PathBuf> {
             }
         }
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     files.push(path.to_path_buf());
     files
@@ -228,7 +228,7 @@ mod tests {
         let good = lines(&log.path);
         let check = |lines: Vec<String>, want_line: usize, want: &str| {
             rewrite(&log.path, &lines);
-            match verify(&[log.path.clone()]) {
+            match verify(std::slice::from_ref(&log.path)) {
                 Err(VerifyError::Broken(b)) => {
                     assert_eq!(b.line, want_line, "{b}");
                     assert!(b.what.contains(want), "{b}");
@@ -249,6 +249,6 @@ mod tests {
         no_anchor.remove(0);
         check(no_anchor, 1, "anchor is missing");
         rewrite(&log.path, &good);
-        assert_eq!(verify(&[log.path.clone()]).unwrap().records, 7);
+        assert_eq!(verify(std::slice::from_ref(&log.path)).unwrap().records, 7);
     }
 }
