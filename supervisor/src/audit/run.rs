@@ -212,3 +212,78 @@ impl RunAudit {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::Chained;
+
+    #[test]
+    fn the_api_for_other_components_writes_every_event_kind_with_every_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AuditConfig {
+            log: Some(LogFile {
+                path: dir.path().join("audit.jsonl"),
+                max_size: u64::MAX,
+                keep: 1,
+            }),
+            on_failure: OnFailure::Refuse,
+        };
+        let audit = RunAudit::new(
+            &config,
+            RunInfo {
+                run: "r1".into(),
+                profile: "dev".into(),
+                profile_sha256: Some("00".repeat(32)),
+                argv: vec!["curl".into(), "API_TOKEN=abc".into()],
+                cwd: "/w".into(),
+            },
+        );
+        audit
+            .profile_loaded("/etc/missy-sandbox/profiles/dev.toml")
+            .unwrap();
+        audit
+            .policy_refusal("limit: processes", "cannot enforce")
+            .unwrap();
+        audit
+            .proxy_decision("pypi.org:443", true, "pypi.org:443")
+            .unwrap();
+        audit
+            .proxy_decision("169.254.169.254:80", false, "default deny")
+            .unwrap();
+        audit
+            .vault_access("github", true, "env.secrets.GITHUB_TOKEN")
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        let recs: Vec<Chained> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let kinds: Vec<Kind> = recs.iter().map(|r| r.record.event).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Anchor,
+                Kind::ProfileLoad,
+                Kind::PolicyRefusal,
+                Kind::ProxyDecision,
+                Kind::ProxyDecision,
+                Kind::VaultAccess
+            ]
+        );
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v.as_object().unwrap().len(), 21, "{line}");
+        }
+        let deny = &recs[4].record;
+        assert_eq!(deny.decision, Some(Decision::Deny));
+        assert_eq!(deny.target.as_deref(), Some("169.254.169.254:80"));
+        assert_eq!(deny.rule.as_deref(), Some("default deny"));
+        assert_eq!(recs[5].record.target.as_deref(), Some("github"));
+        assert_eq!(
+            recs[1].record.argv.as_deref(),
+            Some(&["curl".to_string(), "API_TOKEN=[REDACTED]".to_string()][..])
+        );
+        assert_eq!(recs[2].record.rule.as_deref(), Some("limit: processes"));
+    }
+}
