@@ -170,11 +170,6 @@ pub struct ExecArgs {
     #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
 
-    /// After the run, print to stderr what the sandbox refused (file paths, network
-    /// destinations) and the profile rule that would allow each; the audit record carries it.
-    #[arg(long)]
-    pub report: bool,
-
     /// Print the compiled plan as JSON and exit without running anything.
     #[arg(long)]
     pub dry_run: bool,

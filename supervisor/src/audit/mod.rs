@@ -6,7 +6,6 @@
 //! - [`verify`]: checks a chain and names the first broken, missing or reordered record.
 //! - [`config`]: where the log is and what to do when it cannot be written.
 //! - [`usage`]: the run's resource use.
-//! - [`denials`]: what the sandbox refused (`exec --report`).
 //!
 //! # For other parts of the supervisor
 //!
@@ -16,7 +15,6 @@
 //! Every string that may come from the caller or the workload goes through [`censor_text`].
 
 pub mod config;
-pub mod denials;
 pub mod record;
 pub mod run;
 pub mod usage;

@@ -1,1 +1,0 @@
-//! What the sandbox refused during a run (`exec --report`).
