@@ -61,6 +61,7 @@ selftest: build
 
 bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/launch.sh
+	MISSY_BIN=$(RELEASE) bash integration/bench/audit.sh >> docs/benchmarks.md
 
 install: release
 	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/missy-sandbox

@@ -36,12 +36,36 @@ EXAMPLES
 #[derive(Debug, Parser)]
 #[command(name = "missy-sandbox", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER_HELP)]
 pub struct Cli {
-    /// Log verbosity for missy-sandbox itself (error, warn, info, debug, trace); also MISSY_LOG.
-    #[arg(long, global = true, value_name = "LEVEL")]
-    pub log: Option<String>,
+    /// Log verbosity for missy-sandbox itself (error, warn, info, debug, trace, or a tracing
+    /// filter such as `missy_supervisor=debug`); also MISSY_LOG. Logs go to stderr.
+    #[arg(
+        long = "log-level",
+        visible_alias = "log",
+        global = true,
+        value_name = "LEVEL"
+    )]
+    pub log_level: Option<String>,
+
+    /// Format of missy-sandbox's own log lines on stderr.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Audit log file, or `off`; also MISSY_AUDIT_LOG. Default: the profile's `[audit] path`,
+    /// else /var/log/missy-sandbox/audit.jsonl (root) or
+    /// $XDG_STATE_HOME/missy-sandbox/audit.jsonl.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub audit_log: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line (for journald, Vector, Fluent Bit, OpenTelemetry).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +96,40 @@ what the profile passes and sets; secret-looking variables are never passed thro
         long_about = "Run every escape probe of the hardening suite on this machine: once without the sandbox (the attempt must succeed, so the check can fail; a denial the kernel gives this user anyway is a skip with its reason) and once under each profile (it must be blocked; host-side evidence such as a listener that saw a connection or a process that outlived the run also fails it). Prints the table, the skips with their reasons, a summary of what this kernel enforces, and `N passed, M failed`. Exits 0 when nothing failed, 1 otherwise."
     )]
     Selftest(SelftestArgs),
+
+    /// Read and verify the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain through the log and its rotated files; exits 1 and names the first
+    /// edited, missing or reordered record.
+    Verify {
+        /// The log (default: the audit log location). Its rotated files are checked with it.
+        file: Option<PathBuf>,
+    },
+    /// Print the last records.
+    Tail {
+        /// How many records.
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+        lines: usize,
+        /// The log (default: the audit log location).
+        file: Option<PathBuf>,
+    },
+    /// Print the records of one run, or those since a time.
+    Show {
+        /// Only this run id.
+        #[arg(long, value_name = "ID", required_unless_present = "since")]
+        run: Option<String>,
+        /// Only records at or after this RFC 3339 time (e.g. 2025-06-01T12:00:00Z) or this long
+        /// ago (e.g. 10m, 2h).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// The log (default: the audit log location).
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

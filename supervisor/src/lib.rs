@@ -5,6 +5,7 @@
 //! serialisable Plan, sent over the [`control`] socket → pid 1 applies each [`confine`] step →
 //! [`supervise`] waits, enforces the wall clock and reports the exit status.
 
+pub mod audit;
 pub mod cgroup;
 pub mod cli;
 pub mod commands;

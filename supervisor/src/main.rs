@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use missy_supervisor::cli::{Cli, Command, ProfileCommand};
+use missy_supervisor::cli::{Cli, Command, LogFormat, ProfileCommand};
 use missy_supervisor::commands;
 
 fn main() -> ExitCode {
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         return missy_hardening::probe::main_with_prefix(&["__probe"], &args);
     }
     let cli = Cli::parse();
-    init_logging(cli.log.as_deref());
+    init_logging(cli.log_level.as_deref(), cli.log_format);
     if !matches!(cli.command, Command::Exec(_)) {
         // Reports piped into `head` end quietly when the reader goes, as other tools do, instead
         // of panicking on EPIPE (Rust ignores SIGPIPE). `exec` keeps ignoring it: the supervisor
@@ -26,7 +26,8 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     let code = match cli.command {
-        Command::Exec(args) => commands::exec::run(args),
+        Command::Exec(args) => commands::exec::run(args, cli.audit_log.as_deref()),
+        Command::Audit(cmd) => commands::audit::run(cmd, cli.audit_log.as_deref()),
         Command::Check { json } => commands::check::run(json),
         Command::Selftest(args) => commands::selftest::run(args),
         Command::Profile(ProfileCommand::List) => commands::profile::list(),
@@ -41,16 +42,24 @@ fn main() -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-fn init_logging(level: Option<&str>) {
+fn init_logging(level: Option<&str>, format: LogFormat) {
     let filter = level
         .map(str::to_string)
         .or_else(|| std::env::var("MISSY_LOG").ok())
         .unwrap_or_else(|| "warn".to_string());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // Each line carries the run's span (its `run` id) in both formats.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// `check`'s trial: can this user create a user namespace? Runs single-threaded, before any

@@ -33,6 +33,9 @@ impl User {
                 let mut c = Command::new("setpriv");
                 c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
                     .arg(program);
+                // The default audit log of a non-root user lives under $XDG_STATE_HOME; the
+                // inherited HOME (root's) is not writable by uid 65534.
+                c.env("XDG_STATE_HOME", nobody_state_dir());
                 c
             }
         }
@@ -72,6 +75,17 @@ fn bin_dir() -> &'static PathBuf {
             std::fs::copy(src, &dst).unwrap();
             std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+        dir
+    })
+}
+
+/// `$XDG_STATE_HOME` for uid 65534: a directory it owns, shared by the tests of this process.
+fn nobody_state_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = bin_dir().join("state-65534");
+        std::fs::create_dir_all(&dir).unwrap();
+        chown(&dir, User::Nobody);
         dir
     })
 }

@@ -4,6 +4,7 @@
 //! both without the sandbox (it must succeed, so the test can fail) and inside it (it must be
 //! denied).
 
+mod audit;
 mod behaviour;
 mod corpus;
 mod escapes;

@@ -1,5 +1,11 @@
-//! `missy-sandbox exec`: load the profile, compile the plan, launch, wait, report.
+//! `missy-sandbox exec`: load the profile, compile the plan, launch, wait, report. Every run is
+//! audited: `exec-start` before the sandbox gets its Plan (a start record that cannot be written
+//! refuses the run by default), then `exec-end` or `setup-failure`; a run refused earlier leaves
+//! `profile-load` or `policy-refusal`.
 
+use std::time::Instant;
+
+use crate::audit::{self, AuditConfig, Ending, RunAudit, RunInfo};
 use crate::cli::ExecArgs;
 use crate::commands::{EXIT_BAD_INPUT, context, report};
 use crate::init::EXIT_SETUP_FAILED;
@@ -8,7 +14,11 @@ use crate::plan::{self, Invocation, PlanError};
 use crate::supervise::{self, Outcome};
 use crate::{policy, spawn};
 
-pub fn run(args: ExecArgs) -> i32 {
+pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
+    let started = Instant::now();
+    let run_id = audit::new_run_id();
+    let span = tracing::info_span!("run", run = %run_id, profile = %args.profile);
+    let _entered = span.enter();
     let ctx = match context(args.workspace.as_deref()) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -16,16 +26,40 @@ pub fn run(args: ExecArgs) -> i32 {
             return EXIT_BAD_INPUT;
         }
     };
+    let info = RunInfo {
+        run: run_id,
+        profile: args.profile.clone(),
+        profile_sha256: None,
+        argv: args.command.clone(),
+        cwd: ctx.cwd.to_string_lossy().into_owned(),
+    };
     let mut policy = match policy::load(&args.profile, &ctx) {
         Ok(p) => p,
         Err(e) => {
             report(&e);
+            let config = AuditConfig::resolve(audit_flag, &Default::default(), &ctx.home);
+            if !args.dry_run
+                && let Err(refused) =
+                    RunAudit::new(&config, info).profile_load_failed(&e.to_string())
+            {
+                report(&refused.source);
+            }
             return EXIT_BAD_INPUT;
         }
     };
     if let Some(timeout) = args.timeout {
         policy.limits.wall_time = Some(timeout);
     }
+    let config = AuditConfig::resolve(audit_flag, &policy.audit, &ctx.home);
+    let audit = RunAudit::new(
+        &config,
+        RunInfo {
+            profile: policy.name.clone(),
+            profile_sha256: Some(audit::profile_hash(&policy)),
+            ..info
+        },
+    );
+    tracing::debug!(log = ?config.log.as_ref().map(|l| &l.path), "audit log");
     let invocation = Invocation {
         argv: args.command,
         workspace: ctx.workspace.clone(),
@@ -47,7 +81,7 @@ pub fn run(args: ExecArgs) -> i32 {
                     EXIT_SETUP_FAILED
                 }
             },
-            Err(e) => report_plan_error(&e),
+            Err(e) => report_plan_error(&e, None),
         };
     }
     // pid 1 starts now and creates its namespaces while the Plan is compiled.
@@ -57,9 +91,10 @@ pub fn run(args: ExecArgs) -> i32 {
             // A kernel that cannot give us the namespaces usually lacks more: the compiler's
             // list of every control it cannot enforce says more than the clone's errno.
             if let Err(plan_error) = plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
-                return report_plan_error(&plan_error);
+                return report_plan_error(&plan_error, Some(&audit));
             }
             report(&e);
+            let _ = audit.policy_refusal("launch", &e.to_string());
             return EXIT_SETUP_FAILED;
         }
     };
@@ -67,17 +102,28 @@ pub fn run(args: ExecArgs) -> i32 {
         Ok(c) => c,
         Err(e) => {
             pending.abort();
-            return report_plan_error(&e);
+            return report_plan_error(&e, Some(&audit));
         }
     };
+    let mut degraded = Vec::new();
     for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
         eprintln!(
             "missy-sandbox: WARNING (best-effort profile): {}: {}",
             control.name, control.status
         );
+        degraded.push(format!("{}: {}", control.name, control.status));
     }
     if !compiled.withheld_env.is_empty() {
         tracing::info!(names = ?compiled.withheld_env, "secret-looking variables withheld from the sandbox");
+    }
+    let require = serde_json::to_string(&policy.require).unwrap_or_default();
+    let enforcement = format!("profile {} (kernel.require = {require})", policy.name);
+    let warnings = (!degraded.is_empty()).then(|| format!("not enforced: {}", degraded.join("; ")));
+    // Written before the sandbox gets its Plan: a run that cannot be recorded never runs.
+    if let Err(refused) = audit.exec_start(&enforcement, warnings) {
+        pending.abort();
+        report(&refused);
+        return EXIT_SETUP_FAILED;
     }
     let wall_time = compiled.limits.wall_time;
     let memory_limit = policy.limits.memory;
@@ -85,6 +131,8 @@ pub fn run(args: ExecArgs) -> i32 {
         Ok(l) => l,
         Err(e) => {
             report(&e);
+            let end = ending(EXIT_SETUP_FAILED, started, None);
+            let _ = audit.setup_failure("launch", &e.to_string(), &end);
             return EXIT_SETUP_FAILED;
         }
     };
@@ -101,19 +149,37 @@ pub fn run(args: ExecArgs) -> i32 {
     };
     match runtime.block_on(supervise::wait(launched, wall_time)) {
         Ok(outcome) => {
-            match &outcome {
-                Outcome::SetupFailed { error, .. } => report(error),
-                Outcome::TimedOut(limit) => report(&format!(
+            let message = match &outcome {
+                Outcome::SetupFailed { error, .. } => {
+                    report(error);
+                    None
+                }
+                Outcome::TimedOut(limit) => Some(format!(
                     "wall-time limit of {} reached; the sandbox was killed",
                     policy::units::Duration(limit.as_millis() as u64)
                 )),
-                Outcome::OutOfMemory(_) => report(&format!(
+                Outcome::OutOfMemory(_) => Some(format!(
                     "the memory limit{} was reached: the kernel ended a process of the sandbox",
                     memory_limit.map(|b| format!(" of {b}")).unwrap_or_default()
                 )),
-                Outcome::Finished(_) => {}
+                Outcome::Finished(_) => None,
+            };
+            if let Some(m) = &message {
+                report(m);
             }
-            outcome.exit_status()
+            let status = outcome.exit_status();
+            let end = ending(status, started, message);
+            let written = match &outcome {
+                Outcome::SetupFailed { error, .. } => {
+                    audit.setup_failure(error.step.name(), &error.to_string(), &end)
+                }
+                _ => audit.exec_end(&end),
+            };
+            if let Err(e) = written {
+                // The run has happened; say that its end is not on record.
+                report(&e.source);
+            }
+            status
         }
         Err(e) => {
             report(&format!("waiting for the sandbox: {e}"));
@@ -122,10 +188,34 @@ pub fn run(args: ExecArgs) -> i32 {
     }
 }
 
+fn ending(exit_status: i32, started: Instant, message: Option<String>) -> Ending {
+    Ending {
+        exit_status,
+        duration: started.elapsed(),
+        resources: audit::usage::children(),
+        denials: None,
+        message,
+    }
+}
+
 /// Report a failure to compile the Plan: 125 when the kernel cannot enforce the profile, 2 for
-/// bad input.
-fn report_plan_error(e: &PlanError) -> i32 {
+/// bad input. Audited as a policy refusal.
+fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
     report(e);
+    let rule = match e {
+        PlanError::Unenforceable { unmet, .. } => unmet
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        PlanError::Workspace(_) => "workspace".to_string(),
+        PlanError::Arch => "architecture".to_string(),
+    };
+    if let Some(audit) = audit
+        && let Err(refused) = audit.policy_refusal(&rule, &e.to_string())
+    {
+        report(&refused.source);
+    }
     match e {
         PlanError::Unenforceable { .. } => EXIT_SETUP_FAILED,
         _ => EXIT_BAD_INPUT,

@@ -1,5 +1,6 @@
 //! The subcommands. Each returns the process exit status.
 
+pub mod audit;
 pub mod check;
 pub mod exec;
 pub mod profile;
@@ -33,7 +34,7 @@ pub fn context(workspace: Option<&Path>) -> Result<Context, PolicyError> {
     })
 }
 
-fn home_dir() -> PathBuf {
+pub(crate) fn home_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(home);
     }

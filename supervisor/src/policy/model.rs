@@ -15,6 +15,7 @@ use super::error::{Location, PolicyError};
 use super::raw::{Count, Located, NetworkMode, Require};
 use super::resolve::SourceFile;
 use super::units::{ByteSize, Duration};
+use crate::audit::config::AuditSettings;
 
 /// Values the placeholders in a profile stand for, fixed per invocation.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +65,7 @@ pub struct Policy {
     pub env_pass: Vec<String>,
     pub env_set: BTreeMap<String, String>,
     pub require: Require,
+    pub audit: AuditSettings,
 }
 
 fn push_unique<T: PartialEq>(list: &mut Vec<T>, items: impl IntoIterator<Item = T>) {
@@ -233,6 +235,7 @@ pub fn build(files: &[SourceFile], ctx: &Context) -> Result<Policy, PolicyError>
         env_pass: Vec::new(),
         env_set: BTreeMap::new(),
         require: Require::Strict,
+        audit: AuditSettings::default(),
     };
     for file in files {
         apply(&mut policy, file, ctx)?;
@@ -409,6 +412,61 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
         && let Some(r) = k.require
     {
         policy.require = r;
+    }
+    if let Some(a) = &raw.audit {
+        apply_audit(&mut policy.audit, file, a, ctx)?;
+    }
+    Ok(())
+}
+
+fn apply_audit(
+    audit: &mut AuditSettings,
+    file: &SourceFile,
+    raw: &super::raw::RawAudit,
+    ctx: &Context,
+) -> Result<(), PolicyError> {
+    if let Some(path) = &raw.path {
+        let fail =
+            |message: String| invalid(file, "audit", "path", path.span(), message, PATH_EXPECTED);
+        let value = path.get_ref();
+        if value.contains('\0') {
+            return Err(fail(format!("`{value}` contains a NUL byte")));
+        }
+        let expanded = PathBuf::from(expand(value, ctx).map_err(fail)?);
+        if !expanded.is_absolute() {
+            return Err(fail(format!("`{value}` is not absolute")));
+        }
+        audit.path = Some(normalize(&expanded));
+    }
+    if let Some(on_failure) = raw.on_failure {
+        audit.on_failure = Some(on_failure);
+    }
+    if let Some(size) = &raw.max_size {
+        if size.get_ref().0 < 4096 {
+            return Err(invalid(
+                file,
+                "audit",
+                "max_size",
+                size.span(),
+                "a log rotated below 4 KiB would hold hardly one record".into(),
+                "a size of at least \"4KiB\" such as \"64MiB\"",
+            ));
+        }
+        audit.max_size = Some(size.get_ref().0);
+    }
+    if let Some(keep) = &raw.keep {
+        let n = u32::try_from(keep.get_ref().0).ok().filter(|n| *n > 0);
+        let Some(n) = n else {
+            return Err(invalid(
+                file,
+                "audit",
+                "keep",
+                keep.span(),
+                format!("`{}` rotated files", keep.get_ref().0),
+                "a number of rotated files to keep, from 1 to 4294967295",
+            ));
+        };
+        audit.keep = Some(n);
     }
     Ok(())
 }

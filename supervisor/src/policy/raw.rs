@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 
 use super::units::{ByteSize, Duration};
+use crate::audit::OnFailure;
 
 /// A value and the byte range it came from in its file.
 pub type Located<T> = toml::Spanned<T>;
@@ -51,6 +52,8 @@ pub struct RawProfile {
     pub env: Option<RawEnv>,
     #[serde(default, deserialize_with = "section")]
     pub kernel: Option<RawKernel>,
+    #[serde(default, deserialize_with = "section")]
+    pub audit: Option<RawAudit>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -112,6 +115,16 @@ pub enum Require {
 #[serde(deny_unknown_fields)]
 pub struct RawKernel {
     pub require: Option<Require>,
+}
+
+/// `[audit]`: where this profile's runs are recorded and what a failed record means.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub path: Option<Located<String>>,
+    pub on_failure: Option<OnFailure>,
+    pub max_size: Option<Located<ByteSize>>,
+    pub keep: Option<Located<Count>>,
 }
 
 /// A TOML type in TOML's words, for `invalid type` errors from the visitors here.
@@ -359,6 +372,15 @@ impl<'de> Deserialize<'de> for Require {
                 ("strict", Require::Strict),
                 ("best-effort", Require::BestEffort),
             ],
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for OnFailure {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        named(
+            d,
+            &[("refuse", OnFailure::Refuse), ("warn", OnFailure::Warn)],
         )
     }
 }

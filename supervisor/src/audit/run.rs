@@ -1,0 +1,289 @@
+//! The audit handle of one run ([`RunAudit`]): the fields its records share, and one method per
+//! event. This is the API the rest of the supervisor (and the egress proxy and vault) calls.
+
+use std::time::Duration;
+
+use super::config::{AuditConfig, OnFailure};
+use super::record::{Decision, Denial, Kind, Record, Resources};
+use super::writer::{LogFile, WriteError};
+use super::{censor_text, millis};
+
+/// Who ran what: the fields shared by every record of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub run: String,
+    /// The profile's name (or, when it failed to load, the reference given).
+    pub profile: String,
+    /// None when the profile did not load.
+    pub profile_sha256: Option<String>,
+    pub argv: Vec<String>,
+    pub cwd: String,
+}
+
+/// Where one run's records go and what they share.
+#[derive(Debug)]
+pub struct RunAudit {
+    log: Option<LogFile>,
+    on_failure: OnFailure,
+    info: RunInfo,
+    uid: u32,
+    pid: u32,
+}
+
+/// A record that could not be written under `on_failure = "refuse"`.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}; the run is refused ([audit] on_failure = \"refuse\")")]
+pub struct Refused {
+    #[source]
+    pub source: WriteError,
+}
+
+/// How a started run ended, for its closing record.
+#[derive(Debug, Clone, Default)]
+pub struct Ending {
+    pub exit_status: i32,
+    pub duration: Duration,
+    pub resources: Resources,
+    /// Set when the run was watched for denials (`--report`).
+    pub denials: Option<Vec<Denial>>,
+    /// Why the run ended abnormally (timeout, OOM), if it did.
+    pub message: Option<String>,
+}
+
+fn decision(allowed: bool) -> Decision {
+    if allowed {
+        Decision::Allow
+    } else {
+        Decision::Deny
+    }
+}
+
+impl RunAudit {
+    /// `config.log` None means auditing is off (`--audit-log off`): every write succeeds.
+    pub fn new(config: &AuditConfig, info: RunInfo) -> RunAudit {
+        let info = RunInfo {
+            argv: info
+                .argv
+                .iter()
+                .map(|a| censor_text(a).into_owned())
+                .collect(),
+            cwd: censor_text(&info.cwd).into_owned(),
+            ..info
+        };
+        RunAudit {
+            log: config.log.clone(),
+            on_failure: config.on_failure,
+            info,
+            uid: nix::unistd::getuid().as_raw(),
+            pid: std::process::id(),
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.info.run
+    }
+
+    /// Where the records go (None: auditing is off).
+    pub fn log(&self) -> Option<&LogFile> {
+        self.log.as_ref()
+    }
+
+    /// A record of this run, of kind `event`, with the shared fields filled in.
+    pub fn record(&self, event: Kind) -> Record {
+        Record {
+            event,
+            run: Some(self.info.run.clone()),
+            profile: Some(self.info.profile.clone()),
+            profile_sha256: self.info.profile_sha256.clone(),
+            argv: Some(self.info.argv.clone()),
+            cwd: Some(self.info.cwd.clone()),
+            ..Record::empty(self.uid, self.pid)
+        }
+    }
+
+    /// Write `record`. A failure is an error under `on_failure = "refuse"`; under `"warn"` it
+    /// is printed and the run goes on.
+    pub fn write(&self, mut record: Record) -> Result<(), Refused> {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        record.message = record.message.map(|m| censor_text(&m).into_owned());
+        match log.append(&record) {
+            Ok(_) => Ok(()),
+            Err(source) if self.on_failure == OnFailure::Refuse => Err(Refused { source }),
+            Err(e) => {
+                eprintln!(
+                    "missy-sandbox: WARNING: {e}; the run goes on unaudited (on_failure = \"warn\")"
+                );
+                tracing::warn!(error = %e, "audit record lost");
+                Ok(())
+            }
+        }
+    }
+
+    /// The profile could not be loaded (`message` says why): nothing ran.
+    pub fn profile_load_failed(&self, message: &str) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(Decision::Deny),
+            target: Some(self.info.profile.clone()),
+            message: Some(message.to_string()),
+            ..self.record(Kind::ProfileLoad)
+        })
+    }
+
+    /// A profile was loaded from `origin` (front ends that keep profiles loaded).
+    pub fn profile_loaded(&self, origin: &str) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(Decision::Allow),
+            target: Some(origin.to_string()),
+            ..self.record(Kind::ProfileLoad)
+        })
+    }
+
+    /// The run was refused before it started: `rule` is what could not be met.
+    pub fn policy_refusal(&self, rule: &str, message: &str) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(Decision::Deny),
+            rule: Some(rule.to_string()),
+            message: Some(message.to_string()),
+            ..self.record(Kind::PolicyRefusal)
+        })
+    }
+
+    /// The sandbox is about to get its Plan. `rule` says how the profile is enforced;
+    /// `warnings` lists what a best-effort profile does not enforce here.
+    pub fn exec_start(&self, rule: &str, warnings: Option<String>) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(Decision::Allow),
+            rule: Some(rule.to_string()),
+            message: warnings,
+            ..self.record(Kind::ExecStart)
+        })
+    }
+
+    /// A confinement step (`step`) failed before the workload ran.
+    pub fn setup_failure(&self, step: &str, message: &str, end: &Ending) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(Decision::Error),
+            rule: Some(step.to_string()),
+            message: Some(message.to_string()),
+            ..self.closing(Kind::SetupFailure, end)
+        })
+    }
+
+    /// The workload ran and the sandbox is gone.
+    pub fn exec_end(&self, end: &Ending) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(Decision::Allow),
+            message: end.message.clone(),
+            ..self.closing(Kind::ExecEnd, end)
+        })
+    }
+
+    fn closing(&self, event: Kind, end: &Ending) -> Record {
+        Record {
+            exit_status: Some(end.exit_status),
+            duration_ms: Some(millis(end.duration)),
+            resources: Some(end.resources.clone()),
+            denials: end.denials.clone(),
+            ..self.record(event)
+        }
+    }
+
+    /// The egress proxy's decision about `target` (`host:port`), and the allow-list entry (or
+    /// default) that made it.
+    pub fn proxy_decision(&self, target: &str, allowed: bool, rule: &str) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(decision(allowed)),
+            rule: Some(censor_text(rule).into_owned()),
+            target: Some(censor_text(target).into_owned()),
+            ..self.record(Kind::ProxyDecision)
+        })
+    }
+
+    /// The vault gave (or refused) secret `name` to this run; `rule` is the profile entry that
+    /// asked for it. Never pass the value.
+    pub fn vault_access(&self, name: &str, allowed: bool, rule: &str) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(decision(allowed)),
+            rule: Some(rule.to_string()),
+            target: Some(name.to_string()),
+            ..self.record(Kind::VaultAccess)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::Chained;
+
+    #[test]
+    fn the_api_for_other_components_writes_every_event_kind_with_every_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AuditConfig {
+            log: Some(LogFile {
+                path: dir.path().join("audit.jsonl"),
+                max_size: u64::MAX,
+                keep: 1,
+            }),
+            on_failure: OnFailure::Refuse,
+        };
+        let audit = RunAudit::new(
+            &config,
+            RunInfo {
+                run: "r1".into(),
+                profile: "dev".into(),
+                profile_sha256: Some("00".repeat(32)),
+                argv: vec!["curl".into(), "API_TOKEN=abc".into()],
+                cwd: "/w".into(),
+            },
+        );
+        audit
+            .profile_loaded("/etc/missy-sandbox/profiles/dev.toml")
+            .unwrap();
+        audit
+            .policy_refusal("limit: processes", "cannot enforce")
+            .unwrap();
+        audit
+            .proxy_decision("pypi.org:443", true, "pypi.org:443")
+            .unwrap();
+        audit
+            .proxy_decision("169.254.169.254:80", false, "default deny")
+            .unwrap();
+        audit
+            .vault_access("github", true, "env.secrets.GITHUB_TOKEN")
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        let recs: Vec<Chained> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let kinds: Vec<Kind> = recs.iter().map(|r| r.record.event).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Anchor,
+                Kind::ProfileLoad,
+                Kind::PolicyRefusal,
+                Kind::ProxyDecision,
+                Kind::ProxyDecision,
+                Kind::VaultAccess
+            ]
+        );
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v.as_object().unwrap().len(), 21, "{line}");
+        }
+        let deny = &recs[4].record;
+        assert_eq!(deny.decision, Some(Decision::Deny));
+        assert_eq!(deny.target.as_deref(), Some("169.254.169.254:80"));
+        assert_eq!(deny.rule.as_deref(), Some("default deny"));
+        assert_eq!(recs[5].record.target.as_deref(), Some("github"));
+        assert_eq!(
+            recs[1].record.argv.as_deref(),
+            Some(&["curl".to_string(), "API_TOKEN=[REDACTED]".to_string()][..])
+        );
+        assert_eq!(recs[2].record.rule.as_deref(), Some("limit: processes"));
+    }
+}
