@@ -98,6 +98,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     privileges::own_process_group()?;
     let forwarded = block_signals()?;
     build_root_and_network(&plan)?;
+    network::hand_over_proxy_listener(control, plan.proxy_port)?;
     namespaces::set_hostname(&plan.hostname)?;
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)

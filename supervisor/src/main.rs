@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Exec(args) => commands::exec::run(args),
         Command::Check { json } => commands::check::run(json),
+        Command::Fetch(args) => commands::fetch::run(args),
         Command::Selftest(args) => commands::selftest::run(args),
         Command::Profile(ProfileCommand::List) => commands::profile::list(),
         Command::Profile(ProfileCommand::Show { profile, workspace }) => {

@@ -80,6 +80,9 @@ pub fn run(args: ExecArgs) -> i32 {
         tracing::info!(names = ?compiled.withheld_env, "secret-looking variables withheld from the sandbox");
     }
     let wall_time = compiled.limits.wall_time;
+    // Built only for `mode = "proxy"`: other runs pay nothing for egress.
+    let egress = (policy.network == policy::NetworkMode::Proxy)
+        .then(|| std::sync::Arc::new(crate::egress::policy_of(&policy)));
     let memory_limit = policy.limits.memory;
     let launched = match pending.commit(compiled, 0) {
         Ok(l) => l,
@@ -99,7 +102,7 @@ pub fn run(args: ExecArgs) -> i32 {
             return EXIT_SETUP_FAILED;
         }
     };
-    match runtime.block_on(supervise::wait(launched, wall_time)) {
+    match runtime.block_on(supervise::wait(launched, wall_time, egress)) {
         Ok(outcome) => {
             match &outcome {
                 Outcome::SetupFailed { error, .. } => report(error),

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod exec;
+pub mod fetch;
 pub mod profile;
 pub mod selftest;
 
