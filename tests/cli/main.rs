@@ -6,6 +6,7 @@
 
 mod behaviour;
 mod corpus;
+mod egress;
 mod escapes;
 mod faults;
 mod hardening;

@@ -159,10 +159,11 @@ pub async fn fetch(
     let status = response.status().as_u16();
     let peer = response.remote_addr();
     if response.status().is_redirection() {
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let location = response.headers().get(reqwest::header::LOCATION).map(|v| {
+            // Relative targets are reported resolved, so the caller sees where it leads.
+            let raw = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            url.join(&raw).map_or(raw, |u| u.to_string())
+        });
         return Ok(Fetched::Redirect { status, location });
     }
     if let Some(declared) = response.content_length()

@@ -116,7 +116,10 @@ fn bad_values_name_the_key_and_what_was_expected() {
         let err = load_text(&format!("[network]\nmode = \"proxy\"\n{text}\n"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains(key) && err.contains("t.toml:3"), "{text}: {err}");
+        assert!(
+            err.contains(key) && err.contains("t.toml:3"),
+            "{text}: {err}"
+        );
     }
     let err = load_text("[network]\nmode = \"wide-open\"\n")
         .unwrap_err()
@@ -138,7 +141,10 @@ fn proxy_profiles_load_their_egress_rules() {
     )
     .unwrap();
     let allow: Vec<String> = p.allow.iter().map(ToString::to_string).collect();
-    assert_eq!(allow, ["crates.io", "*.pythonhosted.org:443", "github.com:*"]);
+    assert_eq!(
+        allow,
+        ["crates.io", "*.pythonhosted.org:443", "github.com:*"]
+    );
     let cidrs: Vec<String> = p.allow_cidrs.iter().map(ToString::to_string).collect();
     assert_eq!(cidrs, ["10.1.2.3/32", "10.9.0.0/16"]);
     assert_eq!(
