@@ -278,7 +278,10 @@ fn every_spelling_of_a_loopback_address_is_refused() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let ok = stdout.lines().filter(|l| l.starts_with("HTTP/1.1 200")).count();
+        let ok = stdout
+            .lines()
+            .filter(|l| l.starts_with("HTTP/1.1 200"))
+            .count();
         assert_eq!(ok, 2 * 9, "{user:?} control: {}", text(&out));
         let socks_ok = stdout.lines().filter(|l| l.trim() == "05 00 05 00").count();
         assert_eq!(socks_ok, 7, "{user:?} control: {}", text(&out));

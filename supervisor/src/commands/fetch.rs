@@ -15,6 +15,7 @@ pub const EXIT_REFUSED: i32 = 4;
 /// The response exceeded `fetch_max_size`.
 pub const EXIT_TOO_LARGE: i32 = 5;
 
+#[allow(clippy::result_large_err)] // PolicyError, as in policy/mod.rs
 pub fn run(args: FetchArgs) -> i32 {
     let policy = match context(args.workspace.as_deref())
         .and_then(|ctx| policy::load(&args.profile, &ctx))
