@@ -208,7 +208,8 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
         }
         for net in &policy.allow_cidrs {
             println!(
-                "  allow_cidrs {net:<28} proxy (address range, also exempt from the blocked ranges)"
+                "  allow_cidrs {:<28} proxy (address range, also exempt from the blocked ranges)",
+                net.to_string()
             );
         }
         for (name, ips) in &policy.hosts {
