@@ -166,9 +166,21 @@ fn a_setup_failure_exits_125_naming_the_step_and_errno() {
 fn egress_keys_without_the_proxy_and_over_broad_rules_are_refused() {
     let ws = Scratch::new(User::Root);
     for (body, key, line) in [
-        ("[network]\nmode = \"proxy\"\nallow = [\"*.com\"]\n", "network.allow", 4),
-        ("[network]\nmode = \"none\"\nallow = [\"crates.io\"]\n", "network.allow", 4),
-        ("[network]\nallow_cidrs = [\"10.0.0.0/8\"]\n", "network.allow_cidrs", 3),
+        (
+            "[network]\nmode = \"proxy\"\nallow = [\"*.com\"]\n",
+            "network.allow",
+            4,
+        ),
+        (
+            "[network]\nmode = \"none\"\nallow = [\"crates.io\"]\n",
+            "network.allow",
+            4,
+        ),
+        (
+            "[network]\nallow_cidrs = [\"10.0.0.0/8\"]\n",
+            "network.allow_cidrs",
+            3,
+        ),
     ] {
         let profile = custom_profile(&ws, User::Root, body);
         let out = missy(&["exec", "--profile", &profile, "--", "true"]);

@@ -94,7 +94,7 @@ fn describe(e: &reqwest::Error) -> String {
 
 /// Check the URL against the policy before anything is sent. IP-literal URLs never reach the
 /// resolver, so the address rules are applied here too.
-fn admit(policy: &EgressPolicy, raw: &str) -> Result<url::Url, FetchError> {
+fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String), FetchError> {
     if raw.len() > MAX_URL {
         return Err(FetchError::UrlTooLong);
     }
@@ -107,7 +107,7 @@ fn admit(policy: &EgressPolicy, raw: &str) -> Result<url::Url, FetchError> {
         .ok_or_else(|| FetchError::BadUrl(clip(raw)))?;
     let host = parse_host(host_str).map_err(FetchError::Refused)?;
     let port = url.port_or_known_default().unwrap_or(443);
-    policy.admit(&host, port).map_err(|denied| {
+    let rule = policy.admit(&host, port).map_err(|denied| {
         record(&EgressEvent::Refused {
             protocol: Protocol::Fetch,
             target: format!("{host}:{port}"),
@@ -116,7 +116,7 @@ fn admit(policy: &EgressPolicy, raw: &str) -> Result<url::Url, FetchError> {
         });
         FetchError::Refused(denied)
     })?;
-    Ok(url)
+    Ok((url, rule))
 }
 
 /// Fetch `req.url` into `out`.
@@ -125,7 +125,7 @@ pub async fn fetch(
     req: &FetchRequest,
     out: &mut dyn Write,
 ) -> Result<Fetched, FetchError> {
-    let url = admit(&policy, &req.url)?;
+    let (url, rule) = admit(&policy, &req.url)?;
     let client = reqwest::Client::builder()
         // Never through a proxy from the environment: that proxy would resolve the name itself.
         .no_proxy()
@@ -197,7 +197,7 @@ pub async fn fetch(
             protocol: Protocol::Fetch,
             target: url.to_string(),
             peer,
-            rule: "fetch".into(),
+            rule,
             bytes_up: 0,
             bytes_down: bytes,
             duration: start.elapsed(),

@@ -44,22 +44,23 @@ pub async fn serve(listener: TcpListener, policy: Arc<EgressPolicy>) {
         let policy = policy.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            let _ = tokio::time::timeout(TOTAL_TIMEOUT, session(stream, &policy)).await;
+            // The handshake and connect have their own timeouts; `relay` stops at the total.
+            session(stream, &policy, Instant::now() + TOTAL_TIMEOUT).await;
             drop(permit);
         });
     }
 }
 
-async fn session(mut stream: TcpStream, policy: &EgressPolicy) {
+async fn session(mut stream: TcpStream, policy: &EgressPolicy, deadline: Instant) {
     let mut first = [0u8; 1];
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read(&mut first)).await {
         Ok(Ok(1)) => {}
         _ => return,
     }
     if first[0] == socks::VERSION {
-        socks5_session(stream, policy).await;
+        socks5_session(stream, policy, deadline).await;
     } else {
-        http_session(stream, first[0], policy).await;
+        http_session(stream, first[0], policy, deadline).await;
     }
 }
 
@@ -72,7 +73,7 @@ fn refused(protocol: Protocol, target: String, denied: &Denied) {
     });
 }
 
-async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy) {
+async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy, deadline: Instant) {
     let mut buf = vec![first];
     let len = match tokio::time::timeout(HANDSHAKE_TIMEOUT, http::read_head(&mut stream, &mut buf))
         .await
@@ -137,10 +138,18 @@ async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy) {
     }
     // Bytes the client sent after its head (a body, or an eager TLS hello) go on too.
     upstream_prefix.extend_from_slice(&buf[len..]);
-    relay(stream, connected, upstream_prefix, protocol, target).await;
+    relay(
+        stream,
+        connected,
+        upstream_prefix,
+        protocol,
+        target,
+        deadline,
+    )
+    .await;
 }
 
-async fn socks5_session(mut stream: TcpStream, policy: &EgressPolicy) {
+async fn socks5_session(mut stream: TcpStream, policy: &EgressPolicy, deadline: Instant) {
     let (host, port) =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, socks::handshake(&mut stream)).await {
             Ok(Ok(dest)) => dest,
@@ -155,7 +164,15 @@ async fn socks5_session(mut stream: TcpStream, policy: &EgressPolicy) {
     match policy.connect(&host, port).await {
         Ok(connected) => {
             if socks::reply(&mut stream, socks::SUCCEEDED).await.is_ok() {
-                relay(stream, connected, Vec::new(), Protocol::Socks5, target).await;
+                relay(
+                    stream,
+                    connected,
+                    Vec::new(),
+                    Protocol::Socks5,
+                    target,
+                    deadline,
+                )
+                .await;
             }
         }
         Err(denied) => {
@@ -171,6 +188,7 @@ async fn relay(
     prefix: Vec<u8>,
     protocol: Protocol,
     target: String,
+    deadline: Instant,
 ) {
     let Connected {
         stream: mut upstream,
@@ -188,7 +206,12 @@ async fn relay(
         }
     }
     if ended_by.is_none() {
-        ended_by = splice(client, upstream, IDLE_TIMEOUT, counts.clone()).await;
+        ended_by = tokio::time::timeout_at(
+            deadline,
+            splice(client, upstream, IDLE_TIMEOUT, counts.clone()),
+        )
+        .await
+        .unwrap_or(Some("total timeout"));
     }
     record(&EgressEvent::Closed {
         protocol,

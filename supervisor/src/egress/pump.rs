@@ -44,7 +44,9 @@ async fn copy_one_way(
     let _ = to.shutdown().await;
 }
 
-/// Splice `client` and `upstream`. Returns `Some("idle timeout")` when ended by inactivity.
+/// Splice `client` and `upstream`. The session ends when the upstream side has finished
+/// sending (a client that keeps its side open, such as an idle keep-alive connection, must not
+/// hold a connection slot), or when nothing has moved for `idle`: then `Some("idle timeout")`.
 pub async fn splice(
     client: TcpStream,
     upstream: TcpStream,
@@ -55,10 +57,14 @@ pub async fn splice(
     let (cr, cw) = client.into_split();
     let (ur, uw) = upstream.into_split();
     let both = async {
-        tokio::join!(
-            copy_one_way(cr, uw, &counts.up, &counts.last, start),
-            copy_one_way(ur, cw, &counts.down, &counts.last, start),
-        )
+        let up = copy_one_way(cr, uw, &counts.up, &counts.last, start);
+        let down = copy_one_way(ur, cw, &counts.down, &counts.last, start);
+        tokio::pin!(up, down);
+        // A client that half-closes first still gets the whole answer.
+        tokio::select! {
+            () = &mut down => {}
+            () = &mut up => down.await,
+        }
     };
     let watchdog = async {
         loop {

@@ -168,7 +168,9 @@ pub(super) static SCENARIOS: &[Scenario] = &[
         area: Area::Network,
         threat: "reach an allowed host without going through the egress proxy",
         mechanism: "network namespace + Landlock TCP connect to the proxy port only",
-        pending: Some("needs a mode = \"proxy\" profile, which no shipped profile is; tests/cli/egress.rs covers it"),
+        pending: Some(
+            "needs a mode = \"proxy\" profile, which no shipped profile is; tests/cli/egress.rs covers it",
+        ),
         exclusive: false,
         prepare: plain!(),
     },
@@ -178,7 +180,9 @@ pub(super) static SCENARIOS: &[Scenario] = &[
         area: Area::Network,
         threat: "SSRF / DNS rebinding through the proxy to metadata or private ranges",
         mechanism: "egress proxy: vetted DNS, blocked ranges, allow_cidrs",
-        pending: Some("needs a mode = \"proxy\" profile, which no shipped profile is; tests/cli/egress.rs covers it"),
+        pending: Some(
+            "needs a mode = \"proxy\" profile, which no shipped profile is; tests/cli/egress.rs covers it",
+        ),
         exclusive: false,
         prepare: plain!(),
     },
