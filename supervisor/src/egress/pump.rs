@@ -10,8 +10,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-/// Bytes per read: large enough that a bulk download costs few wake-ups.
-const CHUNK: usize = 64 << 10;
+/// Bytes per read: large enough that a bulk download costs few wake-ups (64 KiB gave 64 % of
+/// direct throughput on a 2-core host, 256 KiB 92 %); at most 20 connections hold two each.
+const CHUNK: usize = 256 << 10;
 
 #[derive(Debug, Default)]
 pub struct Counts {
