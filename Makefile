@@ -5,7 +5,7 @@
 #   make hardening  the escape probes under every shipped profile
 #   make selftest   the same suite from the missy-sandbox binary: what this kernel enforces
 #   make soak       the full load (1000 sequential, 200 concurrent) and fault tests
-#   make bench      launch-time and memory benchmarks → docs/benchmarks.md
+#   make bench      launch-time, memory and egress-proxy benchmarks → docs/benchmarks.md
 #   make install    install the binary to $(PREFIX)/bin
 
 CARGO   ?= cargo
@@ -62,6 +62,7 @@ selftest: build
 bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/launch.sh
 	MISSY_BIN=$(RELEASE) bash integration/bench/audit.sh >> docs/benchmarks.md
+	MISSY_BIN=$(RELEASE) bash integration/bench/proxy.sh >> docs/benchmarks.md
 
 install: release
 	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/missy-sandbox

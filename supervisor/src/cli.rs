@@ -29,6 +29,7 @@ EXIT STATUS
 EXAMPLES
   missy-sandbox exec -- sh -c 'echo hi'
   missy-sandbox exec --profile dev --workspace . -- cargo test
+  missy-sandbox fetch --profile registry https://crates.io/ -o index.html
   missy-sandbox check
   missy-sandbox selftest --profile strict
   missy-sandbox profile explain strict";
@@ -85,6 +86,18 @@ what the profile passes and sets; secret-looking variables are never passed thro
         #[arg(long)]
         json: bool,
     },
+
+    /// Fetch one URL under a profile's egress rules, without running a process.
+    #[command(
+        long_about = "GET one http or https URL under the profile's [network] rules (mode = \"proxy\"): \
+the host must match `allow` (or an IP address `allow_cidrs`), names are resolved by missy-sandbox \
+and only addresses outside the blocked ranges (or inside `allow_cidrs`) are contacted. Redirects \
+are not followed: the redirect and its target are reported. The body goes to stdout or to -o FILE, \
+cut at `fetch_max_size` (default 50MiB). https certificates are verified against the system's roots.\n\n\
+Exit status: 0 a 2xx response; 1 another status or a network failure; 2 bad input; 3 a redirect \
+(not followed); 4 refused by the profile; 5 the response exceeded the size limit."
+    )]
+    Fetch(FetchArgs),
 
     /// List, show, validate and explain profiles.
     #[command(subcommand)]
@@ -177,6 +190,29 @@ pub struct ExecArgs {
     /// The command and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Profile whose [network] rules apply (it must use mode = "proxy").
+    #[arg(short, long, value_name = "PROFILE")]
+    pub profile: String,
+
+    /// Directory for `{workspace}` in the profile. Default: the current directory.
+    #[arg(short, long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Write the body to FILE instead of stdout (removed again if the response is cut).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Time allowed for the whole exchange (default 5m).
+    #[arg(short, long, value_name = "DURATION", value_parser = positive_duration)]
+    pub timeout: Option<crate::policy::units::Duration>,
+
+    /// The http:// or https:// URL.
+    #[arg(value_name = "URL")]
+    pub url: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,8 @@
 //!
 //! Frames are a 4-byte big-endian length followed by JSON. The supervisor sends one
 //! [`ToInit::Plan`]; the sandbox's processes send [`FromInit`] messages only when something goes
-//! wrong. The socket is close-on-exec in the sandbox, so end-of-file on the supervisor's side
+//! wrong, and, with `mode = "proxy"`, pid 1 sends the egress listener once
+//! ([`FromInit::ProxyListener`], the socket attached with SCM_RIGHTS). The socket is close-on-exec in the sandbox, so end-of-file on the supervisor's side
 //! means every sandbox process has either exec'd the workload or exited.
 
 use std::io::{Read, Write};
@@ -30,6 +31,8 @@ pub enum ToInit {
 pub enum FromInit {
     /// A confinement step failed; the sandbox is being torn down.
     SetupFailed(ConfineError),
+    /// The listening socket for the egress proxy travels with this frame (SCM_RIGHTS).
+    ProxyListener,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,83 @@ pub async fn recv_all(mut stream: tokio::net::UnixStream) -> Result<Vec<FromInit
     Ok(out)
 }
 
+/// Write one frame with `fd` attached (SCM_RIGHTS on its first byte); blocking.
+pub fn send_with_fd<T: Serialize>(
+    sock: &std::os::unix::net::UnixStream,
+    msg: &T,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), ControlError> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd;
+    let frame = encode(msg)?;
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(&frame)];
+    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(std::io::Error::from)?;
+    // The fd went with the first byte; anything left is plain data.
+    (&*sock).write_all(&frame[sent..])?;
+    Ok(())
+}
+
+/// [`recv_all`], also taking the fds that arrive with the messages: the first one is handed to
+/// `listener` as soon as it arrives (others are closed). Used only with `mode = "proxy"`.
+pub async fn recv_all_with_fd(
+    stream: tokio::net::UnixStream,
+    listener: tokio::sync::oneshot::Sender<std::os::fd::OwnedFd>,
+) -> Result<Vec<FromInit>, ControlError> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut listener = Some(listener);
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        stream.readable().await?;
+        let got = stream.try_io(tokio::io::Interest::READABLE, || {
+            let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+            let mut iov = [std::io::IoSliceMut::new(&mut chunk)];
+            let msg = recvmsg::<()>(
+                stream.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .map_err(std::io::Error::from)?;
+            let mut fds = Vec::new();
+            for c in msg.cmsgs().map_err(std::io::Error::from)? {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    // SAFETY: the kernel just installed these fds in this process for us.
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+            Ok((msg.bytes, fds))
+        });
+        let (n, fds) = match got {
+            Ok(v) => v,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for fd in fds {
+            if let Some(tx) = listener.take() {
+                let _ = tx.send(fd);
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let mut out = Vec::new();
+    let mut cursor = std::io::Cursor::new(buf);
+    while let Some(msg) = recv(&mut cursor)? {
+        out.push(msg);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,7 +190,9 @@ mod tests {
         let mut cur = std::io::Cursor::new(bytes);
         for _ in 0..2 {
             let got: FromInit = recv(&mut cur).unwrap().unwrap();
-            let FromInit::SetupFailed(e) = got;
+            let FromInit::SetupFailed(e) = got else {
+                panic!("not a failure")
+            };
             assert_eq!(e.step, Step::Mounts);
             assert_eq!(e.errno, Some(libc::EPERM));
         }

@@ -124,6 +124,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     wait_admitted(control)?;
     namespaces::enter_cgroup()?;
     let forwarded = block_signals()?;
+    network::hand_over_proxy_listener(control, plan.proxy_port)?;
     namespaces::set_hostname(&plan.hostname)?;
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod confine;
 pub mod control;
+pub mod egress;
 pub mod init;
 pub mod kernel;
 pub mod plan;

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => commands::exec::run(args, cli.audit_log.as_deref()),
         Command::Audit(cmd) => commands::audit::run(cmd, cli.audit_log.as_deref()),
         Command::Check { json } => commands::check::run(json),
+        Command::Fetch(args) => commands::fetch::run(args),
         Command::Selftest(args) => commands::selftest::run(args),
         Command::Profile(ProfileCommand::List) => commands::profile::list(),
         Command::Profile(ProfileCommand::Show { profile, workspace }) => {

@@ -61,7 +61,12 @@ async fn exited(pid: Pid, sigchld: &mut Signal) -> i32 {
 }
 
 /// Wait for the sandbox to end. Signals the supervisor receives are passed on to the sandbox.
-pub async fn wait(launched: Launched, wall_time: Option<Duration>) -> std::io::Result<Outcome> {
+/// With `egress` (`mode = "proxy"`), the proxy serves the listener pid 1 hands over until then.
+pub async fn wait(
+    launched: Launched,
+    wall_time: Option<Duration>,
+    egress: Option<std::sync::Arc<crate::egress::EgressPolicy>>,
+) -> std::io::Result<Outcome> {
     let Launched {
         pid,
         control,
@@ -70,9 +75,18 @@ pub async fn wait(launched: Launched, wall_time: Option<Duration>) -> std::io::R
     // Installed before the first waitpid, so an exit between the two cannot be missed.
     let mut sigchld = signal(SignalKind::child())?;
     control.set_nonblocking(true)?;
-    let messages = tokio::spawn(control::recv_all(tokio::net::UnixStream::from_std(
-        control,
-    )?));
+    let control = tokio::net::UnixStream::from_std(control)?;
+    let (messages, proxy) = match egress {
+        None => (tokio::spawn(control::recv_all(control)), None),
+        Some(policy) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let messages = tokio::spawn(control::recv_all_with_fd(control, tx));
+            (
+                messages,
+                Some(tokio::spawn(crate::egress::serve_handed_over(rx, policy))),
+            )
+        }
+    };
     let mut streams = Vec::new();
     for kind in [
         SignalKind::interrupt(),
@@ -114,7 +128,10 @@ pub async fn wait(launched: Launched, wall_time: Option<Duration>) -> std::io::R
     let outcome = match result {
         Ok(code) => {
             let failure = match messages.await {
-                Ok(Ok(msgs)) => msgs.into_iter().map(|FromInit::SetupFailed(e)| e).next(),
+                Ok(Ok(msgs)) => msgs.into_iter().find_map(|m| match m {
+                    FromInit::SetupFailed(e) => Some(e),
+                    FromInit::ProxyListener => None,
+                }),
                 _ => None,
             };
             match failure {
@@ -134,6 +151,9 @@ pub async fn wait(launched: Launched, wall_time: Option<Duration>) -> std::io::R
             Outcome::TimedOut(wall_time.unwrap_or_default())
         }
     };
+    if let Some(proxy) = proxy {
+        proxy.abort();
+    }
     cgroup.destroy();
     Ok(outcome)
 }

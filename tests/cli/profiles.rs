@@ -163,14 +163,32 @@ fn a_setup_failure_exits_125_naming_the_step_and_errno() {
 }
 
 #[test]
-fn proxy_mode_is_refused_until_the_proxy_exists() {
+fn egress_keys_without_the_proxy_and_over_broad_rules_are_refused() {
     let ws = Scratch::new(User::Root);
-    let profile = custom_profile(&ws, User::Root, "[network]\nmode = \"proxy\"\n");
-    let out = missy(&["exec", "--profile", &profile, "--", "true"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("network.mode") && err.contains("custom.toml:3"),
-        "{err}"
-    );
+    for (body, key, line) in [
+        (
+            "[network]\nmode = \"proxy\"\nallow = [\"*.com\"]\n",
+            "network.allow",
+            4,
+        ),
+        (
+            "[network]\nmode = \"none\"\nallow = [\"crates.io\"]\n",
+            "network.allow",
+            4,
+        ),
+        (
+            "[network]\nallow_cidrs = [\"10.0.0.0/8\"]\n",
+            "network.allow_cidrs",
+            3,
+        ),
+    ] {
+        let profile = custom_profile(&ws, User::Root, body);
+        let out = missy(&["exec", "--profile", &profile, "--", "true"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{body}: {err}");
+        assert!(
+            err.contains(key) && err.contains(&format!("custom.toml:{line}")),
+            "{body}: {err}"
+        );
+    }
 }

@@ -126,6 +126,9 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         return EXIT_SETUP_FAILED;
     }
     let wall_time = compiled.limits.wall_time;
+    // Built only for `mode = "proxy"`: other runs pay nothing for egress.
+    let egress = (policy.network == policy::NetworkMode::Proxy)
+        .then(|| std::sync::Arc::new(crate::egress::policy_of(&policy)));
     let memory_limit = policy.limits.memory;
     let launched = match pending.commit(compiled, 0) {
         Ok(l) => l,
@@ -147,7 +150,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             return EXIT_SETUP_FAILED;
         }
     };
-    match runtime.block_on(supervise::wait(launched, wall_time)) {
+    match runtime.block_on(supervise::wait(launched, wall_time, egress)) {
         Ok(outcome) => {
             let message = match &outcome {
                 Outcome::SetupFailed { error, .. } => {

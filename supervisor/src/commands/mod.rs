@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check;
 pub mod exec;
+pub mod fetch;
 pub mod profile;
 pub mod selftest;
 

@@ -191,7 +191,34 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
         );
     }
     println!("\nNETWORK");
-    if p.new_netns {
+    if let Some(port) = p.proxy_port {
+        println!(
+            "  mode = proxy: new network namespace with only loopback; the egress proxy listens on 127.0.0.1:{port} inside it{}",
+            if p.landlock.abi >= 4 {
+                format!("; Landlock denies every TCP bind and every connect but to port {port}")
+            } else {
+                String::new()
+            }
+        );
+        for rule in &policy.allow {
+            println!(
+                "  allow {:<34} proxy (host rule, checked before any lookup)",
+                rule.to_string()
+            );
+        }
+        for net in &policy.allow_cidrs {
+            println!(
+                "  allow_cidrs {:<28} proxy (address range, also exempt from the blocked ranges)",
+                net.to_string()
+            );
+        }
+        for (name, ips) in &policy.hosts {
+            println!("  hosts {name:<34} pinned to {ips:?}, never asked of DNS");
+        }
+        println!(
+            "  blocked unless in allow_cidrs: loopback, private, link-local, CGNAT, multicast, reserved, unique-local, cloud metadata"
+        );
+    } else if p.new_netns {
         println!(
             "  mode = none: new network namespace with only loopback{}",
             if p.landlock.abi >= 4 {

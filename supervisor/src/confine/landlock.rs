@@ -3,7 +3,7 @@
 //! seccomp. Strict plans use HardRequirement: anything the kernel cannot enforce is an error.
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd,
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
     RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
@@ -66,7 +66,7 @@ pub fn restrict(plan: &LandlockPlan) -> Result<RestrictionStatus, ConfineError> 
         .handle_access(AccessFs::from_all(abi))
         .map_err(|e| err(e, "handle filesystem access"))?;
     if plan.restrict_tcp && plan.abi >= 4 {
-        // Handled with no port rule: every TCP bind and connect is denied.
+        // Handled: every TCP bind is denied, and every connect but to `connect_ports`.
         ruleset = ruleset
             .handle_access(AccessNet::from_all(abi))
             .map_err(|e| err(e, "handle TCP access"))?;
@@ -94,6 +94,13 @@ pub fn restrict(plan: &LandlockPlan) -> Result<RestrictionStatus, ConfineError> 
         created = created
             .add_rule(PathBeneath::new(fd, access))
             .map_err(|e| err(e, &format!("rule for {}", rule.path.display())))?;
+    }
+    if plan.restrict_tcp && plan.abi >= 4 {
+        for &port in &plan.connect_ports {
+            created = created
+                .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
+                .map_err(|e| err(e, &format!("TCP connect rule for port {port}")))?;
+        }
     }
     let status = created
         .restrict_self()

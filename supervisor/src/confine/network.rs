@@ -74,3 +74,24 @@ fn loopback_up() -> Result<(), ConfineError> {
         Ok(())
     })
 }
+
+/// `mode = "proxy"`: bind the egress proxy's listener on 127.0.0.1 inside this network
+/// namespace and send it to the supervisor, which serves it from the host's namespace. pid 1
+/// keeps no copy: its own is closed here, before the workload is forked.
+pub fn hand_over_proxy_listener(
+    control: &std::os::unix::net::UnixStream,
+    port: Option<u16>,
+) -> Result<(), ConfineError> {
+    use std::os::fd::AsFd;
+    let Some(port) = port else {
+        return Ok(());
+    };
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
+        .map_err(|e| ConfineError::io(Step::ProxyListener, &e, format!("bind 127.0.0.1:{port}")))?;
+    crate::control::send_with_fd(
+        control,
+        &crate::control::FromInit::ProxyListener,
+        listener.as_fd(),
+    )
+    .map_err(|e| ConfineError::other(Step::ProxyListener, format!("send the listener: {e}")))
+}

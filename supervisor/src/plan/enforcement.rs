@@ -64,6 +64,9 @@ pub fn assess(policy: &Policy, k: &KernelFeatures, limits: &LimitPlan) -> Vec<Co
         match policy.network {
             NetworkMode::Host => Status::Off("profile sets network.mode = \"host\"".into()),
             _ => match (&userns, k.landlock_abi >= 4) {
+                (Ok(()), true) if policy.network == NetworkMode::Proxy => Status::Enforced(
+                    "network namespace (loopback only) + Landlock TCP rules (connect only to the egress proxy)".into(),
+                ),
                 (Ok(()), true) => Status::Enforced(
                     "network namespace (loopback only) + Landlock TCP rules".into(),
                 ),

@@ -1,5 +1,5 @@
 //! The workload's environment: empty, then the profile's `pass` names (exact names or globs),
-//! then `set`, then `--env` overrides. A name that looks like a secret is passed only when the
+//! then the egress proxy's variables (`mode = "proxy"`), then `set`, then `--env` overrides. A name that looks like a secret is passed only when the
 //! profile or the command line names it exactly, never through a glob.
 
 use std::collections::BTreeMap;
@@ -75,6 +75,7 @@ pub fn compile(
     policy: &Policy,
     host: &[(String, String)],
     overrides: &[(String, String)],
+    proxy_port: Option<u16>,
 ) -> EnvPlan {
     let mut plan = EnvPlan::default();
     let (globs, exact): (Vec<&String>, Vec<&String>) = policy
@@ -102,6 +103,9 @@ pub fn compile(
                 plan.vars.insert(name.clone(), value.clone());
             }
         }
+    }
+    if let Some(port) = proxy_port {
+        plan.vars.extend(crate::egress::proxy_env(port));
     }
     for (name, value) in policy
         .env_set

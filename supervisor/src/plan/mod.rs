@@ -54,8 +54,11 @@ pub struct LandlockPlan {
     /// Fail (HardRequirement) instead of silently enforcing less.
     pub strict: bool,
     pub rules: Vec<Grant>,
-    /// Handle TCP bind/connect (with no port allowed): set unless the network is the host's.
+    /// Handle TCP bind/connect: set unless the network is the host's.
     pub restrict_tcp: bool,
+    /// The only TCP ports the workload may connect to (the egress proxy's, with `mode = "proxy"`).
+    #[serde(default)]
+    pub connect_ports: Vec<u16>,
 }
 
 /// Everything pid 1 needs to build the sandbox.
@@ -68,6 +71,10 @@ pub struct Plan {
     /// Unshare the network namespace (false only for `mode = "host"`).
     pub new_netns: bool,
     pub hostname: String,
+    /// `mode = "proxy"`: pid 1 binds the egress proxy's listener on 127.0.0.1 at this port and
+    /// hands it to the supervisor.
+    #[serde(default)]
+    pub proxy_port: Option<u16>,
     pub mounts: Vec<MountOp>,
     pub landlock: LandlockPlan,
     pub seccomp: Vec<SeccompProgram>,
@@ -255,7 +262,8 @@ pub fn compile(
         }
     }
     let limits = limits::compile(&policy.limits, kernel);
-    let env = env::compile(policy, &inv.host_env, &inv.env_overrides);
+    let proxy_port = (policy.network == NetworkMode::Proxy).then_some(crate::egress::PROXY_PORT);
+    let env = env::compile(policy, &inv.host_env, &inv.env_overrides, proxy_port);
     let cwd = if grants
         .iter()
         .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && inv.cwd.starts_with(&g.path))
@@ -291,12 +299,14 @@ pub fn compile(
         gid: start.gid,
         new_netns: start.new_netns,
         hostname: "missy-sandbox".into(),
+        proxy_port,
         mounts: mount_ops,
         landlock: LandlockPlan {
             abi: kernel.landlock_abi.min(LANDLOCK_ABI_KNOWN),
             strict: policy.require == Require::Strict,
             rules,
             restrict_tcp: policy.network != NetworkMode::Host,
+            connect_ports: proxy_port.into_iter().collect(),
         },
         seccomp: seccomp_bpf::default_programs(arch),
         rlimits: limits.rlimits.clone(),

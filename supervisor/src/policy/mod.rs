@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod model;
+pub mod network;
 pub mod raw;
 pub mod resolve;
 pub mod units;

@@ -16,6 +16,7 @@ use super::raw::{Count, Located, NetworkMode, Require};
 use super::resolve::SourceFile;
 use super::units::{ByteSize, Duration};
 use crate::audit::config::AuditSettings;
+use crate::egress::rules::HostRule;
 
 /// Values the placeholders in a profile stand for, fixed per invocation.
 #[derive(Debug, Clone, Serialize)]
@@ -60,7 +61,14 @@ pub struct Policy {
     pub write: Vec<PathBuf>,
     pub mask: Vec<PathBuf>,
     pub network: NetworkMode,
-    pub allow: Vec<String>,
+    /// Hosts (and ports) the proxy lets through (`mode = "proxy"`).
+    pub allow: Vec<HostRule>,
+    /// Address ranges reachable by IP, and exempt from the blocked-range guard.
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Static name → addresses pins, answered instead of DNS.
+    pub hosts: BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// Largest response `fetch` accepts.
+    pub fetch_max_size: Option<ByteSize>,
     pub limits: Limits,
     pub env_pass: Vec<String>,
     pub env_set: BTreeMap<String, String>,
@@ -68,7 +76,7 @@ pub struct Policy {
     pub audit: AuditSettings,
 }
 
-fn push_unique<T: PartialEq>(list: &mut Vec<T>, items: impl IntoIterator<Item = T>) {
+pub(super) fn push_unique<T: PartialEq>(list: &mut Vec<T>, items: impl IntoIterator<Item = T>) {
     for item in items {
         if !list.contains(&item) {
             list.push(item);
@@ -78,7 +86,7 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, items: impl IntoIterator<Item = 
 
 /// A validation error about `section.key` in `file`, located at `span`: the offending value
 /// (a list entry, an `env.set` name or value), so that the line is that entry's own.
-fn invalid(
+pub(super) fn invalid(
     file: &SourceFile,
     section: &str,
     key: &str,
@@ -231,6 +239,9 @@ pub fn build(files: &[SourceFile], ctx: &Context) -> Result<Policy, PolicyError>
         mask: Vec::new(),
         network: NetworkMode::None,
         allow: Vec::new(),
+        allow_cidrs: Vec::new(),
+        hosts: BTreeMap::new(),
+        fetch_max_size: None,
         limits: Limits::default(),
         env_pass: Vec::new(),
         env_set: BTreeMap::new(),
@@ -239,6 +250,9 @@ pub fn build(files: &[SourceFile], ctx: &Context) -> Result<Policy, PolicyError>
     };
     for file in files {
         apply(&mut policy, file, ctx)?;
+    }
+    if policy.network != NetworkMode::Proxy {
+        super::network::refuse_egress_keys(files)?;
     }
     Ok(policy)
 }
@@ -268,30 +282,7 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
         }
     }
     if let Some(net) = &raw.network {
-        if let Some(mode) = &net.mode {
-            if *mode.get_ref() == NetworkMode::Proxy {
-                return Err(invalid(
-                    file,
-                    "network",
-                    "mode",
-                    mode.span(),
-                    "mode = \"proxy\" (the egress proxy) is not available in this version".into(),
-                    "\"none\" (no network) or \"host\" (the host's network, explicitly opted into)",
-                ));
-            }
-            policy.network = *mode.get_ref();
-        }
-        if let Some(first) = net.allow.as_ref().and_then(|a| a.first()) {
-            return Err(invalid(
-                file,
-                "network",
-                "allow",
-                first.span(),
-                "an allow-list needs mode = \"proxy\", which is not available in this version"
-                    .into(),
-                "no `allow` entries",
-            ));
-        }
+        super::network::apply(policy, file, net)?;
     }
     if let Some(l) = &raw.limits {
         let zero = |key: &str, span: Range<usize>, message: &str, expected: &str| {

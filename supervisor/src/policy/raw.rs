@@ -78,6 +78,11 @@ pub enum NetworkMode {
 pub struct RawNetwork {
     pub mode: Option<Located<NetworkMode>>,
     pub allow: Option<Vec<Located<String>>>,
+    pub allow_cidrs: Option<Vec<Located<String>>>,
+    /// Static name → address pins, answered before (and instead of) DNS.
+    #[serde(default, deserialize_with = "string_table")]
+    pub hosts: Option<BTreeMap<Located<String>, Located<String>>>,
+    pub fetch_max_size: Option<Located<ByteSize>>,
 }
 
 /// A whole number of things (processes, descriptors).
@@ -100,7 +105,7 @@ pub struct RawLimits {
 #[serde(deny_unknown_fields)]
 pub struct RawEnv {
     pub pass: Option<Vec<Located<String>>>,
-    #[serde(default, deserialize_with = "env_set")]
+    #[serde(default, deserialize_with = "string_table")]
     pub set: Option<BTreeMap<Located<String>, Located<String>>>,
 }
 
@@ -165,9 +170,11 @@ where
     d.deserialize_any(SectionVisitor(PhantomData)).map(Some)
 }
 
-/// `[env] set`: a table of names to strings.
+/// `[env] set` and `[network] hosts`: a table of names to strings.
 #[allow(clippy::type_complexity)] // the field's own type
-fn env_set<'de, D>(d: D) -> Result<Option<BTreeMap<Located<String>, Located<String>>>, D::Error>
+fn string_table<'de, D>(
+    d: D,
+) -> Result<Option<BTreeMap<Located<String>, Located<String>>>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -177,7 +184,7 @@ where
         type Value = BTreeMap<Located<String>, Located<String>>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a table of variable names to strings")
+            f.write_str("a table of names to strings")
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {

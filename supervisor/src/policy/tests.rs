@@ -92,13 +92,35 @@ fn bad_values_name_the_key_and_what_was_expected() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown placeholder"), "{err}");
-    let err = load_text("[network]\nmode = \"proxy\"\n")
+    let err = load_text("[network]\nmode = \"proxy\"\nallow = [\"ok.example\", \"*.com\"]\n")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("network.mode") && err.contains("not available"),
+        err.contains("t.toml:3") && err.contains("network.allow") && err.contains("too broad"),
         "{err}"
     );
+    let err = load_text("[network]\nmode = \"host\"\nallow = [\"crates.io\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("network.allow") && err.contains("needs mode = \"proxy\""),
+        "{err}"
+    );
+    for (text, key) in [
+        ("allow_cidrs = [\"0.0.0.0/0\"]", "network.allow_cidrs"),
+        ("allow_cidrs = [\"10.0.0.300\"]", "network.allow_cidrs"),
+        ("hosts = { \"a.test\" = \"nope\" }", "network.hosts"),
+        ("hosts = { \"1.2.3.4\" = \"1.2.3.4\" }", "network.hosts"),
+        ("fetch_max_size = 0", "network.fetch_max_size"),
+    ] {
+        let err = load_text(&format!("[network]\nmode = \"proxy\"\n{text}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(key) && err.contains("t.toml:3"),
+            "{text}: {err}"
+        );
+    }
     let err = load_text("[network]\nmode = \"wide-open\"\n")
         .unwrap_err()
         .to_string();
@@ -110,6 +132,26 @@ fn bad_values_name_the_key_and_what_was_expected() {
         err.contains("limits.processes") && err.contains("positive"),
         "{err}"
     );
+}
+
+#[test]
+fn proxy_profiles_load_their_egress_rules() {
+    let p = load_text(
+        "[network]\nmode = \"proxy\"\nallow = [\"Crates.io\", \"*.pythonhosted.org:443\", \"github.com:*\"]\nallow_cidrs = [\"10.1.2.3\", \"10.9.0.0/16\"]\nhosts = { \"Registry.Test\" = \"10.1.2.3\" }\nfetch_max_size = \"1MiB\"\n",
+    )
+    .unwrap();
+    let allow: Vec<String> = p.allow.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        allow,
+        ["crates.io", "*.pythonhosted.org:443", "github.com:*"]
+    );
+    let cidrs: Vec<String> = p.allow_cidrs.iter().map(ToString::to_string).collect();
+    assert_eq!(cidrs, ["10.1.2.3/32", "10.9.0.0/16"]);
+    assert_eq!(
+        p.hosts.get("registry.test"),
+        Some(&vec!["10.1.2.3".parse().unwrap()])
+    );
+    assert_eq!(p.fetch_max_size.map(|s| s.0), Some(1 << 20));
 }
 
 #[test]

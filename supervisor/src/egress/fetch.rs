@@ -1,0 +1,208 @@
+//! The policy HTTP client behind `missy-sandbox fetch`: one GET under a profile's egress rules,
+//! for agents that want a fetch tool without running a process. Same host rules, the same
+//! vetted resolver, no redirects followed (reported with their target), a size cap, timeouts,
+//! and certificate verification against the system's roots.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::event::{EgressEvent, Protocol, record};
+use super::http::{MAX_URL, clip};
+use super::policy::{Denied, EgressPolicy, parse_host};
+use super::rules::normalize_name;
+
+/// Response size cap when the profile sets none.
+pub const DEFAULT_MAX_BYTES: u64 = 50 << 20;
+/// Time allowed for the whole exchange when the caller sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    pub url: String,
+    pub max_bytes: u64,
+    pub timeout: Duration,
+}
+
+/// How a fetch ended without an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// A final response; its body was written (any status but 3xx).
+    Body { status: u16, bytes: u64 },
+    /// A redirect, not followed.
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("`{0}` is not a URL")]
+    BadUrl(String),
+    #[error("the URL is longer than {MAX_URL} bytes")]
+    UrlTooLong,
+    #[error("only http and https URLs can be fetched (got `{0}`)")]
+    Scheme(String),
+    #[error("refused: {0}")]
+    Refused(Denied),
+    #[error("the response is larger than the limit of {limit} bytes{}; it was cut", .declared.map(|d| format!(" (it declares {d})")).unwrap_or_default())]
+    TooLarge { limit: u64, declared: Option<u64> },
+    #[error("{0}")]
+    Http(String),
+    #[error("cannot write the response: {0}")]
+    Write(std::io::Error),
+}
+
+/// reqwest's resolver, replaced by the vetted one: names resolve only to addresses the policy
+/// allows, and the connection goes to exactly those.
+struct VettedResolver(Arc<EgressPolicy>);
+
+impl reqwest::dns::Resolve for VettedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        let name = normalize_name(name.as_str());
+        Box::pin(async move {
+            let ips = policy
+                .vetted_addresses(&name, 0)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let addrs: reqwest::dns::Addrs =
+                Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// The innermost cause of a reqwest error: its own message is often just "error sending
+/// request".
+fn describe(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        source = s.source();
+    }
+    if e.is_timeout() {
+        msg.push_str(" (timed out)");
+    }
+    msg
+}
+
+/// Check the URL against the policy before anything is sent. IP-literal URLs never reach the
+/// resolver, so the address rules are applied here too.
+fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String), FetchError> {
+    if raw.len() > MAX_URL {
+        return Err(FetchError::UrlTooLong);
+    }
+    let url = url::Url::parse(raw).map_err(|_| FetchError::BadUrl(clip(raw)))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(FetchError::Scheme(clip(url.scheme())));
+    }
+    let host_str = url
+        .host_str()
+        .ok_or_else(|| FetchError::BadUrl(clip(raw)))?;
+    let host = parse_host(host_str).map_err(FetchError::Refused)?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let rule = policy.admit(&host, port).map_err(|denied| {
+        record(&EgressEvent::Refused {
+            protocol: Protocol::Fetch,
+            target: format!("{host}:{port}"),
+            rule: denied.rule(),
+            reason: denied.to_string(),
+        });
+        FetchError::Refused(denied)
+    })?;
+    Ok((url, rule))
+}
+
+/// Fetch `req.url` into `out`.
+pub async fn fetch(
+    policy: Arc<EgressPolicy>,
+    req: &FetchRequest,
+    out: &mut dyn Write,
+) -> Result<Fetched, FetchError> {
+    let (url, rule) = admit(&policy, &req.url)?;
+    let client = reqwest::Client::builder()
+        // Never through a proxy from the environment: that proxy would resolve the name itself.
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(VettedResolver(policy.clone())))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .timeout(req.timeout)
+        .build()
+        .map_err(|e| FetchError::Http(describe(&e)))?;
+    let start = Instant::now();
+    let mut response = client.get(url.clone()).send().await.map_err(|e| {
+        // A refusal from the vetted resolver travels inside reqwest's error.
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            if let Some(denied) = s.downcast_ref::<Denied>()
+                && denied.is_refusal()
+            {
+                record(&EgressEvent::Refused {
+                    protocol: Protocol::Fetch,
+                    target: url.to_string(),
+                    rule: denied.rule(),
+                    reason: denied.to_string(),
+                });
+                return FetchError::Refused(denied.clone());
+            }
+            source = s.source();
+        }
+        FetchError::Http(describe(&e))
+    })?;
+    let status = response.status().as_u16();
+    let peer = response.remote_addr();
+    if response.status().is_redirection() {
+        let location = response.headers().get(reqwest::header::LOCATION).map(|v| {
+            // Relative targets are reported resolved, so the caller sees where it leads.
+            let raw = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            url.join(&raw).map_or(raw, |u| u.to_string())
+        });
+        return Ok(Fetched::Redirect { status, location });
+    }
+    if let Some(declared) = response.content_length()
+        && declared > req.max_bytes
+    {
+        return Err(FetchError::TooLarge {
+            limit: req.max_bytes,
+            declared: Some(declared),
+        });
+    }
+    let mut bytes = 0u64;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Http(describe(&e)))?
+    {
+        let room = req.max_bytes - bytes;
+        let take = chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        out.write_all(&chunk[..take]).map_err(FetchError::Write)?;
+        bytes += take as u64;
+        if take < chunk.len() {
+            return Err(FetchError::TooLarge {
+                limit: req.max_bytes,
+                declared: None,
+            });
+        }
+    }
+    out.flush().map_err(FetchError::Write)?;
+    if let Some(peer) = peer {
+        record(&EgressEvent::Closed {
+            protocol: Protocol::Fetch,
+            target: url.to_string(),
+            peer,
+            rule,
+            bytes_up: 0,
+            bytes_down: bytes,
+            duration: start.elapsed(),
+            ended_by: None,
+        });
+    }
+    Ok(Fetched::Body { status, bytes })
+}

@@ -1,0 +1,380 @@
+//! Egress through the proxy (`mode = "proxy"`) and `fetch`, against a loopback server this test
+//! starts itself. Names resolve only through the profile's `hosts` map, and `MISSY_EGRESS_DNS=off`
+//! makes any other name fail instead of reaching a DNS server: no packet leaves loopback.
+//!
+//! Runs as root and as uid 65534, each with an unsandboxed control where a denial is asserted.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use crate::harness::{Scratch, USERS, User, exec_command, sandbox_bin};
+
+const BODY: &str = "hello-egress";
+/// Size of `/big`, above the 1 KiB `fetch_max_size` of the test profile.
+const BIG: usize = 10 * 1024;
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for the whole test binary: `/` answers [`BODY`],
+/// `/redirect` a 302 to another host, `/big` [`BIG`] bytes. One request per connection.
+fn upstream_port() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || answer(stream));
+            }
+        });
+        port
+    })
+}
+
+fn answer(mut stream: TcpStream) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16384 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split_whitespace().nth(1).unwrap_or("/");
+    let response = match path {
+        "/redirect" => "HTTP/1.1 302 Found\r\nLocation: http://elsewhere.test/next\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+        "/big" => format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\nConnection: close\r\n\r\n{}",
+            "x".repeat(BIG)
+        ),
+        _ => format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{BODY}",
+            BODY.len()
+        ),
+    };
+    let _ = stream.write_all(response.as_bytes());
+}
+
+/// The proxy profile: `allowed.test` on the upstream port; `rebind.test` allowed by name too.
+/// Both names are pinned to 127.0.0.1; with `cidrs` the loopback address is allowed explicitly.
+fn profile(scratch: &Scratch, user: User, cidrs: bool) -> String {
+    let port = upstream_port();
+    let cidr_line = if cidrs {
+        "allow_cidrs = [\"127.0.0.1/32\"]\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "extends = \"strict\"\n[network]\nmode = \"proxy\"\nallow = [\"allowed.test:{port}\", \"rebind.test:{port}\"]\n{cidr_line}hosts = {{ \"allowed.test\" = \"127.0.0.1\", \"rebind.test\" = \"127.0.0.1\" }}\nfetch_max_size = \"1KiB\"\n"
+    );
+    let name = if cidrs {
+        "egress.toml"
+    } else {
+        "egress-nocidr.toml"
+    };
+    scratch
+        .file(name, &text, user)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Run `sh -c script` in the sandbox.
+fn sandboxed_sh(user: User, scratch: &Scratch, profile: &str, script: &str) -> Output {
+    exec_command(user, scratch, profile, &["--", "sh", "-c", script])
+        .env("MISSY_EGRESS_DNS", "off")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn an_allowed_name_reaches_its_server_over_http_connect_and_socks5() {
+    let port = upstream_port();
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let p = profile(&scratch, user, true);
+        let script = format!(
+            "curl -sS http://allowed.test:{port}/ && echo && \
+             curl -sS --proxytunnel http://allowed.test:{port}/ && echo && \
+             curl -sS --socks5-hostname 127.0.0.1:3128 http://allowed.test:{port}/ && echo"
+        );
+        let out = sandboxed_sh(user, &scratch, &p, &script);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.lines().filter(|l| *l == BODY).count(),
+            3,
+            "{user:?}: {}",
+            text(&out)
+        );
+        assert_eq!(out.status.code(), Some(0), "{user:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn a_name_not_on_the_list_is_refused_with_the_rule() {
+    let port = upstream_port();
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let p = profile(&scratch, user, true);
+        let script = format!(
+            "curl -sS -w ' %{{http_code}}' http://evil.test:{port}/; echo; \
+             curl -sS --proxytunnel http://evil.test:{port}/; echo \"connect=$?\"; \
+             curl -sS --socks5-hostname 127.0.0.1:3128 http://evil.test:{port}/; echo \"socks=$?\""
+        );
+        let out = sandboxed_sh(user, &scratch, &p, &script);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("evil.test:{port} is not allowed by network.allow"))
+                && stdout.contains(" 403"),
+            "{user:?}: {}",
+            text(&out)
+        );
+        // curl: 56 = the proxy refused the CONNECT; 97 = the SOCKS5 request was refused.
+        assert!(stdout.contains("connect=56"), "{user:?}: {}", text(&out));
+        assert!(stdout.contains("socks=97"), "{user:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("(2)") || stderr.contains("not allowed"),
+            "{user:?}: SOCKS5 reply 2 (not allowed by ruleset) expected: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn a_direct_connection_that_bypasses_the_proxy_fails() {
+    let port = upstream_port();
+    let direct = format!("curl -sS --noproxy '*' http://127.0.0.1:{port}/");
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let p = profile(&scratch, user, true);
+        // Control: the same request, unsandboxed, reaches the server.
+        let outside = user
+            .command(std::path::Path::new("/bin/sh"))
+            .args(["-c", &direct])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&outside.stdout),
+            BODY,
+            "{user:?} control: {}",
+            text(&outside)
+        );
+        let out = sandboxed_sh(user, &scratch, &p, &format!("{direct}; echo \"rc=$?\""));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // 7: could not connect (Landlock allows only the proxy port; the netns has only lo).
+        assert!(
+            stdout.contains("rc=7") && !stdout.contains(BODY),
+            "{user:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn a_name_resolving_to_loopback_is_refused_unless_allow_cidrs_names_it() {
+    let port = upstream_port();
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let script = format!("curl -sS -w ' %{{http_code}}' http://rebind.test:{port}/");
+        let strict = profile(&scratch, user, false);
+        let out = sandboxed_sh(user, &scratch, &strict, &script);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("rebind.test resolves to 127.0.0.1, a blocked address")
+                && stdout.ends_with(" 403"),
+            "{user:?}: {}",
+            text(&out)
+        );
+        let open = profile(&scratch, user, true);
+        let out = sandboxed_sh(user, &scratch, &open, &script);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{BODY} 200"),
+            "{user:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+/// Raw requests (bash's /dev/tcp), so the proxy sees each spelling exactly as written; curl
+/// would normalise them first.
+#[test]
+fn every_spelling_of_a_loopback_address_is_refused() {
+    let port = upstream_port();
+    let spellings = [
+        "127.0.0.1",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f000001",
+        "0x7f.0.0.1",
+        "127.1",
+        "0177.1",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::1]",
+        "localhost",
+    ];
+    let mut script = String::from(
+        "ask() { exec 3<>/dev/tcp/127.0.0.1/3128; printf \"$1\" >&3; head -c 12 <&3; echo; exec 3>&-; }\n",
+    );
+    for s in spellings {
+        script.push_str(&format!(
+            "ask 'CONNECT {s}:{port} HTTP/1.1\\r\\nHost: {s}:{port}\\r\\n\\r\\n'\n\
+             ask 'GET http://{s}:{port}/ HTTP/1.1\\r\\nHost: {s}:{port}\\r\\n\\r\\n'\n"
+        ));
+        let name = s.trim_matches(['[', ']']);
+        script.push_str(&format!(
+            "exec 3<>/dev/tcp/127.0.0.1/3128; printf '\\x05\\x01\\x00\\x05\\x01\\x00\\x03\\x{:02x}{name}\\x{:02x}\\x{:02x}' >&3; head -c 4 <&3 | od -An -tx1; exec 3>&-\n",
+            name.len(),
+            port >> 8,
+            port & 0xff
+        ));
+    }
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let p = profile(&scratch, user, false);
+        let out = exec_command(user, &scratch, &p, &["--", "bash", "-c", &script])
+            .env("MISSY_EGRESS_DNS", "off")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let http: Vec<&str> = stdout.lines().filter(|l| l.starts_with("HTTP/")).collect();
+        assert_eq!(http.len(), 2 * spellings.len(), "{user:?}: {}", text(&out));
+        assert!(
+            http.iter().all(|l| l.starts_with("HTTP/1.1 403")),
+            "{user:?}: every HTTP answer must be 403: {}",
+            text(&out)
+        );
+        let socks: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.trim().starts_with("05 00 05"))
+            .collect();
+        assert_eq!(socks.len(), spellings.len(), "{user:?}: {}", text(&out));
+        assert!(
+            socks.iter().all(|l| l.trim() == "05 00 05 02"),
+            "{user:?}: every SOCKS5 reply must be 2 (not allowed by ruleset): {}",
+            text(&out)
+        );
+        assert!(!stdout.contains(BODY), "{user:?}: {}", text(&out));
+
+        // Control: with 127.0.0.1/32 in allow_cidrs the nine spellings of it get through, so
+        // the refusals above come from the address rules, not from a broken request.
+        let open = profile(&scratch, user, true);
+        let out = exec_command(user, &scratch, &open, &["--", "bash", "-c", &script])
+            .env("MISSY_EGRESS_DNS", "off")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let ok = stdout
+            .lines()
+            .filter(|l| l.starts_with("HTTP/1.1 200"))
+            .count();
+        assert_eq!(ok, 2 * 9, "{user:?} control: {}", text(&out));
+        let socks_ok = stdout.lines().filter(|l| l.trim() == "05 00 05 00").count();
+        assert_eq!(socks_ok, 7, "{user:?} control: {}", text(&out));
+    }
+}
+
+fn fetch(user: User, scratch: &Scratch, profile: &str, url: &str, output: bool) -> Output {
+    let mut c: Command = user.command(&sandbox_bin());
+    c.args(["fetch", "--profile", profile, "--workspace"])
+        .arg(scratch.path());
+    if output {
+        c.arg("-o").arg(scratch.path().join("out"));
+    }
+    c.arg(url)
+        .env("MISSY_EGRESS_DNS", "off")
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn fetch_follows_the_policy_reports_redirects_and_cuts_oversized_responses() {
+    let port = upstream_port();
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let p = profile(&scratch, user, true);
+        let out = fetch(
+            user,
+            &scratch,
+            &p,
+            &format!("http://allowed.test:{port}/"),
+            false,
+        );
+        assert_eq!(out.status.code(), Some(0), "{user:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), BODY);
+
+        let out = fetch(
+            user,
+            &scratch,
+            &p,
+            &format!("http://allowed.test:{port}/redirect"),
+            true,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{user:?}: {}", text(&out));
+        assert!(
+            stderr.contains("302 redirect to http://elsewhere.test/next (not followed)"),
+            "{user:?}: {}",
+            text(&out)
+        );
+
+        let out = fetch(
+            user,
+            &scratch,
+            &p,
+            &format!("http://allowed.test:{port}/big"),
+            true,
+        );
+        assert_eq!(out.status.code(), Some(5), "{user:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("larger than the limit of 1024 bytes"),
+            "{user:?}: {}",
+            text(&out)
+        );
+        assert!(
+            !scratch.path().join("out").exists(),
+            "a cut body is not left behind"
+        );
+
+        for url in [
+            format!("http://evil.test:{port}/"),
+            format!("http://2130706433:{port}/"),
+            format!("http://[::ffff:127.0.0.1]:{port}/"),
+        ] {
+            let nocidr = profile(&scratch, user, false);
+            let out = fetch(user, &scratch, &nocidr, &url, false);
+            assert_eq!(out.status.code(), Some(4), "{user:?} {url}: {}", text(&out));
+            assert!(out.stdout.is_empty());
+        }
+        let nocidr = profile(&scratch, user, false);
+        let out = fetch(
+            user,
+            &scratch,
+            &nocidr,
+            &format!("http://rebind.test:{port}/"),
+            false,
+        );
+        assert_eq!(out.status.code(), Some(4), "{user:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("a blocked address"),
+            "{user:?}: {}",
+            text(&out)
+        );
+    }
+}
