@@ -37,6 +37,16 @@ EXAMPLES
 #[derive(Debug, Parser)]
 #[command(name = "missy-sandbox", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER_HELP)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
     /// Log verbosity for missy-sandbox itself (error, warn, info, debug, trace, or a tracing
     /// filter such as `missy_supervisor=debug`); also MISSY_LOG. Logs go to stderr.
     #[arg(
@@ -56,9 +66,36 @@ pub struct Cli {
     /// $XDG_STATE_HOME/missy-sandbox/audit.jsonl.
     #[arg(long, global = true, value_name = "FILE")]
     pub audit_log: Option<String>,
+}
 
-    #[command(subcommand)]
-    pub command: Command,
+impl Cli {
+    /// Parse the command line. `exec` starts every sandbox, so its path is kept short: when the
+    /// first argument is `exec`, only its own options and the global ones are built and parsed
+    /// (building the whole command tree costs a good part of a launch). Anything that short
+    /// parser does not accept, `--help` included, goes to the full parser, so help and error
+    /// messages are the same either way.
+    pub fn parse_args() -> Cli {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if args.get(1).is_some_and(|a| a == "exec")
+            && let Some(cli) = Cli::parse_exec(&args[1..])
+        {
+            return cli;
+        }
+        Cli::parse_from(args)
+    }
+
+    fn parse_exec(args: &[std::ffi::OsString]) -> Option<Cli> {
+        use clap::FromArgMatches;
+        let command = clap::Command::new("exec")
+            .disable_help_flag(true)
+            .disable_version_flag(true);
+        let command = GlobalArgs::augment_args(ExecArgs::augment_args(command));
+        let matches = command.try_get_matches_from(args).ok()?;
+        Some(Cli {
+            global: GlobalArgs::from_arg_matches(&matches).ok()?,
+            command: Command::Exec(ExecArgs::from_arg_matches(&matches).ok()?),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

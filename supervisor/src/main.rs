@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use missy_supervisor::cli::{Cli, Command, LogFormat, ProfileCommand};
 use missy_supervisor::commands;
 
@@ -16,8 +15,8 @@ fn main() -> ExitCode {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
         return missy_hardening::probe::main_with_prefix(&["__probe"], &args);
     }
-    let cli = Cli::parse();
-    init_logging(cli.log_level.as_deref(), cli.log_format);
+    let cli = Cli::parse_args();
+    init_logging(cli.global.log_level.as_deref(), cli.global.log_format);
     if !matches!(cli.command, Command::Exec(_)) {
         // Reports piped into `head` end quietly when the reader goes, as other tools do, instead
         // of panicking on EPIPE (Rust ignores SIGPIPE). `exec` keeps ignoring it: the supervisor
@@ -26,8 +25,8 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     let code = match cli.command {
-        Command::Exec(args) => commands::exec::run(args, cli.audit_log.as_deref()),
-        Command::Audit(cmd) => commands::audit::run(cmd, cli.audit_log.as_deref()),
+        Command::Exec(args) => commands::exec::run(args, cli.global.audit_log.as_deref()),
+        Command::Audit(cmd) => commands::audit::run(cmd, cli.global.audit_log.as_deref()),
         Command::Check { json } => commands::check::run(json),
         Command::Fetch(args) => commands::fetch::run(args),
         Command::Selftest(args) => commands::selftest::run(args),
@@ -48,8 +47,16 @@ fn init_logging(level: Option<&str>, format: LogFormat) {
         .map(str::to_string)
         .or_else(|| std::env::var("MISSY_LOG").ok())
         .unwrap_or_else(|| "warn".to_string());
+    // A plain level is the common case and needs no directive parsing (whose regexes would be
+    // compiled at every launch); a full filter expression is parsed only when one is given.
+    let env_filter = match filter.parse::<tracing_subscriber::filter::LevelFilter>() {
+        Ok(level) => tracing_subscriber::EnvFilter::builder()
+            .with_default_directive(level.into())
+            .parse_lossy(""),
+        Err(_) => tracing_subscriber::EnvFilter::new(filter),
+    };
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(env_filter)
         .with_writer(std::io::stderr)
         .with_target(false);
     // Each line carries the run's span (its `run` id) in both formats.
