@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use regex::bytes::Regex;
 
-use super::patterns::{BLOCK_END, Check, PATTERNS, Pattern};
+use super::patterns::{ASSIGNMENT, BLOCK_END, Check, PATTERNS, Pattern, assignment_follows};
 use super::{MAX_MATCH, SecretsError};
 
 /// One thing to censor.
@@ -90,7 +90,12 @@ fn trigger_forms(pattern: &Pattern, trigger: &str) -> Vec<String> {
 /// Every pattern is tested to compile (tests::every_pattern_compiles); were one not to, it
 /// would match nothing rather than panic.
 fn compile(pattern: &Pattern) -> Option<Compiled> {
-    let re = Regex::new(&format!("(?-u){}", pattern.regex)).ok()?;
+    // A larger lazy-DFA cache keeps the bounded repetitions of the assignment patterns from
+    // falling back to the slower NFA simulation.
+    let re = regex::bytes::RegexBuilder::new(&format!("(?-u){}", pattern.regex))
+        .dfa_size_limit(8 << 20)
+        .build()
+        .ok()?;
     let group = re.capture_names().position(|n| n == Some("s"));
     Some(Compiled { re, group })
 }
@@ -136,6 +141,9 @@ impl Detector {
         }
         let triggers = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            // A DFA: ordinary build output holds a trigger every hundred bytes or so, too
+            // often for a prefilter to skip much, and the DFA's single pass is then fastest.
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&literals)
             .map_err(|e| SecretsError::Detector(e.to_string()))?;
         if let Some(long) = known.iter().find(|k| k.len() > MAX_MATCH) {
@@ -179,19 +187,34 @@ impl Detector {
     /// for `\b`), sorted by start. A hit never spans a line break, so the caller may treat a
     /// hit that ends before the last line break as final.
     pub fn find(&self, buf: &[u8], from: usize, out: &mut Vec<Hit>) {
-        let mut lines: Vec<(usize, usize, usize)> = Vec::new();
+        // (pattern, where its regex starts, the trigger's position, end of the trigger's line)
+        let mut runs: Vec<(usize, usize, usize, usize)> = Vec::new();
         let input = Input::new(buf).span(from..buf.len());
         for m in self.triggers.find_overlapping_iter(input) {
             let p = m.start();
-            let start =
-                memchr::memrchr2(b'\n', b'\r', &buf[from..p]).map_or(from, |i| from + i + 1);
+            let owner = self.owner[m.pattern().as_usize()];
+            let pattern = &PATTERNS[owner];
             let end = memchr::memchr2(b'\n', b'\r', &buf[p..]).map_or(buf.len(), |i| p + i);
-            lines.push((self.owner[m.pattern().as_usize()], start, end));
+            // The cheap second clue (an `=` after `password`, an `@` after `://`) saves most
+            // regex runs on ordinary lines.
+            let clue = match pattern.needs {
+                [] => true,
+                ASSIGNMENT => assignment_follows(&buf[..end], p),
+                bytes => buf[p..end].iter().any(|b| bytes.contains(b)),
+            };
+            if !clue {
+                continue;
+            }
+            // A match starts at most `lead` bytes before its trigger, and not before its line.
+            let earliest = p.saturating_sub(pattern.lead).max(from);
+            let start = memchr::memrchr2(b'\n', b'\r', &buf[earliest..p])
+                .map_or(earliest, |i| earliest + i + 1);
+            runs.push((owner, start, p, end));
         }
-        lines.sort_unstable();
-        lines.dedup();
-        for (i, start, end) in lines {
-            self.run_pattern(i, &buf[..end], start, out);
+        runs.sort_unstable();
+        runs.dedup();
+        for (i, start, trigger, end) in runs {
+            self.run_pattern(i, &buf[..end], start, trigger, out);
         }
         if let Some(known) = &self.known {
             for m in known.find_iter(Input::new(buf).span(from..buf.len())) {
@@ -206,25 +229,32 @@ impl Detector {
         out.sort_unstable_by_key(|h| (h.full.start, h.full.end));
     }
 
-    fn run_pattern(&self, i: usize, hay: &[u8], mut at: usize, out: &mut Vec<Hit>) {
+    /// The matches of pattern `i` in `hay` from `at` that start no later than `trigger` (later
+    /// ones hold a later trigger and are found from there).
+    fn run_pattern(&self, i: usize, hay: &[u8], mut at: usize, trigger: usize, out: &mut Vec<Hit>) {
         let pattern = &PATTERNS[i];
         let Some(compiled) = self.pattern(i) else {
             return;
         };
-        while at <= hay.len() {
+        while at <= trigger {
+            // Find first (fast); resolve the group only for an actual match.
+            let Some(m) = compiled
+                .re
+                .find_at(hay, at)
+                .filter(|m| m.start() <= trigger)
+            else {
+                break;
+            };
             let (full, censor) = match compiled.group {
                 Some(g) => {
-                    let Some(caps) = compiled.re.captures_at(hay, at) else {
+                    let Some(caps) = compiled.re.captures_at(&hay[..m.end()], m.start()) else {
                         break;
                     };
                     let Some(full) = caps.get(0) else { break };
                     let censor = caps.get(g).map_or(full.range(), |m| m.range());
                     (full.range(), censor)
                 }
-                None => match compiled.re.find_at(hay, at) {
-                    Some(m) => (m.range(), m.range()),
-                    None => break,
-                },
+                None => (m.range(), m.range()),
             };
             at = if full.is_empty() {
                 full.end + 1

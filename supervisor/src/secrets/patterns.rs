@@ -27,6 +27,12 @@ pub struct Pattern {
     pub fold: bool,
     pub regex: &'static str,
     pub check: Check,
+    /// When not empty, one of these bytes must follow the trigger on its line, or the regex is
+    /// not run (credentials in a URL need `@`). `ASSIGNMENT` asks for the shape of `assign!`
+    /// after the key name instead.
+    pub needs: &'static [u8],
+    /// Most bytes a match can start before its trigger (0 when the trigger begins the match).
+    pub lead: usize,
     /// The match opens a block (a PEM private key) censored through its END line, or to the
     /// end of the stream when that never comes.
     pub block: bool,
@@ -39,6 +45,8 @@ const fn p(name: &'static str, triggers: &'static [&'static str], regex: &'stati
         fold: false,
         regex,
         check: Check::None,
+        needs: b"",
+        lead: 0,
         block: false,
     }
 }
@@ -61,8 +69,33 @@ macro_rules! value {
 /// `key = value`, `key: value`, `"key": "value"`, `key := value`, `key => value`.
 macro_rules! assign {
     () => {
-        "[\"']?[ \\t]{0,4}(?::=|=>|[:=])[ \\t]{0,4}[\"']?"
+        "[\"']?[ \\t]{0,4}(?::=|=>|=|:[ \\t\"'])[ \\t]{0,4}[\"']?"
     };
+}
+
+/// `needs` value: the trigger must be followed by the rest of a key name and an assignment.
+pub const ASSIGNMENT: &[u8] = b"\0assignment";
+
+/// Cheap check for `assign!` after a key name starting at `at`: name characters, an optional
+/// quote, blanks, then `=`, `:=`, `=>` or `:` followed by a blank or quote.
+pub fn assignment_follows(line: &[u8], at: usize) -> bool {
+    let mut i = at;
+    let name_end = (at + 64).min(line.len());
+    while i < name_end && (line[i].is_ascii_alphanumeric() || b"_.-".contains(&line[i])) {
+        i += 1;
+    }
+    if i < line.len() && (line[i] == b'"' || line[i] == b'\'') {
+        i += 1;
+    }
+    let mut blanks = 0;
+    while i < line.len() && (line[i] == b' ' || line[i] == b'\t') && blanks < 4 {
+        i += 1;
+        blanks += 1;
+    }
+    matches!(
+        (line.get(i), line.get(i + 1)),
+        (Some(b'='), _) | (Some(b':'), Some(b'=' | b' ' | b'\t' | b'"' | b'\''))
+    )
 }
 
 /// The END line that closes a block opened by a `block` pattern.
@@ -77,15 +110,18 @@ pub static PATTERNS: &[Pattern] = &[
         &["AKIA", "ASIA", "ABIA", "ACCA", "A3T"],
         r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
     ),
-    pf(
-        "aws-secret-access-key",
-        &["aws"],
-        concat!(
-            r"(?i)\baws_?(?:secret|private)_?(?:access_?)?key",
-            assign!(),
-            r"(?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+\r\n]|$)"
-        ),
-    ),
+    Pattern {
+        needs: ASSIGNMENT,
+        ..pf(
+            "aws-secret-access-key",
+            &["aws"],
+            concat!(
+                r"(?i)\baws_?(?:secret|private)_?(?:access_?)?key",
+                assign!(),
+                r"(?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+\r\n]|$)"
+            ),
+        )
+    },
     p(
         "aws-session-token",
         &["FwoGZXIvYXdzE", "IQoJb3JpZ2luX2Vj"],
@@ -107,41 +143,53 @@ pub static PATTERNS: &[Pattern] = &[
         &["AccountKey"],
         r"(?i)\bAccountKey=(?P<s>[A-Za-z0-9+/]{86}==)",
     ),
-    p(
-        "azure-sas-signature",
-        &["sig="],
-        r"[?&]sig=(?P<s>[A-Za-z0-9%+/]{40,120}(?:%3D|%3d|=){0,2})",
-    ),
-    p(
-        "azure-ad-client-secret",
-        &["Q~"],
-        r"\b[A-Za-z0-9_~.\-]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}\b",
-    ),
+    Pattern {
+        lead: 1,
+        ..p(
+            "azure-sas-signature",
+            &["sig="],
+            r"[?&]sig=(?P<s>[A-Za-z0-9%+/]{40,120}(?:%3D|%3d|=){0,2})",
+        )
+    },
+    Pattern {
+        lead: 4,
+        ..p(
+            "azure-ad-client-secret",
+            &["Q~"],
+            r"\b[A-Za-z0-9_~.\-]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}\b",
+        )
+    },
     p(
         "digitalocean-token",
         &["dop_v1_", "doo_v1_", "dor_v1_"],
         r"\bdo[opr]_v1_[a-f0-9]{64}\b",
     ),
     p("heroku-api-key", &["HRKU-"], r"\bHRKU-[A-Za-z0-9_\-]{60}\b"),
-    pf(
-        "heroku-api-key-legacy",
-        &["heroku"],
-        concat!(
-            r"(?i)\bheroku[a-z_]{0,20}",
-            assign!(),
-            r"(?P<s>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"
-        ),
-    ),
+    Pattern {
+        needs: ASSIGNMENT,
+        ..pf(
+            "heroku-api-key-legacy",
+            &["heroku"],
+            concat!(
+                r"(?i)\bheroku[a-z_]{0,20}",
+                assign!(),
+                r"(?P<s>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"
+            ),
+        )
+    },
     p(
         "hashicorp-vault-token",
         &["hvs.", "hvb.", "hvr."],
         r"\bhv[sbr]\.[A-Za-z0-9_\-]{24,250}",
     ),
-    p(
-        "terraform-cloud-token",
-        &[".atlasv1."],
-        r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,70}",
-    ),
+    Pattern {
+        lead: 14,
+        ..p(
+            "terraform-cloud-token",
+            &[".atlasv1."],
+            r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,70}",
+        )
+    },
     p(
         "databricks-token",
         &["dapi"],
@@ -214,11 +262,14 @@ pub static PATTERNS: &[Pattern] = &[
         &["whsec_"],
         r"\bwhsec_[A-Za-z0-9+/=]{32,100}",
     ),
-    p(
-        "openai-api-key",
-        &["sk-proj-", "sk-svcacct-", "sk-admin-", "T3BlbkFJ"],
-        r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,250}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})",
-    ),
+    Pattern {
+        lead: 23,
+        ..p(
+            "openai-api-key",
+            &["sk-proj-", "sk-svcacct-", "sk-admin-", "T3BlbkFJ"],
+            r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,250}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})",
+        )
+    },
     p(
         "anthropic-api-key",
         &["sk-ant-"],
@@ -236,20 +287,26 @@ pub static PATTERNS: &[Pattern] = &[
         &["discord.com/api/webhooks/", "discordapp.com/api/webhooks/"],
         r"discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,68}",
     ),
-    pf(
-        "discord-bot-token",
-        &["discord"],
-        concat!(
-            r"(?i)\bdiscord[a-z_]{0,20}",
-            assign!(),
-            r"(?P<s>[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})\b"
-        ),
-    ),
-    p(
-        "telegram-bot-token",
-        &[":AA"],
-        r"\b[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}\b",
-    ),
+    Pattern {
+        needs: ASSIGNMENT,
+        ..pf(
+            "discord-bot-token",
+            &["discord"],
+            concat!(
+                r"(?i)\bdiscord[a-z_]{0,20}",
+                assign!(),
+                r"(?P<s>[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})\b"
+            ),
+        )
+    },
+    Pattern {
+        lead: 10,
+        ..p(
+            "telegram-bot-token",
+            &[":AA"],
+            r"\b[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}\b",
+        )
+    },
     p(
         "shopify-token",
         &["shpat_", "shpca_", "shppa_", "shpss_"],
@@ -303,63 +360,81 @@ pub static PATTERNS: &[Pattern] = &[
         r"\bsk\.eyJ[A-Za-z0-9_\-]{50,400}\.[A-Za-z0-9_\-]{20,100}",
     ),
     // HTTP authentication.
-    pf(
-        "authorization-header",
-        &["authorization"],
-        r#"(?i)\b(?:proxy-)?authorization["']?[ \t]{0,4}[:=][ \t]{0,4}["']?(?:bearer|basic|token|bot|digest|negotiate|ntlm|aws4-hmac-sha256|sharedkey|apikey|key|otp)[ \t]{1,4}(?P<s>[^ \t\r\n"']{6,4096})"#,
-    ),
+    Pattern {
+        needs: ASSIGNMENT,
+        ..pf(
+            "authorization-header",
+            &["authorization"],
+            r#"(?i)\b(?:proxy-)?authorization["']?[ \t]{0,4}[:=][ \t]{0,4}["']?(?:bearer|basic|token|bot|digest|negotiate|ntlm|aws4-hmac-sha256|sharedkey|apikey|key|otp)[ \t]{1,4}(?P<s>[^ \t\r\n"']{6,4096})"#,
+        )
+    },
     pf(
         "bearer-token",
         &["bearer"],
         r"(?i)\bbearer[ \t]{1,4}(?P<s>[A-Za-z0-9._~+/\-]{16,4000}={0,2})",
     ),
-    pf(
-        "api-key-header",
-        &[
-            "x-api-key",
-            "x-auth-token",
-            "x-access-token",
-            "x-amz-security-token",
-            "api-key",
-            "apikey",
-            "private-token",
-            "x-vault-token",
-            "x-goog-api-key",
-            "x-functions-key",
-            "ocp-apim-subscription-key",
-            "x-session-token",
-            "x-auth-key",
-        ],
-        r#"(?i)\b(?:x-api-key|x-auth-token|x-access-token|x-amz-security-token|api-key|apikey|private-token|x-vault-token|x-goog-api-key|x-functions-key|ocp-apim-subscription-key|x-session-token|x-auth-key)["']?[ \t]{0,4}:[ \t]{0,4}["']?(?P<s>[^ \t\r\n"']{8,4096})"#,
-    ),
-    pf(
-        "cookie-header",
-        &["cookie:"],
-        r"(?i)\b(?:set-)?cookie:[ \t]{0,4}(?P<s>[^ \t\r\n][^\r\n]{7,4095})",
-    ),
+    Pattern {
+        lead: 2,
+        needs: b":",
+        ..pf(
+            "api-key-header",
+            &[
+                "x-api-key",
+                "x-auth-token",
+                "x-access-token",
+                "x-amz-security-token",
+                "api-key",
+                "apikey",
+                "private-token",
+                "x-vault-token",
+                "x-goog-api-key",
+                "x-functions-key",
+                "ocp-apim-subscription-key",
+                "x-session-token",
+                "x-auth-key",
+            ],
+            r#"(?i)\b(?:x-api-key|x-auth-token|x-access-token|x-amz-security-token|api-key|apikey|private-token|x-vault-token|x-goog-api-key|x-functions-key|ocp-apim-subscription-key|x-session-token|x-auth-key)["']?[ \t]{0,4}:[ \t]{0,4}["']?(?P<s>[^ \t\r\n"']{8,4096})"#,
+        )
+    },
+    Pattern {
+        lead: 4,
+        ..pf(
+            "cookie-header",
+            &["cookie:"],
+            r"(?i)\b(?:set-)?cookie:[ \t]{0,4}(?P<s>[^ \t\r\n][^\r\n]{7,4095})",
+        )
+    },
     // Credentials in URLs and connection strings.
-    p(
-        "url-credentials",
-        &["://"],
-        r#"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,30}://[^:@/ \t\r\n"'<>]{0,256}:(?P<s>[^@/ \t\r\n"'<>]{1,256})@[A-Za-z0-9.\-\[_]"#,
-    ),
-    pf(
-        "database-url",
-        &[
-            "postgres",
-            "mysql",
-            "mariadb",
-            "mongodb",
-            "redis",
-            "rediss",
-            "amqp",
-            "amqps",
-            "mssql",
-            "sqlserver",
-            "jdbc",
-        ],
-        r#"(?i)\b(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver)://[^:@/ \t\r\n"'<>]{0,256}:(?P<s>[^@/ \t\r\n"'<>]{1,256})@"#,
-    ),
+    Pattern {
+        lead: 31,
+        needs: b"@",
+        ..p(
+            "url-credentials",
+            &["://"],
+            r#"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,30}://[^:@/ \t\r\n"'<>]{0,256}:(?P<s>[^@/ \t\r\n"'<>]{1,256})@[A-Za-z0-9.\-\[_]"#,
+        )
+    },
+    Pattern {
+        lead: 5,
+        needs: b"@",
+        ..pf(
+            "database-url",
+            &[
+                "postgres",
+                "mysql",
+                "mariadb",
+                "mongodb",
+                "redis",
+                "rediss",
+                "amqp",
+                "amqps",
+                "mssql",
+                "sqlserver",
+                "jdbc",
+            ],
+            r#"(?i)\b(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver)://[^:@/ \t\r\n"'<>]{0,256}:(?P<s>[^@/ \t\r\n"'<>]{1,256})@"#,
+        )
+    },
     pf(
         "connection-string-password",
         &["password=", "pwd="],
@@ -372,7 +447,9 @@ pub static PATTERNS: &[Pattern] = &[
     ),
     // Anything else that is assigned to a credential-named key and looks random.
     Pattern {
+        lead: 41,
         check: Check::HighEntropy,
+        needs: ASSIGNMENT,
         ..pf(
             "generic-secret-assignment",
             &[
