@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => commands::exec::run(args),
         Command::Check { json } => commands::check::run(json),
         Command::Selftest(args) => commands::selftest::run(args),
+        Command::Vault(args) => commands::vault::run(args),
         Command::Profile(ProfileCommand::List) => commands::profile::list(),
         Command::Profile(ProfileCommand::Show { profile, workspace }) => {
             commands::profile::show(&profile, workspace.as_deref())

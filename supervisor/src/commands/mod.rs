@@ -4,6 +4,7 @@ pub mod check;
 pub mod exec;
 pub mod profile;
 pub mod selftest;
+pub mod vault;
 
 use std::path::{Path, PathBuf};
 

@@ -13,6 +13,7 @@ pub mod censor;
 pub mod detector;
 pub mod known;
 pub mod patterns;
+pub mod vault;
 
 /// The longest secret the censor is guaranteed to see whole, in bytes: every pattern's longest
 /// match and every known value (in each encoding) must fit. See `censor` for how it bounds
