@@ -49,7 +49,7 @@ fn init_logging(level: Option<&str>) {
         .unwrap_or_else(|| "warn".to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
+        .with_writer(missy_supervisor::secrets::guard::GuardedStderr::default)
         .with_target(false)
         .try_init();
 }

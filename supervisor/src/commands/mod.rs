@@ -46,5 +46,8 @@ fn home_dir() -> PathBuf {
 
 /// Print an error the way every command does.
 pub fn report(err: &dyn std::fmt::Display) {
-    eprintln!("missy-sandbox: {err}");
+    eprintln!(
+        "missy-sandbox: {}",
+        crate::secrets::guard::censor(&err.to_string())
+    );
 }

@@ -99,6 +99,9 @@ pub struct RawEnv {
     pub pass: Option<Vec<Located<String>>>,
     #[serde(default, deserialize_with = "env_set")]
     pub set: Option<BTreeMap<Located<String>, Located<String>>>,
+    /// `NAME = "vault://KEY"`: the only way a secret reaches the sandbox.
+    #[serde(default, deserialize_with = "env_set")]
+    pub secrets: Option<BTreeMap<Located<String>, Located<String>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

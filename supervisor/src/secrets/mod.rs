@@ -11,8 +11,11 @@
 
 pub mod censor;
 pub mod detector;
+pub mod env;
+pub mod guard;
 pub mod known;
 pub mod patterns;
+pub mod relay;
 pub mod vault;
 
 /// The longest secret the censor is guaranteed to see whole, in bytes: every pattern's longest
