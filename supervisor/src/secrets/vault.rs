@@ -206,12 +206,18 @@ impl Vault {
         Ok(file)
     }
 
-    /// Open a parsed file with `key`: refused unless the key opens the check entry.
+    /// Open a parsed file with `key`: refused unless the key opens the check entry and every
+    /// entry authenticates, so nothing is ever written back over a tampered vault.
     pub fn unlock(file: VaultFile, key: Key) -> Result<Vault, VaultError> {
         match open(&key, CHECK_AAD, &file.check) {
-            Some(v) if v.as_slice() == CHECK_PLAINTEXT => Ok(Vault { file, key }),
-            _ => Err(VaultError::WrongKey),
+            Some(v) if v.as_slice() == CHECK_PLAINTEXT => {}
+            _ => return Err(VaultError::WrongKey),
         }
+        let vault = Vault { file, key };
+        for name in vault.file.entries.keys() {
+            vault.get(name)?;
+        }
+        Ok(vault)
     }
 
     pub fn key_source(&self) -> &KeySource {
@@ -308,6 +314,12 @@ mod tests {
         sealed.ciphertext = STANDARD.encode(ct);
         v.file.entries.insert("github".into(), sealed);
         assert!(matches!(v.get("github"), Err(VaultError::Tampered(_))));
+        let key = Zeroizing::new(*v.key);
+        let file = Vault::parse(&v.to_bytes().expect("bytes")).expect("parse");
+        assert!(matches!(
+            Vault::unlock(file, key),
+            Err(VaultError::Tampered(_))
+        ));
         let mut v = vault();
         let moved = v.file.entries["github"].clone();
         v.file.entries.insert("gitlab".into(), moved);
