@@ -61,6 +61,7 @@ selftest: build
 
 bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/launch.sh
+	bash integration/bench/censor.sh >> docs/benchmarks.md
 
 install: release
 	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/missy-sandbox

@@ -3,7 +3,8 @@
 //! `censor_bench [MIB] [RUNS]`: builds MIB MiB of text (default 256) twice, once clean and once
 //! with a secret every 4 KiB, pushes each through one `Censor` in 64 KiB reads (what the relay
 //! reads from a pipe) with every pattern active, and prints one line per case:
-//! `<case> <MiB> <median MB/s> <min MB/s> <max MB/s> <placeholders>`.
+//! `<case> <MiB> <median MB/s> <min MB/s> <max MB/s> <placeholders>`, after a first line
+//! `patterns <N>`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -82,6 +83,10 @@ fn main() {
         print!("{}", String::from_utf8_lossy(&out));
         return;
     }
+    println!(
+        "patterns {}",
+        missy_supervisor::secrets::patterns::PATTERNS.len()
+    );
     for (case, every) in [("clean", None), ("secret-per-4KiB", Some(4096))] {
         let input = corpus(mib << 20, every);
         let mut rates = Vec::new();
