@@ -63,6 +63,7 @@ bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/launch.sh
 	MISSY_BIN=$(RELEASE) bash integration/bench/audit.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/proxy.sh >> docs/benchmarks.md
+	MISSY_BIN=$(RELEASE) bash integration/bench/censor.sh >> docs/benchmarks.md
 
 install: release
 	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/missy-sandbox

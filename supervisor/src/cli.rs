@@ -150,6 +150,10 @@ Exit status: 0 a 2xx response; 1 another status or a network failure; 2 bad inpu
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+
+    /// Store secrets for `[env] secrets = { NAME = "vault://KEY" }`, encrypted at rest.
+    #[command(long_about = VAULT_ABOUT, after_long_help = VAULT_AFTER_HELP)]
+    Vault(VaultArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +184,74 @@ pub enum AuditCommand {
         /// The log (default: the audit log location).
         file: Option<PathBuf>,
     },
+}
+
+const VAULT_ABOUT: &str = "\
+Manage the vault: named secrets that a profile hands to a sandboxed command through \
+`[env] secrets = { NAME = \"vault://KEY\" }`, and that the output censor then replaces with *** \
+wherever the command prints them (also base64- or URL-encoded).
+
+Each value is sealed with ChaCha20-Poly1305 under a fresh random nonce, bound to its name. The \
+key is 32 random bytes in DIR/vault.key (mode 0600, directory 0700), or, with `init \
+--passphrase`, derived with argon2id from the passphrase in $MISSY_VAULT_PASSPHRASE (for \
+headless use; the variable is never passed to a sandbox). Every change replaces the file \
+atomically, so a crash loses nothing. Values are read from stdin, or prompted for on a \
+terminal without echo; never from the command line, where other users could see them.";
+
+const VAULT_AFTER_HELP: &str = "\
+FILES
+  DIR/vault.json   the sealed entries (JSON)
+  DIR/vault.key    the key, for key-file vaults
+  DIR is --vault-dir, else $MISSY_VAULT_DIR, else $XDG_CONFIG_HOME/missy-sandbox, else
+  ~/.config/missy-sandbox.
+
+ENVIRONMENT
+  MISSY_VAULT_PASSPHRASE      passphrase of a passphrase vault
+  MISSY_VAULT_NEW_PASSPHRASE  the new passphrase for `rotate-key` on a passphrase vault
+
+EXIT STATUS
+  0 success; 1 the vault could not be read or changed (missing, wrong key, damaged or tampered:
+  the file is left as it was); 2 bad input (an invalid name, an empty value).
+
+EXAMPLES
+  missy-sandbox vault init
+  printf %s \"$TOKEN\" | missy-sandbox vault set github
+  missy-sandbox vault set github            # prompts on the terminal
+  missy-sandbox vault list
+  missy-sandbox vault rotate-key";
+
+#[derive(Debug, Args)]
+pub struct VaultArgs {
+    /// Directory holding vault.json and vault.key (default: $MISSY_VAULT_DIR, else
+    /// $XDG_CONFIG_HOME/missy-sandbox, else ~/.config/missy-sandbox).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub vault_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: VaultCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Create an empty vault and its key.
+    Init {
+        /// Derive the key from $MISSY_VAULT_PASSPHRASE (argon2id) instead of a key file.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Store a secret under NAME, read from stdin (or prompted for on a terminal).
+    Set {
+        /// Letters, digits, `_`, `-` and `.`; profiles refer to it as vault://NAME.
+        name: String,
+    },
+    /// Print the secret stored under NAME to stdout.
+    Get { name: String },
+    /// List the names in the vault (never the values).
+    List,
+    /// Remove the secret stored under NAME.
+    Rm { name: String },
+    /// Re-seal every entry under a new key (a new key file, or $MISSY_VAULT_NEW_PASSPHRASE).
+    RotateKey,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +295,10 @@ pub struct ExecArgs {
     /// Print the compiled plan as JSON and exit without running anything.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Vault directory for the profile's `vault://` references (as for `vault --vault-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub vault_dir: Option<PathBuf>,
 
     /// The command and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]

@@ -51,11 +51,18 @@ pub struct Pid1Start {
     pub gid: u32,
     /// Create a network namespace (false only for `mode = "host"`).
     pub new_netns: bool,
+    /// The censored output channels for fds 1 and 2 (`secrets::relay`), or `relay::INHERIT`.
+    pub stdio: [i32; 2],
 }
 
 /// Entry point of the cloned child; never returns. `control_fd` is the child's end of the
 /// control socket, moved to fd 3 before anything else.
 pub fn pid1(control_fd: i32, how: Pid1Start) -> ! {
+    // Output channels first: the fds may sit where fd 3 is about to go.
+    if crate::secrets::relay::install_child_stdio(how.stdio).is_err() {
+        // SAFETY: nothing to clean up in a cloned child.
+        unsafe { libc::_exit(EXIT_SETUP_FAILED) }
+    }
     if control_fd != CONTROL_FD {
         // SAFETY: dup2 onto fd 3 in this single-threaded child; whatever fd 3 was (the
         // supervisor's end of the socket at most) is not ours to keep.

@@ -16,5 +16,6 @@ pub mod init;
 pub mod kernel;
 pub mod plan;
 pub mod policy;
+pub mod secrets;
 pub mod spawn;
 pub mod supervise;

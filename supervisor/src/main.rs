@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Check { json } => commands::check::run(json),
         Command::Fetch(args) => commands::fetch::run(args),
         Command::Selftest(args) => commands::selftest::run(args),
+        Command::Vault(args) => commands::vault::run(args),
         Command::Profile(ProfileCommand::List) => commands::profile::list(),
         Command::Profile(ProfileCommand::Show { profile, workspace }) => {
             commands::profile::show(&profile, workspace.as_deref())
@@ -57,7 +58,7 @@ fn init_logging(level: Option<&str>, format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
-        .with_writer(std::io::stderr)
+        .with_writer(missy_supervisor::secrets::guard::GuardedStderr::default)
         .with_target(false);
     // Each line carries the run's span (its `run` id) in both formats.
     let _ = match format {

@@ -16,3 +16,4 @@ mod host_state;
 mod lifetime;
 mod load;
 mod profiles;
+mod secrets;

@@ -29,11 +29,21 @@ pub use record::{Decision, Denial, Kind, Record, Resources, SCHEMA_VERSION};
 pub use run::{Ending, Refused, RunAudit, RunInfo};
 pub use writer::{LogFile, WriteError};
 
-/// Replace what looks like a secret in `text` before it is written anywhere (the audit log,
-/// the tracing output). For now: the value of any `NAME=value` or `--name=value` word whose
-/// name looks like a credential (plan::env's heuristics). The secrets censor replaces this
-/// function's body when it lands; every caller already goes through here.
+/// Replace what looks like a secret in `text` before it is written anywhere (the audit log):
+/// the value of any `NAME=value` or `--name=value` word whose name looks like a credential
+/// (plan::env's heuristics), then everything the secrets censor finds (its patterns and this
+/// run's vault values).
 pub fn censor_text(text: &str) -> Cow<'_, str> {
+    let named = censor_named_values(text);
+    let guarded = crate::secrets::guard::censor(&named);
+    if guarded == text {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(guarded)
+    }
+}
+
+fn censor_named_values(text: &str) -> Cow<'_, str> {
     let needs = text
         .split_whitespace()
         .any(|word| secret_assignment(word).is_some());

@@ -11,6 +11,7 @@ use crate::commands::{EXIT_BAD_INPUT, context, report};
 use crate::init::EXIT_SETUP_FAILED;
 use crate::kernel::KernelFeatures;
 use crate::plan::{self, Invocation, PlanError};
+use crate::secrets::{env as secret_env, relay};
 use crate::supervise::{self, Outcome};
 use crate::{policy, spawn};
 
@@ -60,11 +61,38 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         },
     );
     tracing::debug!(log = ?config.log.as_ref().map(|l| &l.path), "audit log");
+    // Vault values are resolved before anything starts: a missing one is bad input.
+    let secrets = if args.dry_run {
+        // A dry run shows the plan without opening the vault.
+        policy
+            .env_secrets
+            .keys()
+            .map(|k| (k.clone(), zeroize::Zeroizing::new("***".to_string())))
+            .collect()
+    } else {
+        match secret_env::resolve(&policy, args.vault_dir.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                report(&e);
+                return EXIT_BAD_INPUT;
+            }
+        }
+    };
+    let detector = match secret_env::detector(&secrets) {
+        Ok(d) => d,
+        Err(e) => {
+            report(&e);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    crate::secrets::guard::install(std::sync::Arc::clone(&detector));
+    let mut env_overrides = args.env;
+    env_overrides.extend(secrets.iter().map(|(k, v)| (k.clone(), v.to_string())));
     let invocation = Invocation {
         argv: args.command,
         workspace: ctx.workspace.clone(),
         cwd: ctx.cwd.clone(),
-        env_overrides: args.env,
+        env_overrides,
         host_env: std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect(),
@@ -73,7 +101,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         return match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
             Ok(compiled) => match serde_json::to_string_pretty(&compiled.plan) {
                 Ok(json) => {
-                    println!("{json}");
+                    println!("{}", crate::secrets::guard::censor(&json));
                     0
                 }
                 Err(e) => {
@@ -84,8 +112,20 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             Err(e) => report_plan_error(&e, None),
         };
     }
+    // The censored output channels exist before pid 1, which takes them as its fds 1 and 2.
+    let mut stdio = match relay::Stdio::new() {
+        Ok(s) => s,
+        Err(e) => {
+            report(&format!("cannot create the output channels: {e}"));
+            return EXIT_SETUP_FAILED;
+        }
+    };
+    let mut start = plan::pid1_start(&policy);
+    start.stdio = stdio.child_fds();
     // pid 1 starts now and creates its namespaces while the Plan is compiled.
-    let pending = match spawn::start(plan::pid1_start(&policy)) {
+    let cloned = spawn::start(start);
+    stdio.close_child_ends();
+    let pending = match cloned {
         Ok(p) => p,
         Err(e) => {
             // A kernel that cannot give us the namespaces usually lacks more: the compiler's
@@ -150,7 +190,14 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             return EXIT_SETUP_FAILED;
         }
     };
-    match runtime.block_on(supervise::wait(launched, wall_time, egress)) {
+    let relays = stdio.start(&detector);
+    let waited = runtime.block_on(supervise::wait(launched, wall_time, egress));
+    // Every byte the sandbox wrote is relayed before any report and before exec returns.
+    let redactions = relays.finish();
+    if redactions > 0 {
+        tracing::info!(redactions, "secrets censored in the sandbox's output");
+    }
+    match waited {
         Ok(outcome) => {
             let message = match &outcome {
                 Outcome::SetupFailed { error, .. } => {

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod fetch;
 pub mod profile;
 pub mod selftest;
+pub mod vault;
 
 use std::path::{Path, PathBuf};
 
@@ -47,5 +48,8 @@ pub(crate) fn home_dir() -> PathBuf {
 
 /// Print an error the way every command does.
 pub fn report(err: &dyn std::fmt::Display) {
-    eprintln!("missy-sandbox: {err}");
+    eprintln!(
+        "missy-sandbox: {}",
+        crate::secrets::guard::censor(&err.to_string())
+    );
 }

@@ -7,6 +7,17 @@ use crate::kernel::KernelFeatures;
 use crate::plan::{self, Access, Invocation, MountOp};
 use crate::policy::{self, Policy, Require, resolve};
 
+/// Everything this command prints goes through the secret censor: a profile may carry a
+/// credential in an `env.set` value.
+macro_rules! println {
+    () => {
+        std::println!()
+    };
+    ($($arg:tt)*) => {
+        std::println!("{}", crate::secrets::guard::censor(&format!($($arg)*)))
+    };
+}
+
 pub fn list() -> i32 {
     let mut seen = std::collections::BTreeSet::new();
     for dir in resolve::search_dirs() {
@@ -265,8 +276,11 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
     for (k, v) in &policy.env_set {
         println!("  set:  {k}={v}");
     }
+    for (k, v) in &policy.env_secrets {
+        println!("  secret: {k} <- vault://{v} (resolved at launch; censored in the output)");
+    }
     println!(
-        "  secret-looking names (TOKEN, SECRET, PASSWORD, API_KEY, AWS_*, ...) never pass through a glob"
+        "  host variables with secret-looking names (TOKEN, SECRET, PASSWORD, API_KEY, AWS_*, ...) never pass, even when named"
     );
     println!("\nENFORCEMENT ON THIS KERNEL");
     for c in &compiled.controls {

@@ -1,6 +1,9 @@
 //! The workload's environment: empty, then the profile's `pass` names (exact names or globs),
-//! then the egress proxy's variables (`mode = "proxy"`), then `set`, then `--env` overrides. A name that looks like a secret is passed only when the
-//! profile or the command line names it exactly, never through a glob.
+//! then the egress proxy's variables (`mode = "proxy"`), then `set`, then `--env` overrides, then the
+//! vault values of `[env] secrets`. A host variable
+//! whose name looks like a secret is never passed, whether `pass` names it exactly or through a
+//! glob: a secret enters the sandbox only from the vault (or as a value the operator writes
+//! out in `set` or `--env`).
 
 use std::collections::BTreeMap;
 
@@ -94,14 +97,13 @@ pub fn compile(
         .build()
         .unwrap_or_else(|_| globset::GlobSet::empty());
     for (name, value) in host {
-        if exact.contains(&name) {
+        if !exact.contains(&name) && (globs.is_empty() || !glob_set.is_match(name)) {
+            continue;
+        }
+        if looks_secret(name) {
+            plan.withheld.push(name.clone());
+        } else {
             plan.vars.insert(name.clone(), value.clone());
-        } else if !globs.is_empty() && glob_set.is_match(name) {
-            if looks_secret(name) {
-                plan.withheld.push(name.clone());
-            } else {
-                plan.vars.insert(name.clone(), value.clone());
-            }
         }
     }
     if let Some(port) = proxy_port {
@@ -123,6 +125,50 @@ pub fn compile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_looking_host_variables_are_dropped_even_when_named_exactly() {
+        use crate::policy::{Limits, NetworkMode, Require};
+        let policy = Policy {
+            name: "t".into(),
+            description: String::new(),
+            chain: Vec::new(),
+            read: Vec::new(),
+            exec: Vec::new(),
+            write: Vec::new(),
+            mask: Vec::new(),
+            network: NetworkMode::None,
+            allow: Vec::new(),
+            allow_cidrs: Vec::new(),
+            hosts: BTreeMap::new(),
+            fetch_max_size: None,
+            limits: Limits::default(),
+            env_pass: vec!["GITHUB_TOKEN".into(), "*".into(), "LANG".into()],
+            env_set: BTreeMap::new(),
+            env_secrets: BTreeMap::new(),
+            require: Require::Strict,
+            audit: Default::default(),
+        };
+        let host = [
+            ("GITHUB_TOKEN".to_string(), "ghp_x".to_string()),
+            ("MISSY_VAULT_PASSPHRASE".to_string(), "p".to_string()),
+            ("LANG".to_string(), "C".to_string()),
+        ];
+        let plan = compile(
+            &policy,
+            &host,
+            &[("API_TOKEN".into(), "from-vault".into())],
+            None,
+        );
+        assert!(!plan.vars.contains_key("GITHUB_TOKEN"));
+        assert!(!plan.vars.contains_key("MISSY_VAULT_PASSPHRASE"));
+        assert_eq!(plan.vars.get("LANG").map(String::as_str), Some("C"));
+        assert_eq!(
+            plan.vars.get("API_TOKEN").map(String::as_str),
+            Some("from-vault")
+        );
+        assert_eq!(plan.withheld, ["GITHUB_TOKEN", "MISSY_VAULT_PASSPHRASE"]);
+    }
 
     #[test]
     fn secret_names_are_recognised() {

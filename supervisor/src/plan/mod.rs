@@ -236,6 +236,7 @@ pub fn pid1_start(policy: &Policy) -> Pid1Start {
         uid: nix::unistd::geteuid().as_raw(),
         gid: nix::unistd::getegid().as_raw(),
         new_netns: policy.network != NetworkMode::Host,
+        stdio: crate::secrets::relay::INHERIT,
     }
 }
 

@@ -72,6 +72,8 @@ pub struct Policy {
     pub limits: Limits,
     pub env_pass: Vec<String>,
     pub env_set: BTreeMap<String, String>,
+    /// Variable name → vault entry name (`vault://` stripped), resolved at launch.
+    pub env_secrets: BTreeMap<String, String>,
     pub require: Require,
     pub audit: AuditSettings,
 }
@@ -188,6 +190,11 @@ fn name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// Prefix of a vault reference in `[env] secrets`.
+pub const VAULT_SCHEME: &str = "vault://";
+
+const ENV_SECRET_EXPECTED: &str = "\"vault://NAME\", where NAME (letters, digits, `_`, `-` and `.`) is an entry of `missy-sandbox vault list`";
+
 /// A portable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn valid_env_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| !c.is_ascii_digit()) && name.chars().all(name_char)
@@ -245,6 +252,7 @@ pub fn build(files: &[SourceFile], ctx: &Context) -> Result<Policy, PolicyError>
         limits: Limits::default(),
         env_pass: Vec::new(),
         env_set: BTreeMap::new(),
+        env_secrets: BTreeMap::new(),
         require: Require::Strict,
         audit: AuditSettings::default(),
     };
@@ -396,6 +404,37 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
                 let expanded =
                     expand(value.get_ref(), ctx).map_err(|m| fail(m, PLACEHOLDER_EXPECTED))?;
                 policy.env_set.insert(name.get_ref().clone(), expanded);
+            }
+        }
+        if let Some(secrets) = &env.secrets {
+            for (name, value) in secrets {
+                if !valid_env_name(name.get_ref()) {
+                    return Err(invalid(
+                        file,
+                        "env",
+                        "secrets",
+                        name.span(),
+                        format!("`{}` is not a valid name", name.get_ref()),
+                        ENV_SET_EXPECTED,
+                    ));
+                }
+                let key = value
+                    .get_ref()
+                    .strip_prefix(VAULT_SCHEME)
+                    .filter(|k| crate::secrets::vault::valid_name(k))
+                    .ok_or_else(|| {
+                        invalid(
+                            file,
+                            "env",
+                            "secrets",
+                            value.span(),
+                            format!("`{}` is not a vault reference", value.get_ref()),
+                            ENV_SECRET_EXPECTED,
+                        )
+                    })?;
+                policy
+                    .env_secrets
+                    .insert(name.get_ref().clone(), key.to_string());
             }
         }
     }

@@ -107,6 +107,9 @@ pub struct RawEnv {
     pub pass: Option<Vec<Located<String>>>,
     #[serde(default, deserialize_with = "string_table")]
     pub set: Option<BTreeMap<Located<String>, Located<String>>>,
+    /// `NAME = "vault://KEY"`: the only way a secret reaches the sandbox.
+    #[serde(default, deserialize_with = "string_table")]
+    pub secrets: Option<BTreeMap<Located<String>, Located<String>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

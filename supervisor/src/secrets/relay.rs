@@ -1,0 +1,201 @@
+//! The sandbox's stdout and stderr reach the caller only through the censor.
+//!
+//! Before the sandbox is cloned, [`Stdio::new`] makes one channel per stream: a pseudo-terminal
+//! when the supervisor's own stream is a terminal (so the workload still sees a terminal:
+//! colours, line buffering, the window size at start), a pipe otherwise. The pseudo-terminal is
+//! put in raw mode, so bytes pass unchanged and the caller's terminal does the usual newline
+//! translation. pid 1 puts the child ends on its fds 1 and 2 first thing
+//! ([`install_child_stdio`]). After the clone the supervisor closes its copies of the child ends
+//! and relays the other ends, each on its own thread, through a [`Censor`] to its own stdout and
+//! stderr. [`Relays::finish`] waits until every byte has been relayed: a stream ends when the
+//! last sandbox process holding it has exited.
+//!
+//! stdin is not relayed: the sandbox inherits it unchanged. When the caller's stream is closed
+//! (`| head`), the relay stops reading and closes its end, so the workload's next write fails
+//! with EPIPE (SIGPIPE), as in a shell pipeline. A window resized during the run is not passed
+//! on to the pseudo-terminal.
+
+use std::io::{IsTerminal, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::censor::Censor;
+use super::detector::Detector;
+
+/// How long the relay waits for the rest of an unfinished line (a prompt) before releasing it.
+pub const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(50);
+
+/// Read size: a pipe's default capacity.
+const READ_SIZE: usize = 64 * 1024;
+
+/// `Pid1Start::stdio` when the sandbox keeps the supervisor's own stdout and stderr.
+pub const INHERIT: [RawFd; 2] = [-1, -1];
+
+/// The channels, before and during the clone.
+#[derive(Debug)]
+pub struct Stdio {
+    /// The sandbox's ends, for its fds 1 and 2.
+    child: Option<[OwnedFd; 2]>,
+    /// Ours, relayed to our fds 1 and 2.
+    parent: [OwnedFd; 2],
+}
+
+fn channel(ours: RawFd) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: `ours` is 1 or 2, open for the life of the process.
+    let our = unsafe { BorrowedFd::borrow_raw(ours) };
+    if our.is_terminal()
+        && let Ok(mut termios) = nix::sys::termios::tcgetattr(our)
+    {
+        nix::sys::termios::cfmakeraw(&mut termios);
+        let winsize = window_size(our);
+        let pty = nix::pty::openpty(winsize.as_ref(), Some(&termios))?;
+        for fd in [&pty.master, &pty.slave] {
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+        }
+        return Ok((pty.master, pty.slave));
+    }
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok((read, write))
+}
+
+fn window_size(fd: BorrowedFd<'_>) -> Option<nix::pty::Winsize> {
+    let mut ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the live struct we pass.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0).then_some(ws)
+}
+
+impl Stdio {
+    pub fn new() -> std::io::Result<Stdio> {
+        let (out_r, out_w) = channel(1)?;
+        let (err_r, err_w) = channel(2)?;
+        Ok(Stdio {
+            child: Some([out_w, err_w]),
+            parent: [out_r, err_r],
+        })
+    }
+
+    /// The sandbox's ends, for `Pid1Start::stdio`.
+    pub fn child_fds(&self) -> [RawFd; 2] {
+        match &self.child {
+            Some([o, e]) => [o.as_raw_fd(), e.as_raw_fd()],
+            None => INHERIT,
+        }
+    }
+
+    /// Close our copies of the sandbox's ends (after the clone), so each stream ends when the
+    /// sandbox's last copy closes.
+    pub fn close_child_ends(&mut self) {
+        self.child = None;
+    }
+
+    /// Start relaying through censors built on `detector`.
+    pub fn start(mut self, detector: &Arc<Detector>) -> Relays {
+        self.close_child_ends();
+        let [out, err] = self.parent;
+        let threads = [(out, 1), (err, 2)]
+            .into_iter()
+            .map(|(fd, to)| {
+                let censor = Censor::new(Arc::clone(detector));
+                std::thread::Builder::new()
+                    .name(format!("relay-{to}"))
+                    .spawn(move || relay(fd, to, censor))
+            })
+            .collect();
+        Relays { threads }
+    }
+}
+
+/// The running relays.
+#[derive(Debug)]
+pub struct Relays {
+    threads: Vec<std::io::Result<JoinHandle<u64>>>,
+}
+
+impl Relays {
+    /// Wait until both streams have ended and been relayed; the number of placeholders written.
+    pub fn finish(self) -> u64 {
+        self.threads
+            .into_iter()
+            .filter_map(|t| t.ok()?.join().ok())
+            .sum()
+    }
+}
+
+/// Copy `from` to our fd `to` through `censor` until end of stream.
+fn relay(from: OwnedFd, to: RawFd, mut censor: Censor) -> u64 {
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut out = Vec::with_capacity(READ_SIZE + 64);
+    loop {
+        let timeout = if censor.pending() > 0 {
+            PollTimeout::try_from(PARTIAL_LINE_DELAY).unwrap_or(PollTimeout::NONE)
+        } else {
+            PollTimeout::NONE
+        };
+        let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => censor.flush(&mut out),
+            Ok(_) => match nix::unistd::read(&from, &mut buf) {
+                // EIO: a pseudo-terminal whose last slave is closed.
+                Ok(0) | Err(Errno::EIO) => {
+                    censor.finish(&mut out);
+                    let _ = write_all(to, &out);
+                    break;
+                }
+                Ok(n) => censor.push(&buf[..n], &mut out),
+                Err(Errno::EINTR | Errno::EAGAIN) => continue,
+                Err(_) => break,
+            },
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        if write_all(to, &out).is_err() {
+            // The caller's stream is gone: closing our end (on return) makes the workload's
+            // next write fail, as in a shell pipeline.
+            break;
+        }
+        out.clear();
+    }
+    censor.redactions()
+}
+
+fn write_all(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
+    // SAFETY: fds 1 and 2 stay open for the life of the process; the File is never dropped.
+    let mut file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    while !bytes.is_empty() {
+        match file.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// In the cloned pid 1, before anything else: the channels become fds 1 and 2. `dup2` clears
+/// close-on-exec on the copies; the originals go with pid 1's sweep of fds above 3.
+pub fn install_child_stdio(fds: [RawFd; 2]) -> Result<(), Errno> {
+    for (fd, target) in fds.into_iter().zip([1, 2]) {
+        if fd >= 0 {
+            // SAFETY: dup2 in the single-threaded cloned child onto its own stdout/stderr.
+            if unsafe { libc::dup2(fd, target) } < 0 {
+                return Err(Errno::last());
+            }
+        }
+    }
+    Ok(())
+}
