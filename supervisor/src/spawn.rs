@@ -45,6 +45,9 @@ pub enum LaunchError {
     Multithreaded,
     #[error("cannot send the plan to the sandbox init: {0}")]
     Control(#[from] ControlError),
+    /// The run was refused before its workload started (its audit record could not be written).
+    #[error("{0}")]
+    Refused(String),
     /// The init failed before it could take the Plan; its own report of why.
     #[error(transparent)]
     Setup(#[from] ConfineError),
@@ -159,15 +162,22 @@ pub fn start(how: Pid1Start) -> Result<Pending, LaunchError> {
 }
 
 impl Pending {
-    /// Hand pid 1 the Plan, then place it in the run's cgroups (it builds the root meanwhile)
-    /// and tell it so. On failure the init is killed and reaped; if it had already failed on
-    /// its own, its report is the error.
-    pub fn commit(mut self, compiled: Compiled, run_id: u64) -> Result<Launched, LaunchError> {
+    /// Hand pid 1 the Plan, then (while it builds the root) place it in the run's cgroups, run
+    /// `before_start` (the audit record: a run that cannot be recorded never starts), and let
+    /// it go on. On failure the init is killed and reaped; if it had already failed on its
+    /// own, its report is the error.
+    pub fn commit(
+        mut self,
+        compiled: Compiled,
+        run_id: u64,
+        before_start: impl FnOnce() -> Result<(), String>,
+    ) -> Result<Launched, LaunchError> {
         let result = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))
             .map_err(LaunchError::from)
             .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
             .and_then(|cgroup| {
                 cgroup.admit(self.pid)?;
+                before_start().map_err(LaunchError::Refused)?;
                 control::send(&mut self.control, &ToInit::Admitted)?;
                 Ok(cgroup)
             });
@@ -178,6 +188,10 @@ impl Pending {
                 cgroup,
             }),
             // The init's own report of an earlier failure says more than a broken pipe.
+            Err(e @ LaunchError::Refused(_)) => {
+                self.kill();
+                Err(e)
+            }
             Err(e) => Err(self.kill().map_or(e, LaunchError::Setup)),
         }
     }

@@ -60,16 +60,9 @@ fn decision(allowed: bool) -> Decision {
 
 impl RunAudit {
     /// `config.log` None means auditing is off (`--audit-log off`): every write succeeds.
+    /// Argv and cwd are censored as each record is made, so a run with auditing off never
+    /// builds the secrets detector for them.
     pub fn new(config: &AuditConfig, info: RunInfo) -> RunAudit {
-        let info = RunInfo {
-            argv: info
-                .argv
-                .iter()
-                .map(|a| censor_text(a).into_owned())
-                .collect(),
-            cwd: censor_text(&info.cwd).into_owned(),
-            ..info
-        };
         RunAudit {
             log: config.log.clone(),
             on_failure: config.on_failure,
@@ -95,8 +88,14 @@ impl RunAudit {
             run: Some(self.info.run.clone()),
             profile: Some(self.info.profile.clone()),
             profile_sha256: self.info.profile_sha256.clone(),
-            argv: Some(self.info.argv.clone()),
-            cwd: Some(self.info.cwd.clone()),
+            argv: Some(
+                self.info
+                    .argv
+                    .iter()
+                    .map(|a| censor_text(a).into_owned())
+                    .collect(),
+            ),
+            cwd: Some(censor_text(&self.info.cwd).into_owned()),
             ..Record::empty(self.uid, self.pid)
         }
     }

@@ -78,14 +78,17 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             }
         }
     };
-    let detector = match secret_env::detector(&secrets) {
-        Ok(d) => d,
-        Err(e) => {
-            report(&e);
-            return EXIT_BAD_INPUT;
+    // Vault values need a detector of this run's own; the patterns alone are built on first
+    // use (the first output, or the first audit record).
+    if !secrets.is_empty() {
+        match secret_env::detector(&secrets) {
+            Ok(d) => crate::secrets::guard::install(d),
+            Err(e) => {
+                report(&e);
+                return EXIT_BAD_INPUT;
+            }
         }
-    };
-    crate::secrets::guard::install(std::sync::Arc::clone(&detector));
+    }
     let mut env_overrides = args.env;
     env_overrides.extend(secrets.iter().map(|(k, v)| (k.clone(), v.to_string())));
     let invocation = Invocation {
@@ -159,19 +162,24 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     let require = serde_json::to_string(&policy.require).unwrap_or_default();
     let enforcement = format!("profile {} (kernel.require = {require})", policy.name);
     let warnings = (!degraded.is_empty()).then(|| format!("not enforced: {}", degraded.join("; ")));
-    // Written before the sandbox gets its Plan: a run that cannot be recorded never runs.
-    if let Err(refused) = audit.exec_start(&enforcement, warnings) {
-        pending.abort();
-        report(&refused);
-        return EXIT_SETUP_FAILED;
-    }
     let wall_time = compiled.limits.wall_time;
     // Built only for `mode = "proxy"`: other runs pay nothing for egress.
     let egress = (policy.network == policy::NetworkMode::Proxy)
         .then(|| std::sync::Arc::new(crate::egress::policy_of(&policy)));
     let memory_limit = policy.limits.memory;
-    let launched = match pending.commit(compiled, 0) {
+    // The start record is written while pid 1 builds the root, before it may fork the
+    // workload: a run that cannot be recorded never runs.
+    let record_start = || {
+        audit
+            .exec_start(&enforcement, warnings)
+            .map_err(|refused| refused.to_string())
+    };
+    let launched = match pending.commit(compiled, 0, record_start) {
         Ok(l) => l,
+        Err(e @ spawn::LaunchError::Refused(_)) => {
+            report(&e);
+            return EXIT_SETUP_FAILED;
+        }
         Err(e) => {
             report(&e);
             let end = ending(EXIT_SETUP_FAILED, started, None);
@@ -190,7 +198,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             return EXIT_SETUP_FAILED;
         }
     };
-    let relays = stdio.start(&detector);
+    let relays = stdio.start(crate::secrets::guard::detector);
     let waited = runtime.block_on(supervise::wait(launched, wall_time, egress));
     // Every byte the sandbox wrote is relayed before any report and before exec returns.
     let redactions = relays.finish();

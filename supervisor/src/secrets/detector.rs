@@ -141,9 +141,10 @@ impl Detector {
         }
         let triggers = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
-            // A DFA: ordinary build output holds a trigger every hundred bytes or so, too
-            // often for a prefilter to skip much, and the DFA's single pass is then fastest.
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            // A contiguous NFA: a DFA scans ordinary output about 10 % faster, but takes three
+            // times as long to build (half a millisecond), and every launch builds one to
+            // censor its audit record.
+            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
             .build(&literals)
             .map_err(|e| SecretsError::Detector(e.to_string()))?;
         if let Some(long) = known.iter().find(|k| k.len() > MAX_MATCH) {

@@ -17,7 +17,10 @@ pub fn install(detector: Arc<Detector>) {
     }
 }
 
-fn detector() -> Option<Arc<Detector>> {
+/// The detector in force: this run's (with its vault values) once installed, else the patterns
+/// alone, built on first use (a run whose output is empty and whose audit is off never pays
+/// for it).
+pub fn detector() -> Option<Arc<Detector>> {
     if let Ok(slot) = DETECTOR.read()
         && let Some(d) = slot.as_ref()
     {

@@ -102,17 +102,17 @@ impl Stdio {
         self.child = None;
     }
 
-    /// Start relaying through censors built on `detector`.
-    pub fn start(mut self, detector: &Arc<Detector>) -> Relays {
+    /// Start relaying, each stream through a censor on the detector `detector` gives, asked
+    /// for when the stream's first bytes arrive (an empty stream never builds one).
+    pub fn start(mut self, detector: fn() -> Option<Arc<Detector>>) -> Relays {
         self.close_child_ends();
         let [out, err] = self.parent;
         let threads = [(out, 1), (err, 2)]
             .into_iter()
             .map(|(fd, to)| {
-                let censor = Censor::new(Arc::clone(detector));
                 std::thread::Builder::new()
                     .name(format!("relay-{to}"))
-                    .spawn(move || relay(fd, to, censor))
+                    .spawn(move || relay(fd, to, detector))
             })
             .collect();
         Relays { threads }
@@ -135,10 +135,37 @@ impl Relays {
     }
 }
 
-/// Copy `from` to our fd `to` through `censor` until end of stream.
-fn relay(from: OwnedFd, to: RawFd, mut censor: Censor) -> u64 {
+/// Copy `from` to our fd `to` through a censor until end of stream.
+fn relay(from: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> u64 {
     let mut buf = vec![0u8; READ_SIZE];
+    // Wait for the first bytes before building anything: most short runs print little or
+    // nothing, and the detector's automaton is the costly part of a censor.
+    let first = loop {
+        let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => match nix::unistd::read(&from, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => return 0,
+                Ok(n) => break n,
+                Err(Errno::EINTR | Errno::EAGAIN) => continue,
+                Err(_) => return 0,
+            },
+            Err(Errno::EINTR) => continue,
+            Err(_) => return 0,
+        }
+    };
+    let Some(detector) = detector() else {
+        // Never pass output uncensored: say it was withheld and drain the stream.
+        let _ = write_all(to, b"[output withheld: the secret censor is unavailable]\n");
+        while matches!(nix::unistd::read(&from, &mut buf), Ok(n) if n > 0) {}
+        return 0;
+    };
+    let mut censor = Censor::new(detector);
     let mut out = Vec::with_capacity(READ_SIZE + 64);
+    censor.push(&buf[..first], &mut out);
+    if write_all(to, &out).is_err() {
+        return censor.redactions();
+    }
+    out.clear();
     loop {
         let timeout = if censor.pending() > 0 {
             PollTimeout::try_from(PARTIAL_LINE_DELAY).unwrap_or(PollTimeout::NONE)
