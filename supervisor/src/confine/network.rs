@@ -10,7 +10,6 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use futures_util::TryStreamExt;
 use nix::fcntl::{OFlag, open};
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::stat::Mode;
@@ -38,6 +37,9 @@ pub fn join(namespace: &OwnedFd) -> Result<(), ConfineError> {
         .map_err(|e| ConfineError::os(Step::Network, e, "setns(CLONE_NEWNET)"))
 }
 
+/// The kernel's fixed index of `lo` in every network namespace.
+const LOOPBACK_IFINDEX: u32 = 1;
+
 fn loopback_up() -> Result<(), ConfineError> {
     let fail = |what: String| ConfineError {
         step: Step::Loopback,
@@ -52,16 +54,9 @@ fn loopback_up() -> Result<(), ConfineError> {
         let (conn, handle, _) = rtnetlink::new_connection()
             .map_err(|e| ConfineError::io(Step::Loopback, &e, "netlink socket"))?;
         let driver = tokio::spawn(conn);
-        let link = handle
-            .link()
-            .get()
-            .match_name(String::from("lo"))
-            .execute()
-            .try_next()
-            .await
-            .map_err(|e| fail(format!("look up lo: {e}")))?
-            .ok_or_else(|| fail("no loopback interface".into()))?;
-        let request = rtnetlink::LinkUnspec::new_with_index(link.header.index)
+        // A new network namespace's loopback device is always interface 1 (LOOPBACK_IFINDEX),
+        // so no lookup by name is needed.
+        let request = rtnetlink::LinkUnspec::new_with_index(LOOPBACK_IFINDEX)
             .up()
             .build();
         handle

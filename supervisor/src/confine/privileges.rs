@@ -69,16 +69,15 @@ pub fn drop_capabilities() -> Result<(), ConfineError> {
         errno: last_os_errno(),
         detail: format!("clear {set} set: {e}"),
     };
-    let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(40);
-    // Up to 63 whatever the kernel reports: capabilities newer than this build are dropped too.
+    // Every capability the kernel knows, newer ones than this build included: the numbers are
+    // contiguous, and the first one past the kernel's last is refused with EINVAL.
     for cap in 0..=63u64 {
-        // SAFETY: PR_CAPBSET_DROP takes an integer; EINVAL for numbers the kernel does not know is
-        // expected above cap_last_cap and ignored.
+        // SAFETY: PR_CAPBSET_DROP takes an integer and touches no memory of ours.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-        if rc != 0 && cap <= last_cap {
+        if rc != 0 {
+            if last_os_errno() == Some(libc::EINVAL) && cap > 0 {
+                break;
+            }
             return Err(ConfineError {
                 step: Step::Capabilities,
                 errno: last_os_errno(),
