@@ -132,10 +132,18 @@ impl Evidence {
                 } else {
                     Duration::from_millis(1500)
                 };
+                // Unsandboxed, the survivor is expected: a loaded host may take a moment to
+                // show it (the probe reports its pid before the daemon has settled), so look
+                // again within the grace period before calling it absent. Sandboxed, it is
+                // expected gone: give the kernel's teardown the grace period to finish.
                 let start = Instant::now();
                 loop {
                     let found = processes_tagged(tag);
                     if found.is_empty() {
+                        if control && start.elapsed() < grace {
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        }
                         return None;
                     }
                     if control || start.elapsed() >= grace {
