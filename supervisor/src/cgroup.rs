@@ -112,10 +112,11 @@ impl RunCgroup {
         Ok(dir)
     }
 
-    /// Move the sandbox's (single-threaded) pid 1 into every one of the run's cgroups, before
+    /// Move the sandbox's pid 1 (its main thread) into every one of the run's cgroups, before
     /// it forks anything: children are born in their parent's cgroup. Through `tasks`, which
     /// moves one thread, not `cgroup.procs`: moving a whole process takes a global lock and an
-    /// RCU grace period that cost milliseconds per run.
+    /// RCU grace period that cost milliseconds per run. pid 1's network thread, if it is still
+    /// running, stays behind; it creates no process and is joined before pid 1 forks.
     pub fn admit(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError> {
         for dir in &self.dirs {
             write(

@@ -81,21 +81,23 @@ impl RunAudit {
         self.log.as_ref()
     }
 
-    /// A record of this run, of kind `event`, with the shared fields filled in.
+    /// A record of this run, of kind `event`, with the shared fields filled in. With auditing
+    /// off nothing is written, so argv and cwd are left out rather than censored for nothing.
     pub fn record(&self, event: Kind) -> Record {
+        let audited = self.log.is_some();
         Record {
             event,
             run: Some(self.info.run.clone()),
             profile: Some(self.info.profile.clone()),
             profile_sha256: self.info.profile_sha256.clone(),
-            argv: Some(
+            argv: audited.then(|| {
                 self.info
                     .argv
                     .iter()
                     .map(|a| censor_text(a).into_owned())
-                    .collect(),
-            ),
-            cwd: Some(censor_text(&self.info.cwd).into_owned()),
+                    .collect()
+            }),
+            cwd: audited.then(|| censor_text(&self.info.cwd).into_owned()),
             ..Record::empty(self.uid, self.pid)
         }
     }
