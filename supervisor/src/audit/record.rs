@@ -209,7 +209,6 @@ mod tests {
 
     fn record() -> Record {
         Record {
-            v: SCHEMA_VERSION,
             time: "2025-01-01T00:00:00.000000Z".into(),
             run: Some("r".into()),
             event: Kind::ExecStart,
@@ -217,16 +216,8 @@ mod tests {
             profile_sha256: Some("ab".into()),
             argv: Some(vec!["echo".into(), "\"seq\":9,\"hash\":\"x\"}".into()]),
             cwd: Some("/w".into()),
-            uid: 0,
-            pid: 1,
             decision: Some(Decision::Allow),
-            rule: None,
-            target: None,
-            exit_status: None,
-            duration_ms: None,
-            resources: None,
-            denials: None,
-            message: None,
+            ..Record::empty(0, 1)
         }
     }
 

@@ -188,13 +188,10 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         }
     };
     // The runtime starts only now: pid 1 was cloned from a single-threaded process.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::current_thread_runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            report(&format!("cannot start the async runtime: {e}"));
+            report(&e);
             return EXIT_SETUP_FAILED;
         }
     };

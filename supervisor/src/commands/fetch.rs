@@ -52,13 +52,10 @@ pub fn run(args: FetchArgs) -> i32 {
         },
         None => Box::new(std::io::stdout().lock()),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::current_thread_runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            report(&format!("cannot start the async runtime: {e}"));
+            report(&e);
             return 1;
         }
     };

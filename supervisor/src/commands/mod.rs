@@ -53,3 +53,12 @@ pub fn report(err: &dyn std::fmt::Display) {
         crate::secrets::guard::censor(&err.to_string())
     );
 }
+
+/// The single-threaded tokio runtime a command runs its async part on (`exec` builds it only
+/// after pid 1 is cloned and committed).
+pub fn current_thread_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}

@@ -128,26 +128,9 @@ mod tests {
 
     #[test]
     fn secret_looking_host_variables_are_dropped_even_when_named_exactly() {
-        use crate::policy::{Limits, NetworkMode, Require};
         let policy = Policy {
-            name: "t".into(),
-            description: String::new(),
-            chain: Vec::new(),
-            read: Vec::new(),
-            exec: Vec::new(),
-            write: Vec::new(),
-            mask: Vec::new(),
-            network: NetworkMode::None,
-            allow: Vec::new(),
-            allow_cidrs: Vec::new(),
-            hosts: BTreeMap::new(),
-            fetch_max_size: None,
-            limits: Limits::default(),
             env_pass: vec!["GITHUB_TOKEN".into(), "*".into(), "LANG".into()],
-            env_set: BTreeMap::new(),
-            env_secrets: BTreeMap::new(),
-            require: Require::Strict,
-            audit: Default::default(),
+            ..Policy::empty("t".into(), Vec::new())
         };
         let host = [
             ("GITHUB_TOKEN".to_string(), "ghp_x".to_string()),

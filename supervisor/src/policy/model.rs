@@ -78,6 +78,32 @@ pub struct Policy {
     pub audit: AuditSettings,
 }
 
+impl Policy {
+    /// A policy that grants nothing, before any profile file is applied to it.
+    pub fn empty(name: String, chain: Vec<String>) -> Policy {
+        Policy {
+            name,
+            description: String::new(),
+            chain,
+            read: Vec::new(),
+            exec: Vec::new(),
+            write: Vec::new(),
+            mask: Vec::new(),
+            network: NetworkMode::None,
+            allow: Vec::new(),
+            allow_cidrs: Vec::new(),
+            hosts: BTreeMap::new(),
+            fetch_max_size: None,
+            limits: Limits::default(),
+            env_pass: Vec::new(),
+            env_set: BTreeMap::new(),
+            env_secrets: BTreeMap::new(),
+            require: Require::Strict,
+            audit: AuditSettings::default(),
+        }
+    }
+}
+
 pub(super) fn push_unique<T: PartialEq>(list: &mut Vec<T>, items: impl IntoIterator<Item = T>) {
     for item in items {
         if !list.contains(&item) {
@@ -236,26 +262,10 @@ pub fn build(files: &[SourceFile], ctx: &Context) -> Result<Policy, PolicyError>
     let leaf = files
         .last()
         .ok_or_else(|| PolicyError::Invocation("empty profile chain".into()))?;
-    let mut policy = Policy {
-        name: leaf.name.clone(),
-        description: String::new(),
-        chain: files.iter().map(|f| f.origin.clone()).collect(),
-        read: Vec::new(),
-        exec: Vec::new(),
-        write: Vec::new(),
-        mask: Vec::new(),
-        network: NetworkMode::None,
-        allow: Vec::new(),
-        allow_cidrs: Vec::new(),
-        hosts: BTreeMap::new(),
-        fetch_max_size: None,
-        limits: Limits::default(),
-        env_pass: Vec::new(),
-        env_set: BTreeMap::new(),
-        env_secrets: BTreeMap::new(),
-        require: Require::Strict,
-        audit: AuditSettings::default(),
-    };
+    let mut policy = Policy::empty(
+        leaf.name.clone(),
+        files.iter().map(|f| f.origin.clone()).collect(),
+    );
     for file in files {
         apply(&mut policy, file, ctx)?;
     }
