@@ -56,7 +56,8 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         &config,
         RunInfo {
             profile: policy.name.clone(),
-            profile_sha256: Some(audit::profile_hash(&policy)),
+            // Hashing serialises the whole policy: only worth it when a record is written.
+            profile_sha256: config.log.is_some().then(|| audit::profile_hash(&policy)),
             ..info
         },
     );
