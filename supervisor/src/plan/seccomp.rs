@@ -2,14 +2,14 @@
 //!
 //! The table below *is* the documentation: every entry says why it is denied. Matching calls
 //! fail with an errno (EPERM unless noted), never a kill, so tools report a readable error.
-//! Names are resolved per architecture by seccompiler's own syscall tables (through its JSON
-//! front end), so one table serves x86_64 and aarch64. One seccompiler filter has one match
-//! action, so the list compiles to one part per errno; the parts are then chained into a single
-//! program (see `chain`). `build.rs` runs this at build time.
+//! Names are resolved per architecture by seccompiler's own syscall tables, so one table serves
+//! x86_64 and aarch64. The table becomes one rule per call (`rules`), compiled into a single
+//! compact program (`seccomp/compact.rs`, which says why not seccompiler's code generator; the
+//! unit tests hold it to seccompiler's verdicts). `build.rs` runs this at build time.
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch, sock_filter};
+use seccompiler::{BpfProgram, TargetArch, sock_filter};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// One compiled BPF program, serialisable so it can cross the control channel to the init.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +72,14 @@ impl Arch {
         }
     }
 
+    /// The AUDIT_ARCH_* value the kernel puts in `seccomp_data.arch`.
+    pub fn audit_arch(self) -> u32 {
+        match self {
+            Arch::X86_64 => 0xC000_003E,
+            Arch::Aarch64 => 0xC000_00B7,
+        }
+    }
+
     fn target(self) -> TargetArch {
         match self {
             Arch::X86_64 => TargetArch::x86_64,
@@ -94,55 +102,157 @@ fn flags_arg(syscall: &str) -> u8 {
     if syscall == "openat" { 2 } else { 1 }
 }
 
-const O_CREAT: u64 = 0o100;
+const O_CREAT: u32 = 0o100;
 /// `__O_TMPFILE` without the O_DIRECTORY bit that O_TMPFILE also carries.
-const O_TMPFILE_BIT: u64 = 0o20_000_000;
+const O_TMPFILE_BIT: u32 = 0o20_000_000;
+const SET_ID_BITS: u32 = S_ISUID | S_ISGID;
 
-/// The JSON conditions (one inner Vec per rule; rules are ORed, conditions ANDed).
-fn rules_for(e: &DenyEntry) -> Vec<Vec<Value>> {
-    let cond = |index: u8, op: Value, val: u64| json!({"index": index, "type": "dword", "op": op, "val": val});
-    match e.syscall {
-        "clone" => CLONE_NS_FLAGS
-            .iter()
-            .map(|(_, f)| vec![cond(0, json!({"masked_eq": f}), *f)])
-            .collect(),
-        "personality" => vec![
-            PERSONALITY_ALLOWED
-                .iter()
-                .map(|v| cond(0, json!("ne"), *v))
-                .collect(),
+/// One test on an argument's low 32 bits. Every argument the table tests is an int, an
+/// unsigned int or a mode in the kernel, which ignores the upper half: comparing all 64 bits
+/// would let `ioctl(fd, TIOCSTI | 1 << 32)` through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgTest {
+    /// At least one of these bits is set.
+    AnyBit(u32),
+    /// Equal to one of these values.
+    OneOf(Vec<u32>),
+    /// Equal to none of these values.
+    NoneOf(Vec<u32>),
+}
+
+/// All tests of one alternative must hold for the call to be denied.
+pub type Alternative = Vec<(u8, ArgTest)>;
+
+/// What the filter does with one system call: deny it with `errno` when any alternative holds
+/// (an empty list denies it always); allow it otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallRule {
+    pub name: &'static str,
+    pub errno: i32,
+    pub alternatives: Vec<Alternative>,
+}
+
+impl SyscallRule {
+    pub fn always(&self) -> bool {
+        self.alternatives.is_empty()
+    }
+}
+
+fn errno_of(program: Program) -> i32 {
+    match program {
+        Program::Deny => libc::EPERM,
+        Program::Enosys => libc::ENOSYS,
+        Program::Family => libc::EAFNOSUPPORT,
+    }
+}
+
+/// The argument tests of one table entry; `None` when the entry denies the call outright.
+fn tests_of(e: &DenyEntry) -> Option<Alternative> {
+    let ns_flags = CLONE_NS_FLAGS.iter().fold(0, |all, (_, f)| all | f);
+    let tests = match e.syscall {
+        "clone" => vec![(0, ArgTest::AnyBit(ns_flags))],
+        "personality" => vec![(0, ArgTest::NoneOf(PERSONALITY_ALLOWED.to_vec()))],
+        "open" | "openat" => vec![
+            (
+                flags_arg(e.syscall),
+                ArgTest::AnyBit(O_CREAT | O_TMPFILE_BIT),
+            ),
+            (mode_arg(e.syscall), ArgTest::AnyBit(SET_ID_BITS)),
         ],
-        "open" | "openat" => [O_CREAT, O_TMPFILE_BIT]
-            .iter()
-            .flat_map(|create| [S_ISUID, S_ISGID].map(|bit| (*create, bit)))
-            .map(|(create, bit)| {
-                vec![
-                    cond(flags_arg(e.syscall), json!({"masked_eq": create}), create),
-                    cond(mode_arg(e.syscall), json!({"masked_eq": bit}), bit),
-                ]
-            })
-            .collect(),
         "chmod" | "fchmod" | "fchmodat" | "fchmodat2" | "creat" | "mknod" | "mknodat" => {
-            [S_ISUID, S_ISGID]
-                .iter()
-                .map(|bit| vec![cond(mode_arg(e.syscall), json!({"masked_eq": bit}), *bit)])
-                .collect()
+            vec![(mode_arg(e.syscall), ArgTest::AnyBit(SET_ID_BITS))]
         }
-        "socket" => vec![
-            [AF_UNIX, AF_INET, AF_INET6]
-                .iter()
-                .map(|v| cond(0, json!("ne"), *v))
-                .collect(),
-        ],
-        "socketpair" => vec![vec![cond(0, json!("ne"), AF_UNIX)]],
-        _ => match e.args {
-            Some(args) => vec![
-                args.iter()
-                    .map(|(i, _, v)| cond(*i, json!("eq"), *v))
-                    .collect(),
-            ],
-            None => vec![],
-        },
+        "socket" => vec![(0, ArgTest::NoneOf(vec![AF_UNIX, AF_INET, AF_INET6]))],
+        "socketpair" => vec![(0, ArgTest::NoneOf(vec![AF_UNIX]))],
+        _ => e
+            .args?
+            .iter()
+            .map(|(index, value)| (*index, ArgTest::OneOf(vec![*value])))
+            .collect(),
+    };
+    Some(tests)
+}
+
+/// Calls newer than seccompiler's syscall table, by number (the same on every architecture
+/// since Linux 5.1's unified numbering); denied with EPERM.
+const NUMBERED: &[(u32, &str)] = &[(467, "open_tree_attr")];
+
+/// The table's entries for `arch`, one rule per system call (entries naming the same call are
+/// its alternatives), each with its number on `arch`, in ascending order of number.
+pub fn rules(arch: Arch) -> Result<Vec<(u32, SyscallRule)>, SeccompPlanError> {
+    let mut rules: Vec<(u32, SyscallRule)> = Vec::new();
+    for e in TABLE
+        .iter()
+        .filter(|e| !(e.x86_only && arch != Arch::X86_64))
+    {
+        let errno = errno_of(e.program);
+        let tests = tests_of(e);
+        if let Some((_, rule)) = rules.iter_mut().find(|(_, r)| r.name == e.syscall) {
+            // A second entry for a call adds an alternative; an outright entry would swallow
+            // the others, and two errnos cannot share one call.
+            match tests {
+                Some(tests) if rule.errno == errno && !rule.always() => {
+                    rule.alternatives.push(tests)
+                }
+                _ => {
+                    return Err(SeccompPlanError::Compile {
+                        program: "deny-list",
+                        arch: arch.name(),
+                        detail: format!("conflicting entries for `{}`", e.syscall),
+                    });
+                }
+            }
+            continue;
+        }
+        let nr = syscall_number(arch, e.syscall)?;
+        let alternatives = tests.map(|t| vec![t]).unwrap_or_default();
+        rules.push((
+            nr,
+            SyscallRule {
+                name: e.syscall,
+                errno,
+                alternatives,
+            },
+        ));
+    }
+    for (nr, name) in NUMBERED {
+        rules.push((
+            *nr,
+            SyscallRule {
+                name,
+                errno: libc::EPERM,
+                alternatives: vec![],
+            },
+        ));
+    }
+    rules.sort_by_key(|(nr, _)| *nr);
+    Ok(rules)
+}
+
+/// The number of `name` on `arch`, from seccompiler's syscall tables. They are private to the
+/// crate, so this compiles a one-call filter through its JSON front end and reads the number
+/// back from the filter's one comparison that is not the architecture check.
+fn syscall_number(arch: Arch, name: &str) -> Result<u32, SeccompPlanError> {
+    const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let fail = |detail: String| SeccompPlanError::Compile {
+        program: "deny-list",
+        arch: arch.name(),
+        detail: format!("number of `{name}`: {detail}"),
+    };
+    let text = json!({"p": {"mismatch_action": "allow", "match_action": "trap",
+                            "filter": [{"syscall": name}]}})
+    .to_string();
+    let mut map = seccompiler::compile_from_json(text.as_bytes(), arch.target())
+        .map_err(|e| fail(e.to_string()))?;
+    let bpf = map.remove("p").unwrap_or_default();
+    let numbers: Vec<u32> = bpf
+        .iter()
+        .filter(|i| i.code == JEQ_K && i.k != arch.audit_arch())
+        .map(|i| i.k)
+        .collect();
+    match numbers[..] {
+        [nr] => Ok(nr),
+        _ => Err(fail(format!("expected one comparison, found {numbers:?}"))),
     }
 }
 
@@ -162,189 +272,25 @@ pub enum SeccompPlanError {
     TooLong { program: &'static str, len: usize },
 }
 
-/// The seccompiler JSON for one program of the table on `arch`.
-fn program_json(program: Program, errno: i32, arch: Arch) -> Value {
-    let mut filter = Vec::new();
-    for entry in TABLE
-        .iter()
-        .filter(|e| e.program == program && !(e.x86_only && arch != Arch::X86_64))
-    {
-        let rules = rules_for(entry);
-        if rules.is_empty() {
-            filter.push(json!({"syscall": entry.syscall}));
-        }
-        for args in rules {
-            filter.push(json!({"syscall": entry.syscall, "args": args}));
-        }
-    }
-    json!({"p": {"mismatch_action": "allow", "match_action": {"errno": errno}, "filter": filter}})
-}
-
-fn compile_program(
-    name: &'static str,
-    program: Program,
-    errno: i32,
-    arch: Arch,
-) -> Result<SeccompProgram, SeccompPlanError> {
-    let text = program_json(program, errno, arch).to_string();
-    let fail = |detail: String| SeccompPlanError::Compile {
-        program: name,
-        arch: arch.name(),
-        detail,
-    };
-    let mut map = seccompiler::compile_from_json(text.as_bytes(), arch.target())
-        .map_err(|e| fail(e.to_string()))?;
-    let bpf = map
-        .remove("p")
-        .ok_or_else(|| fail("compiler returned no program".into()))?;
-    if bpf.len() > 4096 {
-        return Err(SeccompPlanError::TooLong {
-            program: name,
-            len: bpf.len(),
-        });
-    }
-    Ok(SeccompProgram::from_bpf(name, &bpf))
-}
-
-/// Calls newer than seccompiler's syscall table, by number (the same on every architecture
-/// since Linux 5.1's unified numbering).
-const NUMBERED: &[(i64, &str)] = &[(467, "open_tree_attr")];
-
-fn compile_numbered(arch: Arch) -> Result<SeccompProgram, SeccompPlanError> {
-    let rules = NUMBERED.iter().map(|(nr, _)| (*nr, vec![])).collect();
-    let fail = |detail: String| SeccompPlanError::Compile {
-        program: "new-mount-api",
-        arch: arch.name(),
-        detail,
-    };
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch.target(),
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    let bpf: BpfProgram = filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| fail(e.to_string()))?;
-    Ok(SeccompProgram::from_bpf("new-mount-api", &bpf))
-}
-
-/// x32 guard (x86_64 only). seccompiler checks the architecture but not the x32 bit: a call
-/// numbered `nr | 0x40000000` carries AUDIT_ARCH_X86_64 and would dodge every rule above on a
-/// kernel with x32 enabled. Other architectures are already killed by the main programs.
-fn x32_guard() -> SeccompProgram {
-    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    const RET_ALLOW: u32 = 0x7fff_0000;
-    let ret_errno = 0x0005_0000 | libc::EPERM as u32;
-    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-    let jge = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
-    let prog = vec![
-        sock_filter {
-            code: ld,
-            jt: 0,
-            jf: 0,
-            k: 4,
-        }, // seccomp_data.arch
-        sock_filter {
-            code: jeq,
-            jt: 1,
-            jf: 0,
-            k: AUDIT_ARCH_X86_64,
-        },
-        sock_filter {
-            code: ret,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-        sock_filter {
-            code: ld,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        }, // seccomp_data.nr
-        sock_filter {
-            code: jge,
-            jt: 0,
-            jf: 1,
-            k: X32_SYSCALL_BIT,
-        },
-        sock_filter {
-            code: ret,
-            jt: 0,
-            jf: 0,
-            k: ret_errno,
-        },
-        sock_filter {
-            code: ret,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-    ];
-    SeccompProgram::from_bpf("x32-guard", &prog)
-}
-
-/// Join programs into one: every "allow" verdict of a program but the last becomes a jump to
-/// the start of the next, so a call is allowed only when every part allows it, and the first
-/// part that matches gives the errno. One filter costs the kernel one JIT at install and one
-/// filter run per system call, where separate filters cost one each.
-fn chain(name: &str, parts: &[SeccompProgram]) -> SeccompProgram {
-    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-    const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
-    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
-    let mut joined: BpfProgram = Vec::new();
-    for (index, part) in parts.iter().enumerate() {
-        let mut bpf = part.to_bpf();
-        if index + 1 < parts.len() {
-            let len = bpf.len();
-            for (i, insn) in bpf.iter_mut().enumerate() {
-                if insn.code == RET_K && insn.k == SECCOMP_RET_ALLOW {
-                    // Classic BPF jumps forward only, relative to the next instruction.
-                    *insn = sock_filter {
-                        code: JA,
-                        jt: 0,
-                        jf: 0,
-                        k: (len - i - 1) as u32,
-                    };
-                }
-            }
-        }
-        joined.extend(bpf);
-    }
-    SeccompProgram::from_bpf(name, &joined)
-}
-
-/// Compile the default deny-list for `arch`: its parts (one per errno, and on x86_64 the x32
-/// guard) chained into the single program the workload installs.
+/// Compile the default deny-list for `arch` into the single program the workload installs.
 pub fn compile_default(arch: Arch) -> Result<Vec<SeccompProgram>, SeccompPlanError> {
-    let mut parts = vec![
-        compile_program("deny-list", Program::Deny, libc::EPERM, arch)?,
-        compile_program("clone3-enosys", Program::Enosys, libc::ENOSYS, arch)?,
-        compile_program("socket-families", Program::Family, libc::EAFNOSUPPORT, arch)?,
-        compile_numbered(arch)?,
-    ];
-    if arch == Arch::X86_64 {
-        parts.push(x32_guard());
-    }
-    let name = parts
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect::<Vec<_>>()
-        .join(" + ");
-    let program = chain(&name, &parts);
-    if program.instructions.len() > 4096 {
+    let program =
+        compact::compile(arch, &rules(arch)?).map_err(|detail| SeccompPlanError::Compile {
+            program: "deny-list",
+            arch: arch.name(),
+            detail,
+        })?;
+    if program.len() > 4096 {
         return Err(SeccompPlanError::TooLong {
-            program: "default",
-            len: program.instructions.len(),
+            program: "deny-list",
+            len: program.len(),
         });
     }
-    Ok(vec![program])
+    Ok(vec![SeccompProgram::from_bpf("deny-list", &program)])
 }
+
+#[path = "seccomp/compact.rs"]
+mod compact;
 
 // An explicit path, so `build.rs` can include this file as it is.
 #[path = "seccomp/table.rs"]
@@ -355,6 +301,10 @@ use table::{
     AF_INET, AF_INET6, AF_UNIX, CLONE_NS_FLAGS, PERSONALITY_ALLOWED, Program, S_ISGID, S_ISUID,
     TABLE,
 };
+
+#[cfg(test)]
+#[path = "seccomp/reference.rs"]
+mod reference;
 
 #[cfg(test)]
 #[path = "seccomp/tests.rs"]

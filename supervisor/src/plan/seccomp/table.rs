@@ -24,16 +24,17 @@ pub struct DenyEntry {
     /// Architectures that have the call (legacy calls are x86_64 only).
     pub(super) x86_only: bool,
     pub(super) program: Program,
-    /// seccompiler JSON conditions (ANDed); `None` = match on the number alone.
+    /// Argument equalities (ANDed) selecting the call; `None` = match on the number alone
+    /// (or, for the calls `super::tests_of` knows by name, its own argument tests).
     pub(super) args: Option<&'static [Arg]>,
 }
 
-/// One argument comparison: (index, 32-bit?, op, value); op "masked" compares `arg & value == value`.
-pub(super) type Arg = (u8, &'static str, u64);
+/// One argument equality: (index, value), compared on the argument's low 32 bits.
+pub(super) type Arg = (u8, u32);
 
 // CLONE_NEWTIME (0x80) is absent on purpose: in clone()'s flags it is part of the exit-signal
 // byte, and time namespaces can only be made by unshare and clone3, both denied outright.
-pub(super) const CLONE_NS_FLAGS: &[(&str, u64)] = &[
+pub(super) const CLONE_NS_FLAGS: &[(&str, u32)] = &[
     ("CLONE_NEWNS", 0x0002_0000),
     ("CLONE_NEWCGROUP", 0x0200_0000),
     ("CLONE_NEWUTS", 0x0400_0000),
@@ -43,16 +44,16 @@ pub(super) const CLONE_NS_FLAGS: &[(&str, u64)] = &[
     ("CLONE_NEWNET", 0x4000_0000),
 ];
 
-pub(super) const TIOCSTI: u64 = 0x5412;
-pub(super) const TIOCLINUX: u64 = 0x541C;
-pub(super) const S_ISUID: u64 = 0o4000;
-pub(super) const S_ISGID: u64 = 0o2000;
+pub(super) const TIOCSTI: u32 = 0x5412;
+pub(super) const TIOCLINUX: u32 = 0x541C;
+pub(super) const S_ISUID: u32 = 0o4000;
+pub(super) const S_ISGID: u32 = 0o2000;
 /// personality() values a normal program uses: PER_LINUX, PER_LINUX32 and their ADDR_* forms,
 /// and 0xffffffff (query).
-pub(super) const PERSONALITY_ALLOWED: [u64; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
-pub(super) const AF_UNIX: u64 = 1;
-pub(super) const AF_INET: u64 = 2;
-pub(super) const AF_INET6: u64 = 10;
+pub(super) const PERSONALITY_ALLOWED: [u32; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
+pub(super) const AF_UNIX: u32 = 1;
+pub(super) const AF_INET: u32 = 2;
+pub(super) const AF_INET6: u32 = 10;
 
 const fn deny(syscall: &'static str, reason: &'static str) -> DenyEntry {
     DenyEntry {
@@ -214,7 +215,7 @@ pub(super) const TABLE: &[DenyEntry] = &[
     },
     DenyEntry {
         condition: "request == TIOCSTI (low 32 bits)",
-        args: Some(&[(1, "dword_eq", TIOCSTI)]),
+        args: Some(&[(1, TIOCSTI)]),
         ..deny(
             "ioctl",
             "TIOCSTI pushes keystrokes into a terminal the sandbox shares with its user",
@@ -222,7 +223,7 @@ pub(super) const TABLE: &[DenyEntry] = &[
     },
     DenyEntry {
         condition: "request == TIOCLINUX (low 32 bits)",
-        args: Some(&[(1, "dword_eq", TIOCLINUX)]),
+        args: Some(&[(1, TIOCLINUX)]),
         ..deny(
             "ioctl",
             "TIOCLINUX can paste console selections into the terminal",

@@ -21,8 +21,120 @@ fn compiles_for_both_architectures_within_the_kernel_limit() {
                 "round trip"
             );
         }
-        assert_eq!(programs[0].name.contains("x32-guard"), arch == Arch::X86_64);
     }
+}
+
+/// Argument values worth trying against `test`: its own values and bits, their neighbours,
+/// zero, all ones, and each with the upper half set (which the kernel ignores for these calls).
+fn interesting_values(test: &ArgTest) -> Vec<u64> {
+    let own: Vec<u32> = match test {
+        ArgTest::AnyBit(mask) => (0..32)
+            .map(|b| 1u32 << b)
+            .filter(|b| mask & b != 0)
+            .chain([*mask, !*mask])
+            .collect(),
+        ArgTest::OneOf(values) | ArgTest::NoneOf(values) => values.clone(),
+    };
+    let mut values: Vec<u64> = own
+        .iter()
+        .flat_map(|v| [*v, v.wrapping_add(1), v.wrapping_sub(1)])
+        .chain([0, u32::MAX])
+        .map(u64::from)
+        .collect();
+    let high: Vec<u64> = values.iter().map(|v| v | 1 << 32).collect();
+    values.extend(high);
+    values.push(1 << 63);
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+#[test]
+fn compact_program_gives_seccompilers_verdict_for_every_call_and_argument() {
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        let rules = rules(arch).unwrap();
+        let compact = compile_default(arch).unwrap().remove(0).to_bpf();
+        let oracle = reference::compile(arch, &rules);
+        let other_arch = match arch {
+            Arch::X86_64 => Arch::Aarch64.audit_arch(),
+            Arch::Aarch64 => Arch::X86_64.audit_arch(),
+        };
+        let check = |nr: u32, data_arch: u32, args: [u64; 6]| {
+            let data = reference::data(nr, data_arch, args);
+            assert_eq!(
+                reference::run(&compact, &data),
+                reference::reference_verdict(arch, &oracle, &data),
+                "{} nr {nr} arch {data_arch:#x} args {args:x?}",
+                arch.name()
+            );
+        };
+        let mut tried = 0;
+        for nr in (0..1024).chain([0x4000_0000, 0x4000_0001, 0x4000_0065, u32::MAX]) {
+            for data_arch in [arch.audit_arch(), other_arch, 0x4000_0003] {
+                check(nr, data_arch, [0; 6]);
+                check(nr, data_arch, [u64::MAX; 6]);
+                tried += 2;
+            }
+        }
+        for (nr, rule) in &rules {
+            check(nr | 0x4000_0000, arch.audit_arch(), [0; 6]);
+            for alternative in &rule.alternatives {
+                // Every combination of interesting values on the arguments this rule reads.
+                let mut cases = vec![[0u64; 6]];
+                for (index, test) in alternative {
+                    cases = cases
+                        .iter()
+                        .flat_map(|case| {
+                            interesting_values(test).into_iter().map(move |v| {
+                                let mut c = *case;
+                                c[usize::from(*index)] = v;
+                                c
+                            })
+                        })
+                        .collect();
+                }
+                for args in cases {
+                    check(*nr, arch.audit_arch(), args);
+                    tried += 1;
+                }
+            }
+        }
+        assert!(tried > 6000, "{tried} cases");
+    }
+}
+
+#[test]
+fn compact_program_is_small_and_denies_what_the_table_names() {
+    let arch = Arch::X86_64;
+    let compact = compile_default(arch).unwrap().remove(0).to_bpf();
+    let reference_len: usize = reference::compile(arch, &rules(arch).unwrap())
+        .iter()
+        .map(Vec::len)
+        .sum();
+    // The point of the compact layout: the kernel's install cost grows with the program.
+    assert!(
+        compact.len() * 3 < reference_len,
+        "{} vs {reference_len}",
+        compact.len()
+    );
+    let verdict = |nr: i64, args: [u64; 6]| {
+        reference::run(
+            &compact,
+            &reference::data(nr as u32, arch.audit_arch(), args),
+        )
+    };
+    let eperm = 0x0005_0000 | libc::EPERM as u32;
+    assert_eq!(verdict(libc::SYS_ptrace, [0; 6]), eperm);
+    assert_eq!(verdict(libc::SYS_getpid, [0; 6]), reference::RET_ALLOW);
+    assert_eq!(
+        verdict(libc::SYS_ioctl, [0, 0x1_0000_5412, 0, 0, 0, 0]),
+        eperm,
+        "TIOCSTI with the upper half set is still TIOCSTI to the kernel"
+    );
+    assert_eq!(
+        verdict(libc::SYS_ioctl, [0, 0x5413, 0, 0, 0, 0]),
+        reference::RET_ALLOW
+    );
 }
 
 #[test]
