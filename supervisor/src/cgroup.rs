@@ -1,6 +1,6 @@
 //! The run's cgroups (supervisor side). They are created, with their limits, while the sandbox's
-//! pid 1 waits for its Plan, which is sent only once pid 1 is inside them (`admit`); afterwards
-//! whatever is left in them is killed and the directories are removed. Uses the v1 pids and memory hierarchies this
+//! pid 1 builds its root; pid 1 then moves itself in (`enter`) through the `tasks` files the
+//! supervisor opens for it (`tasks_files`), before it forks anything; afterwards whatever is left in them is killed and the directories are removed. Uses the v1 pids and memory hierarchies this
 //! host offers to root.
 
 use std::path::{Path, PathBuf};
@@ -112,21 +112,24 @@ impl RunCgroup {
         Ok(dir)
     }
 
-    /// Move the sandbox's pid 1 (its main thread) into every one of the run's cgroups, before
-    /// it forks anything: children are born in their parent's cgroup. Through `tasks`, which
-    /// moves one thread, not `cgroup.procs`: moving a whole process takes a global lock and an
-    /// RCU grace period that cost milliseconds per run. pid 1's network thread, if it is still
-    /// running, stays behind; it creates no process and is joined before pid 1 forks.
-    pub fn admit(&self, pid: nix::unistd::Pid) -> Result<(), CgroupError> {
-        for dir in &self.dirs {
-            write(
-                dir,
-                "tasks",
-                &pid.to_string(),
-                "move the sandbox's pid 1 in",
-            )?;
-        }
-        Ok(())
+    /// The `tasks` file of every one of the run's cgroups, opened for writing, for pid 1 to
+    /// move itself in with [`enter`] (the files stay writable through the fds after pid 1 has
+    /// entered its user namespace).
+    pub fn tasks_files(&self) -> Result<Vec<std::fs::File>, CgroupError> {
+        self.dirs
+            .iter()
+            .map(|dir| {
+                let path = dir.join("tasks");
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|source| CgroupError {
+                        path,
+                        action: "open for pid 1",
+                        source,
+                    })
+            })
+            .collect()
     }
 
     /// How many processes the kernel's OOM killer ended in the run's memory cgroup (the
@@ -186,4 +189,20 @@ impl Drop for RunCgroup {
     fn drop(&mut self) {
         self.destroy();
     }
+}
+
+/// Move the calling thread into the cgroup of each `tasks` file (pid 1's side, while it is
+/// single-threaded, before it forks: children are born in their parent's cgroups).
+///
+/// Why the thread moves itself, by writing "0" to `tasks`: moving another task, or a whole
+/// process through `cgroup.procs`, takes the kernel's global threadgroup lock, whose write side
+/// waits for an RCU grace period: about a millisecond per cgroup on this class of machine, on
+/// the launch's critical path. A thread moving itself needs no such lock.
+pub fn enter(tasks: &[std::os::fd::OwnedFd]) -> Result<(), crate::confine::ConfineError> {
+    use crate::confine::{ConfineError, Step};
+    for fd in tasks {
+        nix::unistd::write(fd, b"0")
+            .map_err(|e| ConfineError::os(Step::Cgroup, e, "move pid 1 into the run's cgroup"))?;
+    }
+    Ok(())
 }

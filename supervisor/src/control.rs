@@ -23,7 +23,9 @@ const MAX_FRAME: usize = 16 << 20;
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToInit {
     Plan(Box<Plan>),
-    /// Pid 1 is in the run's cgroups; it may create its cgroup namespace and fork.
+    /// The run is admitted: the run's cgroups exist and the audit record is written. The
+    /// `tasks` files of the run's cgroups travel with this frame (SCM_RIGHTS, one per cgroup);
+    /// pid 1 moves itself in through them before it creates its cgroup namespace and forks.
     Admitted,
 }
 
@@ -96,23 +98,74 @@ pub async fn recv_all(mut stream: tokio::net::UnixStream) -> Result<Vec<FromInit
     Ok(out)
 }
 
-/// Write one frame with `fd` attached (SCM_RIGHTS on its first byte); blocking.
-pub fn send_with_fd<T: Serialize>(
+/// Write one frame with `fds` attached (SCM_RIGHTS on its first byte); blocking. With no fds
+/// it is a plain [`send`].
+pub fn send_with_fds<T: Serialize>(
     sock: &std::os::unix::net::UnixStream,
     msg: &T,
-    fd: std::os::fd::BorrowedFd<'_>,
+    fds: &[std::os::fd::BorrowedFd<'_>],
 ) -> Result<(), ControlError> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     use std::os::fd::AsRawFd;
     let frame = encode(msg)?;
-    let fds = [fd.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
+    if fds.is_empty() {
+        (&*sock).write_all(&frame)?;
+        return Ok(());
+    }
+    let raw: Vec<i32> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    let cmsg = [ControlMessage::ScmRights(&raw)];
     let iov = [std::io::IoSlice::new(&frame)];
     let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
         .map_err(std::io::Error::from)?;
-    // The fd went with the first byte; anything left is plain data.
+    // The fds went with the first byte; anything left is plain data.
     (&*sock).write_all(&frame[sent..])?;
     Ok(())
+}
+
+/// Most fds one frame may carry (the run's cgroups: one per v1 hierarchy).
+const MAX_FDS: usize = 8;
+
+/// Read one frame and the fds attached to it (blocking; pid 1's side). The previous frame must
+/// have been read exactly (as [`recv`] does), so the fds cannot have been taken by a plain read.
+pub fn recv_with_fds<T: for<'de> Deserialize<'de>>(
+    sock: &std::os::unix::net::UnixStream,
+) -> Result<Option<(T, Vec<std::os::fd::OwnedFd>)>, ControlError> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut len = [0u8; 4];
+    let mut fds = Vec::new();
+    let mut got = 0;
+    while got < len.len() {
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
+        let mut iov = [std::io::IoSliceMut::new(&mut len[got..])];
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(std::io::Error::from)?;
+        for c in msg.cmsgs().map_err(std::io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                // SAFETY: the kernel just installed these fds in this process for us.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        if msg.bytes == 0 {
+            return Ok(None);
+        }
+        got += msg.bytes;
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(ControlError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    (&*sock).read_exact(&mut body)?;
+    Ok(Some((serde_json::from_slice(&body)?, fds)))
 }
 
 /// [`recv_all`], also taking the fds that arrive with the messages: the first one is handed to

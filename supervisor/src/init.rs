@@ -7,7 +7,7 @@
 //!            · unshare mount/ipc/uts · not dumpable                             │ meanwhile the
 //!            · read the Plan · supervisor alive? · own process group            │ supervisor compiles,
 //!            · mounts + pivot_root · join the network namespace ◄───────────────┘ then makes cgroups
-//!            · admitted to the run's cgroups · unshare cgroup · hostname
+//!            · admitted: moves itself into the run's cgroups · unshare cgroup · hostname
 //!            · rlimits · chdir · fork workload; then: reap, forward signals, relay its status
 //!   workload signals reset · setsid · die with pid 1 · drop caps · no_new_privs
 //!            · Landlock · seccomp · execve
@@ -126,9 +126,12 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
         }
         Ok(plan)
     })?;
-    // The supervisor moves us into the run's cgroups while we build the root, and says so:
-    // they must be ours before the cgroup namespace makes them its root, and before any fork.
-    wait_admitted(control)?;
+    // The supervisor creates the run's cgroups while we build the root and sends their
+    // `tasks` files: we must be in them before the cgroup namespace makes them its root, and
+    // before any fork.
+    let tasks = wait_admitted(control)?;
+    crate::cgroup::enter(&tasks)?;
+    drop(tasks);
     namespaces::enter_cgroup()?;
     let forwarded = block_signals()?;
     network::hand_over_proxy_listener(control, plan.proxy_port)?;
@@ -161,12 +164,21 @@ fn read_plan(control: &mut UnixStream) -> Result<Plan, ConfineError> {
     }
 }
 
-fn wait_admitted(control: &mut UnixStream) -> Result<(), ConfineError> {
-    match receive(control)? {
-        ToInit::Admitted => Ok(()),
-        other => Err(ConfineError::other(
+fn wait_admitted(control: &mut UnixStream) -> Result<Vec<std::os::fd::OwnedFd>, ConfineError> {
+    match control::recv_with_fds::<ToInit>(control) {
+        Ok(Some((ToInit::Admitted, tasks))) => Ok(tasks),
+        Ok(Some((other, _))) => Err(ConfineError::other(
             Step::ReadPlan,
-            format!("expected the cgroup admission, got {other:?}"),
+            format!("expected the admission, got {other:?}"),
+        )),
+        // The supervisor gave up (refused the run, or died): nothing to start.
+        Ok(None) => Err(ConfineError::other(
+            Step::ReadPlan,
+            "the supervisor closed the control socket before admitting the run",
+        )),
+        Err(e) => Err(ConfineError::other(
+            Step::ReadPlan,
+            format!("read the admission: {e}"),
         )),
     }
 }

@@ -12,7 +12,7 @@
 //! yet), so the child may run ordinary Rust. Its code is `init::pid1`, a plain function of the
 //! control socket and the Plan.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 
 use nix::sched::CloneFlags;
@@ -162,9 +162,9 @@ pub fn start(how: Pid1Start) -> Result<Pending, LaunchError> {
 }
 
 impl Pending {
-    /// Hand pid 1 the Plan, then (while it builds the root) place it in the run's cgroups, run
+    /// Hand pid 1 the Plan, then (while it builds the root) create the run's cgroups, run
     /// `before_start` (the audit record: a run that cannot be recorded never starts), and let
-    /// it go on. On failure the init is killed and reaped; if it had already failed on its
+    /// it go on with the cgroups' `tasks` files, through which it moves itself in. On failure the init is killed and reaped; if it had already failed on its
     /// own, its report is the error.
     pub fn commit(
         mut self,
@@ -176,9 +176,10 @@ impl Pending {
             .map_err(LaunchError::from)
             .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
             .and_then(|cgroup| {
-                cgroup.admit(self.pid)?;
+                let tasks = cgroup.tasks_files()?;
                 before_start().map_err(LaunchError::Refused)?;
-                control::send(&mut self.control, &ToInit::Admitted)?;
+                let fds: Vec<_> = tasks.iter().map(|f| f.as_fd()).collect();
+                control::send_with_fds(&self.control, &ToInit::Admitted, &fds)?;
                 Ok(cgroup)
             });
         match result {

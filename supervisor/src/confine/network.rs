@@ -83,10 +83,10 @@ pub fn hand_over_proxy_listener(
     };
     let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
         .map_err(|e| ConfineError::io(Step::ProxyListener, &e, format!("bind 127.0.0.1:{port}")))?;
-    crate::control::send_with_fd(
+    crate::control::send_with_fds(
         control,
         &crate::control::FromInit::ProxyListener,
-        listener.as_fd(),
+        &[listener.as_fd()],
     )
     .map_err(|e| ConfineError::other(Step::ProxyListener, format!("send the listener: {e}")))
 }
