@@ -283,13 +283,14 @@ pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
         apply(op)?;
     }
 
-    umount2(OLD, MntFlags::MNT_DETACH).map_err(|e| fail(e, "detach the host root".into()))?;
     nix::unistd::chdir(NEW).map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir newroot"))?;
-    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." removes it.
+    // pivot_root(".", ".") stacks the old root (the base, with the host's tree still under
+    // /oldroot) on top of the new one; detaching "." removes both at once. One detach, not
+    // one for the host tree and one for the base: each waits for an RCU grace period.
     nix::unistd::pivot_root(".", ".")
         .map_err(|e| ConfineError::os(Step::PivotRoot, e, "pivot_root into newroot"))?;
     umount2(".", MntFlags::MNT_DETACH)
-        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "detach the base"))?;
+        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "detach the base and the host root"))?;
     nix::unistd::chdir("/").map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir /"))?;
     remount_root_read_only()
 }
