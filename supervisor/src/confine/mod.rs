@@ -135,3 +135,4 @@ pub mod namespaces;
 pub mod network;
 pub mod privileges;
 pub mod seccomp;
+pub mod watch;
