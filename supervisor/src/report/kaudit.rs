@@ -245,7 +245,9 @@ fn field(text: &str, key: &str) -> Option<String> {
         return Some(quoted[..quoted.find('"')?].to_string());
     }
     let word = &rest[..rest.find(' ').unwrap_or(rest.len())];
-    let hex = key == "path" && word.len() % 2 == 0 && word.bytes().all(|b| b.is_ascii_hexdigit());
+    let hex = key == "path"
+        && word.len().is_multiple_of(2)
+        && word.bytes().all(|b| b.is_ascii_hexdigit());
     if hex {
         let bytes: Option<Vec<u8>> = (0..word.len())
             .step_by(2)
@@ -279,7 +281,9 @@ fn denial(text: &str) -> Option<Denial> {
     }
     if let Some(right) = first.strip_prefix("net.") {
         let port = field(text, "dest").or_else(|| field(text, "src"))?;
-        let host = field(text, "daddr").unwrap_or_else(|| "?".into());
+        let host = field(text, "daddr")
+            .or_else(|| field(text, "saddr"))
+            .unwrap_or_else(|| "?".into());
         let access = if right == "bind_tcp" {
             "bind"
         } else {
