@@ -300,6 +300,12 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DIR")]
     pub vault_dir: Option<PathBuf>,
 
+    /// After the run, print to stderr what the sandbox refused (files, network destinations)
+    /// and the profile rule that would allow each; the audit record carries it too. Watches
+    /// the workload's open/exec/connect calls (seccomp user notification), so calls are slower.
+    #[arg(long)]
+    pub report: bool,
+
     /// The command and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,

@@ -35,6 +35,12 @@ pub enum FromInit {
     SetupFailed(ConfineError),
     /// The listening socket for the egress proxy travels with this frame (SCM_RIGHTS).
     ProxyListener,
+    /// `exec --report`: the workload's seccomp notification listener travels with this frame
+    /// (SCM_RIGHTS). Sent after [`FromInit::ProxyListener`] (pid 1 sends that before it forks
+    /// the workload), so the fds arrive in the order of their frames.
+    WatchListener,
+    /// `exec --report`: the workload could not install its watch; the run goes on without it.
+    WatchUnavailable(ConfineError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,16 +174,28 @@ pub fn recv_with_fds<T: for<'de> Deserialize<'de>>(
     Ok(Some((serde_json::from_slice(&body)?, fds)))
 }
 
-/// [`recv_all`], also taking the fds that arrive with the messages: the first one is handed to
-/// `listener` as soon as it arrives (others are closed). Used only with `mode = "proxy"`.
-pub async fn recv_all_with_fd(
+/// Where the fds that arrive with [`FromInit`] messages go, each as soon as its frame is read.
+#[derive(Debug, Default)]
+pub struct FdRoutes {
+    /// The egress proxy's listener (`mode = "proxy"`).
+    pub proxy: Option<tokio::sync::oneshot::Sender<std::os::fd::OwnedFd>>,
+    /// The `--report` watch listener.
+    pub watch: Option<tokio::sync::oneshot::Sender<std::os::fd::OwnedFd>>,
+}
+
+/// [`recv_all`], also taking the fds that arrive with the messages: each fd belongs to the frame
+/// whose first byte carried it, and is routed by that frame's kind (an fd nobody asked for is
+/// closed).
+pub async fn recv_all_with_fds(
     stream: tokio::net::UnixStream,
-    listener: tokio::sync::oneshot::Sender<std::os::fd::OwnedFd>,
+    mut routes: FdRoutes,
 ) -> Result<Vec<FromInit>, ControlError> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    let mut listener = Some(listener);
+    let mut fds: std::collections::VecDeque<OwnedFd> = std::collections::VecDeque::new();
     let mut buf = Vec::new();
+    let mut parsed = 0;
+    let mut out = Vec::new();
     let mut chunk = vec![0u8; 64 << 10];
     loop {
         stream.readable().await?;
@@ -203,27 +221,51 @@ pub async fn recv_all_with_fd(
             }
             Ok((msg.bytes, fds))
         });
-        let (n, fds) = match got {
+        let (n, got_fds) = match got {
             Ok(v) => v,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e.into()),
         };
-        for fd in fds {
-            if let Some(tx) = listener.take() {
+        fds.extend(got_fds);
+        buf.extend_from_slice(&chunk[..n]);
+        // Route the fds of every frame complete so far.
+        while let Some(msg) = next_frame(&buf, &mut parsed)? {
+            let route = match &msg {
+                FromInit::ProxyListener => Some(&mut routes.proxy),
+                FromInit::WatchListener => Some(&mut routes.watch),
+                _ => None,
+            };
+            if let Some(route) = route
+                && let Some(fd) = fds.pop_front()
+                && let Some(tx) = route.take()
+            {
                 let _ = tx.send(fd);
             }
+            out.push(msg);
         }
         if n == 0 {
             break;
         }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let mut out = Vec::new();
-    let mut cursor = std::io::Cursor::new(buf);
-    while let Some(msg) = recv(&mut cursor)? {
-        out.push(msg);
     }
     Ok(out)
+}
+
+/// The frame starting at `buf[*at..]` if it is complete; advances `at` past it.
+fn next_frame(buf: &[u8], at: &mut usize) -> Result<Option<FromInit>, ControlError> {
+    let rest = &buf[*at..];
+    let Some(len) = rest.get(..4) else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if len > MAX_FRAME {
+        return Err(ControlError::TooLarge(len));
+    }
+    let Some(body) = rest.get(4..4 + len) else {
+        return Ok(None);
+    };
+    let msg = serde_json::from_slice(body)?;
+    *at += 4 + len;
+    Ok(Some(msg))
 }
 
 #[cfg(test)]

@@ -208,6 +208,10 @@ fn run_workload(plan: &Plan) -> Result<Infallible, ConfineError> {
         .map(|(_, v)| v.as_str());
     let program = exec::resolve(&plan.argv[0], path_var)?;
     let prepared = exec::prepare(&program, &plan.argv, &plan.env)?;
+    if plan.watch {
+        // `exec --report` only; after no_new_privs, before the deny-list.
+        confine::watch::install_and_hand_over()?;
+    }
     // Seccomp last: after it, only execve runs.
     confine::seccomp::install(&plan.seccomp)?;
     Err(exec::exec(&prepared))

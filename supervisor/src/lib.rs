@@ -16,6 +16,7 @@ pub mod init;
 pub mod kernel;
 pub mod plan;
 pub mod policy;
+pub mod report;
 pub mod secrets;
 pub mod spawn;
 pub mod supervise;

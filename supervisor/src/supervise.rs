@@ -62,10 +62,13 @@ async fn exited(pid: Pid, sigchld: &mut Signal) -> i32 {
 
 /// Wait for the sandbox to end. Signals the supervisor receives are passed on to the sandbox.
 /// With `egress` (`mode = "proxy"`), the proxy serves the listener pid 1 hands over until then.
+/// With `watch` (`exec --report`), the workload's watch listener is handed to the report's
+/// watcher as soon as it arrives.
 pub async fn wait(
     launched: Launched,
     wall_time: Option<Duration>,
     egress: Option<std::sync::Arc<crate::egress::EgressPolicy>>,
+    watch: Option<crate::report::watch::Handoff>,
 ) -> std::io::Result<Outcome> {
     let Launched {
         pid,
@@ -76,14 +79,22 @@ pub async fn wait(
     let mut sigchld = signal(SignalKind::child())?;
     control.set_nonblocking(true)?;
     let control = tokio::net::UnixStream::from_std(control)?;
-    let (messages, proxy) = match egress {
-        None => (tokio::spawn(control::recv_all(control)), None),
-        Some(policy) => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let messages = tokio::spawn(control::recv_all_with_fd(control, tx));
+    let (watch_fd, watch_unavailable) = match watch {
+        Some(w) => (Some(w.fd), Some(w.unavailable)),
+        None => (None, None),
+    };
+    let (messages, proxy) = match (egress, watch_fd) {
+        (None, None) => (tokio::spawn(control::recv_all(control)), None),
+        (egress, watch) => {
+            let mut routes = control::FdRoutes { proxy: None, watch };
+            let proxy = egress.map(|policy| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                routes.proxy = Some(tx);
+                tokio::spawn(crate::egress::serve_handed_over(rx, policy))
+            });
             (
-                messages,
-                Some(tokio::spawn(crate::egress::serve_handed_over(rx, policy))),
+                tokio::spawn(control::recv_all_with_fds(control, routes)),
+                proxy,
             )
         }
     };
@@ -130,7 +141,13 @@ pub async fn wait(
             let failure = match messages.await {
                 Ok(Ok(msgs)) => msgs.into_iter().find_map(|m| match m {
                     FromInit::SetupFailed(e) => Some(e),
-                    FromInit::ProxyListener => None,
+                    FromInit::WatchUnavailable(e) => {
+                        if let Some(slot) = &watch_unavailable {
+                            slot.set(e);
+                        }
+                        None
+                    }
+                    FromInit::ProxyListener | FromInit::WatchListener => None,
                 }),
                 _ => None,
             };

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::harness::{Scratch, USERS, User, exec_command, sandbox_bin};
 
-/// Every field of schema version 1, in order.
+/// Every field of schema version 2, in order.
 const FIELDS: [&str; 21] = [
     "v",
     "time",
@@ -26,7 +26,7 @@ const FIELDS: [&str; 21] = [
     "exit_status",
     "duration_ms",
     "resources",
-    "denials",
+    "report",
     "message",
     "seq",
     "prev",
@@ -114,7 +114,7 @@ fn every_exec_event_is_written_with_every_field_and_the_log_verifies() {
             let mut want = FIELDS.to_vec();
             want.sort_unstable();
             assert_eq!(keys, want, "as {user:?}: {r}");
-            assert_eq!(r["v"], 1);
+            assert_eq!(r["v"], 2);
             assert!(r["time"].as_str().unwrap().ends_with('Z'), "{r}");
         }
         let (start, end) = (&recs[1], &recs[2]);

@@ -16,4 +16,5 @@ mod host_state;
 mod lifetime;
 mod load;
 mod profiles;
+mod report;
 mod secrets;

@@ -25,7 +25,9 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 pub use config::{AuditConfig, OnFailure};
-pub use record::{Decision, Denial, Kind, Record, Resources, SCHEMA_VERSION};
+pub use record::{
+    Decision, Denial, DenialReport, Kind, Record, ReportSource, Resources, SCHEMA_VERSION,
+};
 pub use run::{Ending, Refused, RunAudit, RunInfo};
 pub use writer::{LogFile, WriteError};
 
@@ -141,7 +143,7 @@ impl Record {
             exit_status: None,
             duration_ms: None,
             resources: None,
-            denials: None,
+            report: None,
             message: None,
         }
     }

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The schema version written in every record's `v` field. Bump it when a field changes meaning
-/// or disappears; adding a field is compatible.
-pub const SCHEMA_VERSION: u32 = 1;
+/// or disappears; adding a field is compatible. 2: `denials` (a reserved array, always null in
+/// 1) became `report`, the denial report with the sources that produced it.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `prev` of the first record of a new chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -70,8 +71,34 @@ pub struct Denial {
     pub access: String,
     /// The path, or `host:port`.
     pub target: String,
-    /// The profile rule that would allow it, e.g. `filesystem.read += "/opt/data"`.
+    /// The profile rule that would allow it, e.g. `add "/opt/data" to [filesystem] read`.
     pub allow_with: String,
+    /// The source that saw it (a [`ReportSource::name`]).
+    pub source: String,
+}
+
+/// One source of denials and whether it watched this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportSource {
+    /// `seccomp-notify`, `egress-proxy`, `landlock-audit`.
+    pub name: String,
+    pub active: bool,
+    /// What it sees (when active), or why it is not (when inactive).
+    pub detail: String,
+}
+
+/// What a run watched with `exec --report` was refused. Never complete by construction: it
+/// lists what the active sources saw, and `sources` says which were active and what each sees.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenialReport {
+    pub sources: Vec<ReportSource>,
+    /// Distinct denials, in the order first seen.
+    pub denials: Vec<Denial>,
+    /// Denials not listed because the list reached its limit.
+    pub dropped: u64,
+    /// Watched calls whose arguments could not be read (the process was gone, or its memory was
+    /// not readable): what they asked for is unknown.
+    pub unreadable: u64,
 }
 
 /// The fields every record has (null where they do not apply), in the order they are written.
@@ -100,7 +127,8 @@ pub struct Record {
     pub exit_status: Option<i32>,
     pub duration_ms: Option<f64>,
     pub resources: Option<Resources>,
-    pub denials: Option<Vec<Denial>>,
+    /// `exec --report`: what the sandbox refused, and which sources watched.
+    pub report: Option<DenialReport>,
     /// A human-readable explanation (errors, warnings), censored.
     pub message: Option<String>,
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::config::{AuditConfig, OnFailure};
-use super::record::{Decision, Denial, Kind, Record, Resources};
+use super::record::{Decision, DenialReport, Kind, Record, Resources};
 use super::writer::{LogFile, WriteError};
 use super::{censor_text, millis};
 
@@ -45,7 +45,7 @@ pub struct Ending {
     pub duration: Duration,
     pub resources: Resources,
     /// Set when the run was watched for denials (`--report`).
-    pub denials: Option<Vec<Denial>>,
+    pub report: Option<DenialReport>,
     /// Why the run ended abnormally (timeout, OOM), if it did.
     pub message: Option<String>,
 }
@@ -186,7 +186,7 @@ impl RunAudit {
             exit_status: Some(end.exit_status),
             duration_ms: Some(millis(end.duration)),
             resources: Some(end.resources.clone()),
-            denials: end.denials.clone(),
+            report: end.report.clone(),
             ..self.record(event)
         }
     }

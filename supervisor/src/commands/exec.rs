@@ -13,7 +13,7 @@ use crate::kernel::KernelFeatures;
 use crate::plan::{self, Invocation, PlanError};
 use crate::secrets::{env as secret_env, relay};
 use crate::supervise::{self, Outcome};
-use crate::{policy, spawn};
+use crate::{policy, report, spawn};
 
 pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     let started = Instant::now();
@@ -142,7 +142,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             return EXIT_SETUP_FAILED;
         }
     };
-    let compiled = match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
+    let mut compiled = match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
         Ok(c) => c,
         Err(e) => {
             pending.abort();
@@ -168,6 +168,8 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     let egress = (policy.network == policy::NetworkMode::Proxy)
         .then(|| std::sync::Arc::new(crate::egress::policy_of(&policy)));
     let memory_limit = policy.limits.memory;
+    // `--report`: the sources start before the sandbox may run, so they miss nothing of it.
+    let watching = args.report.then(|| Watching::start(&policy, &mut compiled));
     // The start record is written while pid 1 builds the root, before it may fork the
     // workload: a run that cannot be recorded never runs.
     let record_start = || {
@@ -197,11 +199,28 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         }
     };
     let relays = stdio.start(crate::secrets::guard::detector);
-    let waited = runtime.block_on(supervise::wait(launched, wall_time, egress));
+    let (watching, handoff) = match watching {
+        Some(w) => {
+            let (w, handoff) = w.running(launched.pid.as_raw());
+            (Some(w), Some(handoff))
+        }
+        None => (None, None),
+    };
+    let waited = runtime.block_on(supervise::wait(launched, wall_time, egress, handoff));
     // Every byte the sandbox wrote is relayed before any report and before exec returns.
-    let redactions = relays.finish();
-    if redactions > 0 {
-        tracing::info!(redactions, "secrets censored in the sandbox's output");
+    let relayed = relays.finish();
+    if relayed.redactions > 0 {
+        tracing::info!(
+            redactions = relayed.redactions,
+            "secrets censored in the sandbox's output"
+        );
+    }
+    let denial_report = watching.map(Running::finish);
+    if let Some(r) = &denial_report {
+        eprint!(
+            "{}",
+            crate::secrets::guard::censor(&crate::report::render(r))
+        );
     }
     match waited {
         Ok(outcome) => {
@@ -224,7 +243,9 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
                 report(m);
             }
             let status = outcome.exit_status();
-            let end = ending(status, started, message);
+            let mut end = ending(status, started, message);
+            end.resources.output_bytes = Some(relayed.bytes);
+            end.report = denial_report;
             let written = match &outcome {
                 Outcome::SetupFailed { error, .. } => {
                     audit.setup_failure(error.step.name(), &error.to_string(), &end)
@@ -249,7 +270,7 @@ fn ending(exit_status: i32, started: Instant, message: Option<String>) -> Ending
         exit_status,
         duration: started.elapsed(),
         resources: audit::usage::children(),
-        denials: None,
+        report: None,
         message,
     }
 }
@@ -275,5 +296,111 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
     match e {
         PlanError::Unenforceable { .. } => EXIT_SETUP_FAILED,
         _ => EXIT_BAD_INPUT,
+    }
+}
+
+/// `--report` before the launch: the collector and every source that can start early.
+struct Watching {
+    collector: std::sync::Arc<report::Collector>,
+    grants: report::grants::Grants,
+    kernel_audit: Result<report::kaudit::Joined, String>,
+    proxy: bool,
+}
+
+/// `--report` during the run.
+struct Running {
+    collector: std::sync::Arc<report::Collector>,
+    watcher: report::watch::Watcher,
+    kernel_audit: Result<report::kaudit::KernelAudit, String>,
+    proxy: bool,
+    network: policy::NetworkMode,
+}
+
+impl Watching {
+    /// Ask the sandbox for the watch and Landlock's logging, observe the proxy, and join the
+    /// kernel audit group.
+    fn start(policy: &policy::Policy, compiled: &mut plan::Compiled) -> Watching {
+        compiled.plan.watch = true;
+        compiled.plan.landlock.log_new_exec = true;
+        let collector = report::Collector::new();
+        let proxy = policy.network == policy::NetworkMode::Proxy;
+        if proxy {
+            let seen = std::sync::Arc::clone(&collector);
+            crate::egress::event::observe(Some(Box::new(move |event| {
+                if let crate::egress::event::EgressEvent::Refused { target, rule, .. } = event
+                    && let Some(allow_with) = report::grants::proxy_allow_with(target, rule)
+                {
+                    seen.add(audit::Denial {
+                        kind: "network".into(),
+                        access: "connect".into(),
+                        target: target.clone(),
+                        allow_with,
+                        source: report::EGRESS_PROXY.into(),
+                    });
+                }
+            })));
+        }
+        Watching {
+            collector,
+            grants: report::grants::Grants {
+                rules: compiled.plan.landlock.rules.clone(),
+                network: policy.network,
+                proxy_port: compiled.plan.proxy_port,
+            },
+            kernel_audit: report::kaudit::join(),
+            proxy,
+        }
+    }
+
+    /// The sandbox's pid 1 is `pid1`: start the watcher and the kernel audit reader.
+    fn running(self, pid1: i32) -> (Running, report::watch::Handoff) {
+        let (handoff, watcher) =
+            report::watch::start(self.grants.clone(), std::sync::Arc::clone(&self.collector));
+        let kernel_audit = self.kernel_audit.and_then(|joined| {
+            report::kaudit::start(joined, pid1, std::sync::Arc::clone(&self.collector))
+        });
+        (
+            Running {
+                collector: self.collector,
+                watcher,
+                kernel_audit,
+                proxy: self.proxy,
+                network: self.grants.network,
+            },
+            handoff,
+        )
+    }
+}
+
+impl Running {
+    /// The sandbox has ended: stop every source and make the report.
+    fn finish(self) -> audit::DenialReport {
+        crate::egress::event::observe(None);
+        let mut sources = vec![self.watcher.finish()];
+        sources.push(audit::ReportSource {
+            name: report::EGRESS_PROXY.into(),
+            active: self.proxy,
+            detail: if self.proxy {
+                "every destination asked of the egress proxy (HTTP CONNECT, HTTP, SOCKS5)".into()
+            } else {
+                format!(
+                    "no proxy runs with [network] mode = \"{}\"",
+                    match self.network {
+                        policy::NetworkMode::None => "none",
+                        policy::NetworkMode::Host => "host",
+                        policy::NetworkMode::Proxy => "proxy",
+                    }
+                )
+            },
+        });
+        sources.push(match self.kernel_audit {
+            Ok(reader) => reader.finish(),
+            Err(why) => audit::ReportSource {
+                name: report::LANDLOCK_AUDIT.into(),
+                active: false,
+                detail: why,
+            },
+        });
+        self.collector.report(sources)
     }
 }

@@ -102,6 +102,14 @@ pub fn restrict(plan: &LandlockPlan) -> Result<RestrictionStatus, ConfineError> 
                 .map_err(|e| err(e, &format!("TCP connect rule for port {port}")))?;
         }
     }
+    if plan.log_new_exec && plan.abi >= 7 {
+        // `--report`: the workload's domain is created before its execve, and Landlock logs
+        // denials after an exec only with this flag. Best effort: logging is not enforcement.
+        created = created
+            .set_compatibility(CompatLevel::BestEffort)
+            .log_new_exec(true)
+            .map_err(|e| err(e, "log denials after execve"))?;
+    }
     let status = created
         .restrict_self()
         .map_err(|e| err(e, "restrict_self"))?;

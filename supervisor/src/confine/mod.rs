@@ -137,3 +137,4 @@ pub mod namespaces;
 pub mod network;
 pub mod privileges;
 pub mod seccomp;
+pub mod watch;

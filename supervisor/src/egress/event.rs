@@ -47,8 +47,26 @@ pub enum EgressEvent {
     },
 }
 
+/// A per-process observer of egress events (`exec --report` collects the refusals of its one run).
+pub type Observer = Box<dyn Fn(&EgressEvent) + Send + Sync>;
+
+static OBSERVER: std::sync::RwLock<Option<Observer>> = std::sync::RwLock::new(None);
+
+/// Have `observer` see every event from now on (None: stop). One per process: `exec` runs one
+/// sandbox; a front end serving several runs would route by run instead.
+pub fn observe(observer: Option<Observer>) {
+    if let Ok(mut slot) = OBSERVER.write() {
+        *slot = observer;
+    }
+}
+
 /// Audit hook for egress decisions: every refusal and every finished connection passes here.
 pub fn record(event: &EgressEvent) {
+    if let Ok(slot) = OBSERVER.read()
+        && let Some(observer) = slot.as_ref()
+    {
+        observer(event);
+    }
     match event {
         EgressEvent::Refused {
             protocol,

@@ -59,6 +59,10 @@ pub struct LandlockPlan {
     /// The only TCP ports the workload may connect to (the egress proxy's, with `mode = "proxy"`).
     #[serde(default)]
     pub connect_ports: Vec<u16>,
+    /// `exec --report`: log denials after the workload's execve too
+    /// (LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON), for kernel audit to see them.
+    #[serde(default)]
+    pub log_new_exec: bool,
 }
 
 /// Everything pid 1 needs to build the sandbox.
@@ -82,6 +86,10 @@ pub struct Plan {
     pub env: Vec<(String, String)>,
     pub argv: Vec<String>,
     pub cwd: PathBuf,
+    /// `exec --report`: the workload installs the watch filter (`confine::watch`) before the
+    /// deny-list and hands its listener to the supervisor.
+    #[serde(default)]
+    pub watch: bool,
 }
 
 /// Per-invocation inputs that are not in the profile.
@@ -308,12 +316,14 @@ pub fn compile(
             rules,
             restrict_tcp: policy.network != NetworkMode::Host,
             connect_ports: proxy_port.into_iter().collect(),
+            log_new_exec: false,
         },
         seccomp: seccomp_bpf::default_programs(arch),
         rlimits: limits.rlimits.clone(),
         env: env.vars.into_iter().collect(),
         argv: inv.argv.clone(),
         cwd,
+        watch: false,
     };
     Ok(Compiled {
         plan,

@@ -122,21 +122,45 @@ impl Stdio {
 /// The running relays.
 #[derive(Debug)]
 pub struct Relays {
-    threads: Vec<std::io::Result<JoinHandle<u64>>>,
+    threads: Vec<std::io::Result<JoinHandle<Relayed>>>,
+}
+
+/// What the relays passed on, summed over both streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relayed {
+    /// Placeholders the censor wrote.
+    pub redactions: u64,
+    /// Bytes the sandbox wrote (read from its channels, before censoring).
+    pub bytes: u64,
 }
 
 impl Relays {
-    /// Wait until both streams have ended and been relayed; the number of placeholders written.
-    pub fn finish(self) -> u64 {
+    /// Wait until both streams have ended and been relayed.
+    pub fn finish(self) -> Relayed {
         self.threads
             .into_iter()
             .filter_map(|t| t.ok()?.join().ok())
-            .sum()
+            .fold(Relayed::default(), |a, b| Relayed {
+                redactions: a.redactions + b.redactions,
+                bytes: a.bytes + b.bytes,
+            })
     }
 }
 
 /// Copy `from` to our fd `to` through a censor until end of stream.
-fn relay(from: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> u64 {
+fn relay(from: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> Relayed {
+    let mut bytes = 0;
+    let redactions = relay_counting(from, to, detector, &mut bytes);
+    Relayed { redactions, bytes }
+}
+
+/// [`relay`]'s loop; `bytes` counts what was read from the sandbox.
+fn relay_counting(
+    from: OwnedFd,
+    to: RawFd,
+    detector: fn() -> Option<Arc<Detector>>,
+    bytes: &mut u64,
+) -> u64 {
     let mut buf = vec![0u8; READ_SIZE];
     // Wait for the first bytes before building anything: most short runs print little or
     // nothing, and the detector's automaton is the costly part of a censor.
@@ -145,7 +169,10 @@ fn relay(from: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> u
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => match nix::unistd::read(&from, &mut buf) {
                 Ok(0) | Err(Errno::EIO) => return 0,
-                Ok(n) => break n,
+                Ok(n) => {
+                    *bytes += n as u64;
+                    break n;
+                }
                 Err(Errno::EINTR | Errno::EAGAIN) => continue,
                 Err(_) => return 0,
             },
@@ -156,7 +183,9 @@ fn relay(from: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> u
     let Some(detector) = detector() else {
         // Never pass output uncensored: say it was withheld and drain the stream.
         let _ = write_all(to, b"[output withheld: the secret censor is unavailable]\n");
-        while matches!(nix::unistd::read(&from, &mut buf), Ok(n) if n > 0) {}
+        while let Ok(n @ 1..) = nix::unistd::read(&from, &mut buf) {
+            *bytes += n as u64;
+        }
         return 0;
     };
     let mut censor = Censor::new(detector);
@@ -182,7 +211,10 @@ fn relay(from: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> u
                     let _ = write_all(to, &out);
                     break;
                 }
-                Ok(n) => censor.push(&buf[..n], &mut out),
+                Ok(n) => {
+                    *bytes += n as u64;
+                    censor.push(&buf[..n], &mut out)
+                }
                 Err(Errno::EINTR | Errno::EAGAIN) => continue,
                 Err(_) => break,
             },
