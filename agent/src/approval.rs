@@ -20,7 +20,10 @@ pub struct ApprovalRequest {
 impl ApprovalRequest {
     /// A request for `action` with these reasons (policy [`Warning`](crate::Warning)s, sanitizer
     /// [`Finding`](crate::Finding)s or plain strings).
-    pub fn new<R: Display>(action: impl Into<String>, reasons: impl IntoIterator<Item = R>) -> Self {
+    pub fn new<R: Display>(
+        action: impl Into<String>,
+        reasons: impl IntoIterator<Item = R>,
+    ) -> Self {
         ApprovalRequest {
             action: action.into(),
             reasons: reasons.into_iter().map(|r| r.to_string()).collect(),
@@ -168,10 +171,14 @@ mod tests {
     fn control_and_bidi_characters_are_escaped_in_the_prompt() {
         let mut output = Vec::new();
         let mut gate = TerminalGate::new(&b"n\n"[..], &mut output);
-        let request = ApprovalRequest::new("ls\r\x1b[2Kecho safe\u{202e}txt.exe", Vec::<String>::new());
+        let request =
+            ApprovalRequest::new("ls\r\x1b[2Kecho safe\u{202e}txt.exe", Vec::<String>::new());
         gate.ask(&request).unwrap();
         let shown = String::from_utf8(output).unwrap();
-        assert!(shown.contains(r"ls\u{d}\u{1b}[2Kecho safe\u{202e}txt.exe"), "{shown}");
+        assert!(
+            shown.contains(r"ls\u{d}\u{1b}[2Kecho safe\u{202e}txt.exe"),
+            "{shown}"
+        );
     }
 
     #[test]

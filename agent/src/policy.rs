@@ -115,7 +115,9 @@ pub enum PolicyError {
         "program name {program:?} (byte {offset}) has non-ASCII or control characters; look-alikes never match the allowlist"
     )]
     NonAsciiProgram { program: String, offset: usize },
-    #[error("`{word}` (byte {offset}) has {what}, so the program it runs is unknown until run time")]
+    #[error(
+        "`{word}` (byte {offset}) has {what}, so the program it runs is unknown until run time"
+    )]
     Dynamic {
         word: String,
         offset: usize,
@@ -123,7 +125,9 @@ pub enum PolicyError {
     },
     #[error("assigning `{name}` (byte {offset}) could change which program runs or what it loads")]
     ForbiddenAssignment { name: String, offset: usize },
-    #[error("`{wrapper}` option `{option}` (byte {offset}) is not understood, so the program it runs is unknown")]
+    #[error(
+        "`{wrapper}` option `{option}` (byte {offset}) is not understood, so the program it runs is unknown"
+    )]
     WrapperOption {
         wrapper: &'static str,
         option: String,
@@ -312,7 +316,8 @@ fn launcher(program: &str) -> Option<&'static str> {
     const TABLE: &[(&[&str], &str)] = &[
         (
             &[
-                "sh", "bash", "dash", "zsh", "ksh", "mksh", "yash", "fish", "csh", "tcsh", "busybox",
+                "sh", "bash", "dash", "zsh", "ksh", "mksh", "yash", "fish", "csh", "tcsh",
+                "busybox",
             ],
             "is a shell: it runs whatever script it is given",
         ),
@@ -390,7 +395,15 @@ const fn wrapper(name: &'static str) -> Wrapper {
 
 const WRAPPERS: &[Wrapper] = &[
     Wrapper {
-        flags: &["-", "-i", "--ignore-environment", "-0", "--null", "-v", "--debug"],
+        flags: &[
+            "-",
+            "-i",
+            "--ignore-environment",
+            "-0",
+            "--null",
+            "-v",
+            "--debug",
+        ],
         valued: &["-u", "--unset", "-C", "--chdir"],
         assignments: true,
         ..wrapper("env")
@@ -417,7 +430,16 @@ const WRAPPERS: &[Wrapper] = &[
         ..wrapper("timeout")
     },
     Wrapper {
-        flags: &["-p", "-a", "--append", "-v", "--verbose", "-q", "--quiet", "--portability"],
+        flags: &[
+            "-p",
+            "-a",
+            "--append",
+            "-v",
+            "--verbose",
+            "-q",
+            "--quiet",
+            "--portability",
+        ],
         valued: &["-o", "--output", "-f", "--format"],
         ..wrapper("time")
     },
@@ -508,10 +530,10 @@ impl Wrapper {
                     option: v.to_owned(),
                     offset: w.span.start,
                 })?;
-            if consumed == 2 {
-                if let Some(value) = args.get(i + 1) {
-                    static_word(value)?;
-                }
+            if consumed == 2
+                && let Some(value) = args.get(i + 1)
+            {
+                static_word(value)?;
             }
             i += consumed;
         }

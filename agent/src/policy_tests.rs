@@ -69,7 +69,10 @@ fn quoting_tricks_resolve_to_the_real_name() {
 fn semicolons_inside_quotes_do_not_split() {
     let v = ok("echo 'a; rm -rf /' \"b && rm x\" c\\;rm");
     assert_eq!(v.commands.len(), 1);
-    assert_eq!(v.commands[0].argv, ["echo", "a; rm -rf /", "b && rm x", "c;rm"]);
+    assert_eq!(
+        v.commands[0].argv,
+        ["echo", "a; rm -rf /", "b && rm x", "c;rm"]
+    );
 }
 
 #[test]
@@ -77,7 +80,10 @@ fn substitutions_anywhere_are_refused() {
     for (line, kind) in [
         ("echo $(rm -rf /)", ParseErrorKind::CommandSubstitution),
         ("echo \"$(rm -rf /)\"", ParseErrorKind::CommandSubstitution),
-        ("echo \"ok $(echo \"$(rm x)\")\"", ParseErrorKind::CommandSubstitution),
+        (
+            "echo \"ok $(echo \"$(rm x)\")\"",
+            ParseErrorKind::CommandSubstitution,
+        ),
         ("echo `rm -rf /`", ParseErrorKind::Backquote),
         ("echo \"`rm -rf /`\"", ParseErrorKind::Backquote),
         ("cat <(rm x)", ParseErrorKind::ProcessSubstitution),
@@ -122,7 +128,13 @@ fn ifs_and_other_expansions_cannot_name_the_program() {
 
 #[test]
 fn paths_never_match_allowlisted_names() {
-    for line in ["/usr/bin/ls", "./ls", "../bin/ls -l", "bin/ls", "/bin/rm -rf /"] {
+    for line in [
+        "/usr/bin/ls",
+        "./ls",
+        "../bin/ls -l",
+        "bin/ls",
+        "/bin/rm -rf /",
+    ] {
         assert!(
             matches!(refused(line), PolicyError::PathQualified { .. }),
             "{line:?}"
@@ -133,17 +145,17 @@ fn paths_never_match_allowlisted_names() {
 #[test]
 fn unicode_look_alikes_never_match() {
     for line in [
-        "l\u{455} -l",           // Cyrillic dze
-        "\u{441}at x",           // Cyrillic es
-        "\u{FF4C}\u{FF53}",      // fullwidth ls
-        "l\u{200B}s",            // zero-width space
-        "ls\u{00A0}-l",          // NBSP is part of the word in sh
-        "\u{202E}sl",            // right-to-left override
-        "ca\u{0301}t",           // combining accent
+        "l\u{455} -l",          // Cyrillic dze
+        "\u{441}at x",          // Cyrillic es
+        "\u{FF4C}\u{FF53}",     // fullwidth ls
+        "l\u{200B}s",           // zero-width space
+        "ls\u{00A0}-l",         // NBSP is part of the word in sh
+        "\u{202E}sl",           // right-to-left override
+        "ca\u{0301}t",          // combining accent
         "e\u{0441}ho hi; rm x", // refused before the second command is looked at
-        r"$'\xd1\x95'l",         // the look-alike built with ANSI-C escapes
-        r"$'\xff'ls",            // invalid UTF-8
-        "ls\u{0007}",            // control character
+        r"$'\xd1\x95'l",        // the look-alike built with ANSI-C escapes
+        r"$'\xff'ls",           // invalid UTF-8
+        "ls\u{0007}",           // control character
     ] {
         assert!(
             matches!(refused(line), PolicyError::NonAsciiProgram { .. }),
@@ -294,7 +306,10 @@ fn background_and_file_writes_are_warnings() {
     assert_eq!(v.warnings[2].command, 1);
     // A bare redirection truncates a file; it has no program but is still reported.
     let v = ok("> out");
-    assert_eq!(v.warnings[0].to_string(), "`(no program)` writes its output to the file `out`");
+    assert_eq!(
+        v.warnings[0].to_string(),
+        "`(no program)` writes its output to the file `out`"
+    );
 }
 
 #[test]

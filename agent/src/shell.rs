@@ -187,7 +187,9 @@ pub enum ParseErrorKind {
     HereString,
     #[error("unterminated {0}")]
     Unterminated(&'static str),
-    #[error("parameter expansion with an operator (only `${{name}}` and `${{#name}}` are understood)")]
+    #[error(
+        "parameter expansion with an operator (only `${{name}}` and `${{#name}}` are understood)"
+    )]
     ParameterOperator,
     #[error("NUL character")]
     Nul,
@@ -339,7 +341,10 @@ const OPERATORS: &[&str] = &[
 ];
 
 fn is_meta(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '&' | '|' | ';' | '<' | '>' | '(' | ')')
+    matches!(
+        c,
+        ' ' | '\t' | '\n' | '&' | '|' | ';' | '<' | '>' | '(' | ')'
+    )
 }
 
 struct Lexer<'a> {
@@ -359,7 +364,8 @@ struct WordBuf {
 impl WordBuf {
     fn literal(&mut self, c: char) {
         let mut b = [0; 4];
-        self.bytes.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        self.bytes
+            .extend_from_slice(c.encode_utf8(&mut b).as_bytes());
     }
 
     /// Marks the end of the unquoted prefix, which decides whether `NAME=` is an assignment.
@@ -370,6 +376,12 @@ impl WordBuf {
     fn quoted(&mut self, c: char) {
         self.mark();
         self.literal(c);
+    }
+
+    /// A parameter expansion, kept as written.
+    fn parameter(&mut self, text: &str) {
+        self.dynamic(Dynamic::Parameter);
+        self.bytes.extend_from_slice(text.as_bytes());
     }
 
     fn dynamic(&mut self, d: Dynamic) {
@@ -422,10 +434,11 @@ impl Lexer<'_> {
             _ => {
                 let word = self.word()?;
                 let fd_digits = word.is_plain() && word.value.bytes().all(|b| b.is_ascii_digit());
-                if fd_digits && matches!(self.peek(), Some('<' | '>')) {
-                    if let Ok(fd) = word.value.parse() {
-                        return Ok(Some(Token::IoNumber(fd)));
-                    }
+                if fd_digits
+                    && matches!(self.peek(), Some('<' | '>'))
+                    && let Ok(fd) = word.value.parse()
+                {
+                    return Ok(Some(Token::IoNumber(fd)));
                 }
                 Ok(Some(Token::Word(word)))
             }
@@ -572,13 +585,15 @@ impl Lexer<'_> {
                     return Err(error(ParseErrorKind::Unterminated("`${`"), start));
                 };
                 let inner = &rest[..end];
-                let name = inner.strip_prefix('#').filter(|n| !n.is_empty()).unwrap_or(inner);
+                let name = inner
+                    .strip_prefix('#')
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(inner);
                 if !(is_name(name) || is_special_parameter(name)) {
                     return Err(error(ParseErrorKind::ParameterOperator, start));
                 }
                 self.pos += 1 + end + 1;
-                w.dynamic(Dynamic::Parameter);
-                w.bytes.extend_from_slice(self.src[start..self.pos].as_bytes());
+                w.parameter(&self.src[start..self.pos]);
                 Ok(())
             }
             Some('\'') if !in_double_quotes => self.ansi_c(w, start),
@@ -587,14 +602,12 @@ impl Lexer<'_> {
                 while matches!(self.peek(), Some(c) if c == '_' || c.is_ascii_alphanumeric()) {
                     self.bump();
                 }
-                w.dynamic(Dynamic::Parameter);
-                w.bytes.extend_from_slice(self.src[start..self.pos].as_bytes());
+                w.parameter(&self.src[start..self.pos]);
                 Ok(())
             }
             Some(c) if c.is_ascii_digit() || "@*#?-$!".contains(c) => {
                 self.bump();
-                w.dynamic(Dynamic::Parameter);
-                w.bytes.extend_from_slice(self.src[start..self.pos].as_bytes());
+                w.parameter(&self.src[start..self.pos]);
                 Ok(())
             }
             _ => {

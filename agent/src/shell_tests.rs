@@ -22,7 +22,10 @@ fn quotes_and_escapes_are_removed_as_sh_does() {
     assert_eq!(words("r''m -rf x"), [["rm", "-rf", "x"]]);
     assert_eq!(words(r#""r"m"#), [["rm"]]);
     assert_eq!(words(r"r\m"), [["rm"]]);
-    assert_eq!(words(r#"echo "a \"b\" \$c \d""#), [["echo", r#"a "b" $c \d"#]]);
+    assert_eq!(
+        words(r#"echo "a \"b\" \$c \d""#),
+        [["echo", r#"a "b" $c \d"#]]
+    );
     assert_eq!(words("echo 'a \\ b'"), [["echo", "a \\ b"]]);
     assert_eq!(words("echo ''"), [["echo", ""]]);
 }
@@ -79,7 +82,10 @@ fn operators_inside_quotes_do_not_split() {
     assert_eq!(words("echo 'a; rm -rf /'"), [["echo", "a; rm -rf /"]]);
     assert_eq!(words("echo \"a && b | c\""), [["echo", "a && b | c"]]);
     assert_eq!(words(r"echo a\;rm"), [["echo", "a;rm"]]);
-    assert_eq!(words(r"find . -exec rm {} \;"), [["find", ".", "-exec", "rm", "{}", ";"]]);
+    assert_eq!(
+        words(r"find . -exec rm {} \;"),
+        [["find", ".", "-exec", "rm", "{}", ";"]]
+    );
 }
 
 #[test]
@@ -120,7 +126,11 @@ fn hidden_commands_are_refused_with_their_position() {
         ("ls; (cd x && rm y)", Subshell, 4),
         ("{ rm -rf /; }", BraceGroup, 0),
         ("if true; then rm x; fi", CompoundCommand("if".into()), 0),
-        ("for f in *; do rm $f; done", CompoundCommand("for".into()), 0),
+        (
+            "for f in *; do rm $f; done",
+            CompoundCommand("for".into()),
+            0,
+        ),
         ("while :; do :; done", CompoundCommand("while".into()), 0),
         ("f() { rm x; }", Subshell, 1),
         ("cat <<EOF\nrm -rf /\nEOF", HereDocument, 4),
