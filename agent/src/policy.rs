@@ -10,7 +10,8 @@
 //! - **Unknown values.** A program word with an expansion (`$x`, `${IFS}`, `~`, globs, bash brace
 //!   expansion) is refused, and so is such a word anywhere before the program (a wrapper's
 //!   options) or among `find`'s arguments. Arguments of other programs may expand.
-//! - **Assignments.** `NAME=value cmd` is allowed, except for variables that change which program
+//! - **Assignments.** `NAME=value cmd` (and `export`/`declare`/`typeset`/`readonly`/`local`
+//!   arguments) are allowed, except for variables that change which program
 //!   runs or what it loads: `PATH`, `IFS`, `ENV`, `BASH_ENV`, `SHELLOPTS`, `BASHOPTS`, `PS4`,
 //!   `PROMPT_COMMAND`, `GCONV_PATH`, `LD_*`, `DYLD_*`, `BASH_FUNC_*`. Other variables that name
 //!   programs (`EDITOR`, `GIT_SSH_COMMAND`, ...) are not inspected.
@@ -221,6 +222,17 @@ impl ShellPolicy {
                     warn(why);
                 }
                 let args = &rest[1..];
+                // `export PATH=/tmp` changes what the rest of the line runs, like `PATH=/tmp`.
+                if matches!(
+                    program,
+                    "export" | "declare" | "typeset" | "readonly" | "local"
+                ) {
+                    for w in args {
+                        if let Some((name, _)) = w.value.split_once('=') {
+                            check_assignment(name, w)?;
+                        }
+                    }
+                }
                 if program == "find" {
                     let execs = find_execs(args)?;
                     if !execs.is_empty() {
@@ -350,6 +362,10 @@ fn launcher(program: &str) -> Option<&'static str> {
         (
             &["eval", "source", ".", "trap", "alias", "builtin"],
             "is a shell builtin that runs its arguments as code",
+        ),
+        (
+            &["hash", "enable"],
+            "is a shell builtin that can change what a command name runs",
         ),
     ];
     // Versioned interpreter names: python3, python3.12, perl5.36, ...

@@ -3,8 +3,8 @@ use crate::shell::ParseErrorKind;
 
 fn policy() -> ShellPolicy {
     ShellPolicy::new([
-        "ls", "cat", "echo", "grep", "cargo", "git", "env", "timeout", "nice", "sudo", "find",
-        "xargs", "bash", "python3", "nohup", "command",
+        "ls", "cat", "echo", "export", "grep", "cargo", "git", "env", "timeout", "nice", "sudo",
+        "find", "xargs", "bash", "python3", "nohup", "command",
     ])
 }
 
@@ -188,6 +188,8 @@ fn assignments_are_skipped_but_dangerous_ones_refused() {
         "env PATH=/tmp ls",
         "env -i LD_LIBRARY_PATH=/tmp ls",
         "env 'BASH_FUNC_ls%%=() { rm -rf /; }' bash -c ls",
+        "export PATH=/tmp; ls",
+        "export A=1 LD_PRELOAD=/x.so",
     ] {
         assert!(
             matches!(refused(line), PolicyError::ForbiddenAssignment { .. }),
