@@ -75,13 +75,52 @@ impl Cli {
     /// parser does not accept, `--help` included, goes to the full parser, so help and error
     /// messages are the same either way.
     pub fn parse_args() -> Cli {
-        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-        if args.get(1).is_some_and(|a| a == "exec")
-            && let Some(cli) = Cli::parse_exec(&args[1..])
-        {
-            return cli;
+        Cli::parse_words(std::env::args_os().collect())
+    }
+
+    /// [`Cli::parse_args`] on the given words (the program name first).
+    pub fn parse_words(args: Vec<std::ffi::OsString>) -> Cli {
+        if let Some(at) = Cli::exec_position(&args) {
+            // `exec`'s own parser knows the global options too, so the words before `exec`
+            // keep their meaning when `exec` leads.
+            let mut reordered = vec![args[at].clone()];
+            reordered.extend(args[1..at].iter().cloned());
+            reordered.extend(args[at + 1..].iter().cloned());
+            if let Some(cli) = Cli::parse_exec(&reordered) {
+                return cli;
+            }
         }
         Cli::parse_from(args)
+    }
+
+    /// Where the `exec` subcommand is, when only global options come before it. Anything else
+    /// (another subcommand, an unknown option, `--help`) is left to the full parser.
+    fn exec_position(args: &[std::ffi::OsString]) -> Option<usize> {
+        let globals = GlobalArgs::augment_args(clap::Command::new("globals"));
+        let mut at = 1;
+        loop {
+            let word = args.get(at)?.to_str()?;
+            if word == "exec" {
+                return Some(at);
+            }
+            let (name, inline_value) = match word.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (word, false),
+            };
+            let option = globals.get_arguments().find(|a| {
+                let long = name.strip_prefix("--");
+                let short = name.strip_prefix('-').filter(|s| s.chars().count() == 1);
+                long.is_some_and(|l| {
+                    a.get_long() == Some(l) || a.get_all_aliases().is_some_and(|al| al.contains(&l))
+                }) || short.is_some_and(|s| a.get_short().map(String::from).as_deref() == Some(s))
+            })?;
+            // An option that takes a value consumes the next word unless it came after `=`.
+            at += if option.get_action().takes_values() && !inline_value {
+                2
+            } else {
+                1
+            };
+        }
     }
 
     fn parse_exec(args: &[std::ffi::OsString]) -> Option<Cli> {
@@ -378,4 +417,46 @@ fn positive_duration(s: &str) -> Result<crate::policy::units::Duration, String> 
         return Err("expected a duration greater than zero".into());
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<std::ffi::OsString> {
+        line.split(' ').map(Into::into).collect()
+    }
+
+    #[test]
+    fn the_exec_fast_path_agrees_with_the_full_parser() {
+        for line in [
+            "missy-sandbox exec -- true",
+            "missy-sandbox --audit-log /tmp/a.jsonl exec --profile strict -- /bin/true",
+            "missy-sandbox --audit-log=/tmp/a exec --workspace /tmp -- sh -c x",
+            "missy-sandbox --log debug --log-format json exec --timeout 5s -- true",
+            "missy-sandbox --audit-log exec exec -- true",
+        ] {
+            let args = words(line);
+            let fast = Cli::exec_position(&args);
+            assert!(fast.is_some(), "{line}: fast path not taken");
+            assert_eq!(
+                format!("{:?}", Cli::parse_words(args.clone())),
+                format!("{:?}", Cli::parse_from(args)),
+                "{line}"
+            );
+        }
+        // Not exec, or something before it that is not a global option: the full parser.
+        for line in [
+            "missy-sandbox check",
+            "missy-sandbox --bogus exec -- true",
+            "missy-sandbox profile exec",
+        ] {
+            assert_eq!(Cli::exec_position(&words(line)), None, "{line}");
+        }
+        assert_eq!(
+            Cli::exec_position(&words("missy-sandbox --audit-log exec exec -- true")),
+            Some(3),
+            "a global option's value is not the subcommand"
+        );
+    }
 }

@@ -118,7 +118,12 @@ impl CgroupSupport {
                 (Some(a), Some(b), Some(c)) => (a, b, c),
                 _ => continue,
             };
-            for controller in controllers.split(',') {
+            // Only the controllers the limits use: a stat and an access check per hierarchy
+            // would cost every launch for nothing.
+            for controller in controllers
+                .split(',')
+                .filter(|c| matches!(*c, "pids" | "memory"))
+            {
                 let dir = Path::new("/sys/fs/cgroup")
                     .join(controller)
                     .join(path.trim_start_matches('/'));
