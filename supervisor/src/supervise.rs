@@ -65,7 +65,7 @@ async fn exited(pid: Pid, sigchld: &mut Signal) -> i32 {
 pub async fn wait(
     launched: Launched,
     wall_time: Option<Duration>,
-    egress: Option<std::sync::Arc<crate::egress::EgressPolicy>>,
+    egress: Option<crate::egress::Egress>,
 ) -> std::io::Result<Outcome> {
     let Launched {
         pid,
@@ -78,13 +78,12 @@ pub async fn wait(
     let control = tokio::net::UnixStream::from_std(control)?;
     let (messages, proxy) = match egress {
         None => (tokio::spawn(control::recv_all(control)), None),
-        Some(policy) => {
+        Some(egress) => {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let messages = tokio::spawn(control::recv_all_with_fd(control, tx));
-            (
-                messages,
-                Some(tokio::spawn(crate::egress::serve_handed_over(rx, policy))),
-            )
+            let events = egress.events.clone();
+            let proxy = tokio::spawn(crate::egress::serve_handed_over(rx, egress));
+            (messages, Some((proxy, events)))
         }
     };
     let mut streams = Vec::new();
@@ -151,8 +150,12 @@ pub async fn wait(
             Outcome::TimedOut(wall_time.unwrap_or_default())
         }
     };
-    if let Some(proxy) = proxy {
+    if let Some((proxy, events)) = proxy {
         proxy.abort();
+        // The aborted task has dropped every session once it is joined; then the decisions
+        // they reported are written before the run's closing record.
+        let _ = proxy.await;
+        events.flush().await;
     }
     cgroup.destroy();
     Ok(outcome)

@@ -378,3 +378,111 @@ fn fetch_follows_the_policy_reports_redirects_and_cuts_oversized_responses() {
         );
     }
 }
+
+/// The run's audit log holds one `proxy-decision` record per decision, with the rule and the
+/// address connected to, before the run's closing record; the chain still verifies. Every
+/// destination is on loopback, so even a broken proxy would send nothing further.
+#[test]
+fn proxy_decisions_are_in_the_runs_audit_log() {
+    let port = upstream_port();
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let toml = format!(
+            "extends = \"strict\"\n[network]\nmode = \"proxy\"\n\
+             allow = [\"allowed.test:{port}\", \"rebind.test:{port}\"]\n\
+             allow_cidrs = [\"127.0.0.1/32\"]\n\
+             hosts = {{ \"allowed.test\" = \"127.0.0.1\", \"rebind.test\" = \"127.0.0.2\" }}\n"
+        );
+        let p = scratch
+            .file("egress-audit.toml", &toml, user)
+            .to_string_lossy()
+            .into_owned();
+        let log = scratch.path().join("state/audit.jsonl");
+        let script = format!(
+            "curl -sS --proxytunnel http://allowed.test:{port}/ -o /dev/null; \
+             curl -sS --socks5-hostname 127.0.0.1:3128 http://evil.test:{port}/; \
+             curl -sS http://127.0.0.3:{port}/; curl -sS http://rebind.test:{port}/; true"
+        );
+        let out = exec_command(user, &scratch, &p, &["--audit-log"])
+            .arg(&log)
+            .args(["--", "sh", "-c", &script])
+            .env("MISSY_EGRESS_DNS", "off")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{user:?}: {}", text(&out));
+        let recs: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let events: Vec<&str> = recs.iter().map(|r| r["event"].as_str().unwrap()).collect();
+        assert_eq!(
+            events,
+            [
+                "anchor",
+                "exec-start",
+                "proxy-decision",
+                "proxy-decision",
+                "proxy-decision",
+                "proxy-decision",
+                "exec-end"
+            ],
+            "{user:?}: {recs:#?}"
+        );
+        let run = &recs[1]["run"];
+        let d = &recs[2..6];
+        assert!(d.iter().all(|r| &r["run"] == run), "{d:#?}");
+        let expect = [
+            (
+                "allow",
+                format!("allowed.test:{port}"),
+                format!("allow allowed.test:{port}"),
+                format!("http-connect: connected to 127.0.0.1:{port}"),
+            ),
+            (
+                "deny",
+                format!("evil.test:{port}"),
+                "network.allow (no entry matches)".to_string(),
+                format!("socks5: evil.test:{port} is not allowed by network.allow"),
+            ),
+            (
+                "deny",
+                format!("127.0.0.3:{port}"),
+                "blocked range loopback (127.0.0.0/8), not in network.allow_cidrs".to_string(),
+                "http-forward: 127.0.0.3 is not allowed by network.allow_cidrs (blocked range: loopback (127.0.0.0/8))".to_string(),
+            ),
+            (
+                "deny",
+                format!("rebind.test:{port}"),
+                "blocked range loopback (127.0.0.0/8) (resolved), not in network.allow_cidrs"
+                    .to_string(),
+                "http-forward: rebind.test resolves to 127.0.0.2, a blocked address (loopback (127.0.0.0/8)) not in network.allow_cidrs".to_string(),
+            ),
+        ];
+        for (r, (decision, target, rule, message)) in d.iter().zip(expect) {
+            assert_eq!(
+                (
+                    r["decision"].as_str(),
+                    r["target"].as_str(),
+                    r["rule"].as_str(),
+                    r["message"].as_str()
+                ),
+                (
+                    Some(decision),
+                    Some(target.as_str()),
+                    Some(rule.as_str()),
+                    Some(message.as_str())
+                ),
+                "{user:?}"
+            );
+        }
+        let verify = user
+            .command(&sandbox_bin())
+            .args(["audit", "verify"])
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert_eq!(verify.status.code(), Some(0), "{user:?}: {verify:?}");
+    }
+}

@@ -166,7 +166,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     let wall_time = compiled.limits.wall_time;
     // Built only for `mode = "proxy"`: other runs pay nothing for egress.
     let egress = (policy.network == policy::NetworkMode::Proxy)
-        .then(|| std::sync::Arc::new(crate::egress::policy_of(&policy)));
+        .then(|| crate::egress::Egress::for_run(&policy, audit.clone()));
     let memory_limit = policy.limits.memory;
     // The start record is written while pid 1 builds the root, before it may fork the
     // workload: a run that cannot be recorded never runs.

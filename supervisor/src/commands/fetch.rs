@@ -60,7 +60,8 @@ pub fn run(args: FetchArgs) -> i32 {
         }
     };
     let egress = Arc::new(crate::egress::policy_of(&policy));
-    let result = runtime.block_on(fetch::fetch(egress, &request, &mut sink));
+    let events = crate::egress::Events::tracing_only();
+    let result = runtime.block_on(fetch::fetch(egress, &events, &request, &mut sink));
     drop(sink);
     let discard = |code: i32| {
         // A body that is not the answer asked for must not look like one.

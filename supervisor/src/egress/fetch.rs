@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::event::{EgressEvent, Protocol, record};
+use super::event::{EgressEvent, Events, Protocol};
 use super::http::{MAX_URL, clip};
 use super::policy::{Denied, EgressPolicy, parse_host};
 use super::rules::normalize_name;
@@ -93,8 +93,9 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Check the URL against the policy before anything is sent. IP-literal URLs never reach the
-/// resolver, so the address rules are applied here too.
-fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String), FetchError> {
+/// resolver, so the address rules are applied here too. Returns the URL, its `host:port` and
+/// the rule that allows it.
+fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String, String), FetchError> {
     if raw.len() > MAX_URL {
         return Err(FetchError::UrlTooLong);
     }
@@ -107,25 +108,52 @@ fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String), FetchEr
         .ok_or_else(|| FetchError::BadUrl(clip(raw)))?;
     let host = parse_host(host_str).map_err(FetchError::Refused)?;
     let port = url.port_or_known_default().unwrap_or(443);
-    let rule = policy.admit(&host, port).map_err(|denied| {
-        record(&EgressEvent::Refused {
-            protocol: Protocol::Fetch,
-            target: format!("{host}:{port}"),
-            rule: denied.rule(),
-            reason: denied.to_string(),
-        });
-        FetchError::Refused(denied)
-    })?;
-    Ok((url, rule))
+    let target = format!("{host}:{port}");
+    let rule = policy.admit(&host, port).map_err(FetchError::Refused)?;
+    Ok((url, target, rule))
 }
 
-/// Fetch `req.url` into `out`.
+/// The refusal a reqwest error carries from the vetted resolver, if it is one.
+fn refusal_in(e: &reqwest::Error) -> Option<&Denied> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(denied) = s.downcast_ref::<Denied>()
+            && denied.is_refusal()
+        {
+            return Some(denied);
+        }
+        source = s.source();
+    }
+    None
+}
+
+async fn refused(events: &Events, target: String, denied: &Denied) {
+    let _ = events
+        .decision(EgressEvent::Refused {
+            protocol: Protocol::Fetch,
+            target,
+            rule: denied.rule(),
+            reason: denied.to_string(),
+            by_policy: true,
+        })
+        .await;
+}
+
+/// Fetch `req.url` into `out`; decisions go to `events`.
 pub async fn fetch(
     policy: Arc<EgressPolicy>,
+    events: &Events,
     req: &FetchRequest,
     out: &mut dyn Write,
 ) -> Result<Fetched, FetchError> {
-    let (url, rule) = admit(&policy, &req.url)?;
+    let (url, target, rule) = match admit(&policy, &req.url) {
+        Ok(admitted) => admitted,
+        Err(FetchError::Refused(denied)) => {
+            refused(events, clip(&req.url), &denied).await;
+            return Err(FetchError::Refused(denied));
+        }
+        Err(e) => return Err(e),
+    };
     let client = reqwest::Client::builder()
         // Never through a proxy from the environment: that proxy would resolve the name itself.
         .no_proxy()
@@ -137,25 +165,17 @@ pub async fn fetch(
         .build()
         .map_err(|e| FetchError::Http(describe(&e)))?;
     let start = Instant::now();
-    let mut response = client.get(url.clone()).send().await.map_err(|e| {
+    let mut response = match client.get(url.clone()).send().await {
+        Ok(r) => r,
         // A refusal from the vetted resolver travels inside reqwest's error.
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            if let Some(denied) = s.downcast_ref::<Denied>()
-                && denied.is_refusal()
-            {
-                record(&EgressEvent::Refused {
-                    protocol: Protocol::Fetch,
-                    target: url.to_string(),
-                    rule: denied.rule(),
-                    reason: denied.to_string(),
-                });
-                return FetchError::Refused(denied.clone());
+        Err(e) => match refusal_in(&e) {
+            Some(denied) => {
+                refused(events, target, denied).await;
+                return Err(FetchError::Refused(denied.clone()));
             }
-            source = s.source();
-        }
-        FetchError::Http(describe(&e))
-    })?;
+            None => return Err(FetchError::Http(describe(&e))),
+        },
+    };
     let status = response.status().as_u16();
     let peer = response.remote_addr();
     if response.status().is_redirection() {
@@ -193,9 +213,9 @@ pub async fn fetch(
     }
     out.flush().map_err(FetchError::Write)?;
     if let Some(peer) = peer {
-        record(&EgressEvent::Closed {
+        events.closed(&EgressEvent::Closed {
             protocol: Protocol::Fetch,
-            target: url.to_string(),
+            target,
             peer,
             rule,
             bytes_up: 0,
