@@ -244,7 +244,7 @@ async fn relay(
         rule,
     } = connected;
     let start = Instant::now();
-    let counts = Arc::new(Counts::default());
+    let counts = Counts::default();
     let mut ended_by = None;
     if !prefix.is_empty() {
         if upstream.write_all(&prefix).await.is_err() {
@@ -256,7 +256,7 @@ async fn relay(
     if ended_by.is_none() {
         ended_by = tokio::time::timeout_at(
             deadline,
-            splice(client, upstream, IDLE_TIMEOUT, counts.clone()),
+            splice(client, upstream, IDLE_TIMEOUT, &counts),
         )
         .await
         .unwrap_or(Some("total timeout"));
