@@ -1,7 +1,8 @@
 //! The policy HTTP client behind `missy-sandbox fetch`: one GET under a profile's egress rules,
 //! for agents that want a fetch tool without running a process. Same host rules, the same
 //! vetted resolver, no redirects followed (reported with their target), a size cap, timeouts,
-//! and certificate verification against the system's roots.
+//! and certificate verification against the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR`
+//! replace them) plus any CA the caller gives.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -25,6 +26,22 @@ pub struct FetchRequest {
     pub url: String,
     pub max_bytes: u64,
     pub timeout: Duration,
+    /// CA certificates (PEM) trusted besides the system's roots.
+    pub extra_roots: Vec<reqwest::Certificate>,
+}
+
+/// Read a PEM file of CA certificates for [`FetchRequest::extra_roots`].
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, FetchError> {
+    let bad = |reason: String| FetchError::CaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(certs)
 }
 
 /// How a fetch ended without an error.
@@ -51,6 +68,15 @@ pub enum FetchError {
     Refused(Denied),
     #[error("the response is larger than the limit of {limit} bytes{}; it was cut", .declared.map(|d| format!(" (it declares {d})")).unwrap_or_default())]
     TooLarge { limit: u64, declared: Option<u64> },
+    #[error(
+        "the server's certificate is not trusted: {0} (for a private CA, pass --ca-file or set SSL_CERT_FILE)"
+    )]
+    Untrusted(String),
+    #[error("cannot use the CA file {}: {reason}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("{0}")]
     Http(String),
     #[error("cannot write the response: {0}")]
@@ -113,6 +139,23 @@ fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String, String),
     Ok((url, target, rule))
 }
 
+/// The certificate error inside a reqwest error, if that is why the handshake failed. rustls's
+/// error arrives wrapped in `io::Error`s (hyper's inside tokio-rustls's), whose `source()`
+/// skips what they wrap: each one is opened with `get_ref`.
+fn certificate_error(e: &reqwest::Error) -> Option<String> {
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        if let Some(rustls::Error::InvalidCertificate(why)) = s.downcast_ref::<rustls::Error>() {
+            return Some(format!("{why:?}"));
+        }
+        next = match s.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|i| i as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    None
+}
+
 /// The refusal a reqwest error carries from the vetted resolver, if it is one.
 fn refusal_in(e: &reqwest::Error) -> Option<&Denied> {
     let mut source = std::error::Error::source(e);
@@ -155,6 +198,7 @@ pub async fn fetch(
         Err(e) => return Err(e),
     };
     let client = reqwest::Client::builder()
+        .tls_certs_merge(req.extra_roots.iter().cloned())
         // Never through a proxy from the environment: that proxy would resolve the name itself.
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -173,7 +217,12 @@ pub async fn fetch(
                 refused(events, target, denied).await;
                 return Err(FetchError::Refused(denied.clone()));
             }
-            None => return Err(FetchError::Http(describe(&e))),
+            None => {
+                return Err(match certificate_error(&e) {
+                    Some(why) => FetchError::Untrusted(why),
+                    None => FetchError::Http(describe(&e)),
+                });
+            }
         },
     };
     let status = response.status().as_u16();
