@@ -149,7 +149,9 @@ fn certificate_error(e: &reqwest::Error) -> Option<String> {
             return Some(format!("{why:?}"));
         }
         next = match s.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|i| i as &(dyn std::error::Error + 'static)),
+            Some(io) => io
+                .get_ref()
+                .map(|i| i as &(dyn std::error::Error + 'static)),
             None => s.source(),
         };
     }

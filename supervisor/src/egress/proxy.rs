@@ -254,12 +254,10 @@ async fn relay(
         }
     }
     if ended_by.is_none() {
-        ended_by = tokio::time::timeout_at(
-            deadline,
-            splice(client, upstream, IDLE_TIMEOUT, &counts),
-        )
-        .await
-        .unwrap_or(Some("total timeout"));
+        ended_by =
+            tokio::time::timeout_at(deadline, splice(client, upstream, IDLE_TIMEOUT, &counts))
+                .await
+                .unwrap_or(Some("total timeout"));
     }
     events.closed(&EgressEvent::Closed {
         protocol,
