@@ -368,6 +368,11 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "DURATION", value_parser = positive_duration)]
     pub timeout: Option<crate::policy::units::Duration>,
 
+    /// PEM file of CA certificates trusted for https besides the system's roots (a private
+    /// registry's CA). SSL_CERT_FILE instead replaces the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
     /// The http:// or https:// URL.
     #[arg(value_name = "URL")]
     pub url: String,

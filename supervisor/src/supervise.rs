@@ -67,7 +67,7 @@ async fn exited(pid: Pid, sigchld: &mut Signal) -> i32 {
 pub async fn wait(
     launched: Launched,
     wall_time: Option<Duration>,
-    egress: Option<std::sync::Arc<crate::egress::EgressPolicy>>,
+    egress: Option<crate::egress::Egress>,
     watch: Option<crate::report::watch::Handoff>,
 ) -> std::io::Result<Outcome> {
     let Launched {
@@ -87,10 +87,12 @@ pub async fn wait(
         (None, None) => (tokio::spawn(control::recv_all(control)), None),
         (egress, watch) => {
             let mut routes = control::FdRoutes { proxy: None, watch };
-            let proxy = egress.map(|policy| {
+            let proxy = egress.map(|egress| {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 routes.proxy = Some(tx);
-                tokio::spawn(crate::egress::serve_handed_over(rx, policy))
+                let events = egress.events.clone();
+                let proxy = tokio::spawn(crate::egress::serve_handed_over(rx, egress));
+                (proxy, events)
             });
             (
                 tokio::spawn(control::recv_all_with_fds(control, routes)),
@@ -168,8 +170,12 @@ pub async fn wait(
             Outcome::TimedOut(wall_time.unwrap_or_default())
         }
     };
-    if let Some(proxy) = proxy {
+    if let Some((proxy, events)) = proxy {
         proxy.abort();
+        // The aborted task has dropped every session once it is joined; then the decisions
+        // they reported are written before the run's closing record.
+        let _ = proxy.await;
+        events.flush().await;
     }
     cgroup.destroy();
     Ok(outcome)

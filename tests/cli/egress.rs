@@ -378,3 +378,258 @@ fn fetch_follows_the_policy_reports_redirects_and_cuts_oversized_responses() {
         );
     }
 }
+
+/// The run's audit log holds one `proxy-decision` record per decision, with the rule and the
+/// address connected to, before the run's closing record; the chain still verifies. Every
+/// destination is on loopback, so even a broken proxy would send nothing further.
+#[test]
+fn proxy_decisions_are_in_the_runs_audit_log() {
+    let port = upstream_port();
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let toml = format!(
+            "extends = \"strict\"\n[network]\nmode = \"proxy\"\n\
+             allow = [\"allowed.test:{port}\", \"rebind.test:{port}\"]\n\
+             allow_cidrs = [\"127.0.0.1/32\"]\n\
+             hosts = {{ \"allowed.test\" = \"127.0.0.1\", \"rebind.test\" = \"127.0.0.2\" }}\n"
+        );
+        let p = scratch
+            .file("egress-audit.toml", &toml, user)
+            .to_string_lossy()
+            .into_owned();
+        let log = scratch.path().join("state/audit.jsonl");
+        let script = format!(
+            "curl -sS --proxytunnel http://allowed.test:{port}/ -o /dev/null; \
+             curl -sS --socks5-hostname 127.0.0.1:3128 http://evil.test:{port}/; \
+             curl -sS http://127.0.0.3:{port}/; curl -sS http://rebind.test:{port}/; true"
+        );
+        let out = exec_command(user, &scratch, &p, &["--audit-log"])
+            .arg(&log)
+            .args(["--", "sh", "-c", &script])
+            .env("MISSY_EGRESS_DNS", "off")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{user:?}: {}", text(&out));
+        let recs: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let events: Vec<&str> = recs.iter().map(|r| r["event"].as_str().unwrap()).collect();
+        assert_eq!(
+            events,
+            [
+                "anchor",
+                "exec-start",
+                "proxy-decision",
+                "proxy-decision",
+                "proxy-decision",
+                "proxy-decision",
+                "exec-end"
+            ],
+            "{user:?}: {recs:#?}"
+        );
+        let run = &recs[1]["run"];
+        let d = &recs[2..6];
+        assert!(d.iter().all(|r| &r["run"] == run), "{d:#?}");
+        let expect = [
+            (
+                "allow",
+                format!("allowed.test:{port}"),
+                format!("allow allowed.test:{port}"),
+                format!("http-connect: connected to 127.0.0.1:{port}"),
+            ),
+            (
+                "deny",
+                format!("evil.test:{port}"),
+                "network.allow (no entry matches)".to_string(),
+                format!("socks5: evil.test:{port} is not allowed by network.allow"),
+            ),
+            (
+                "deny",
+                format!("127.0.0.3:{port}"),
+                "blocked range loopback (127.0.0.0/8), not in network.allow_cidrs".to_string(),
+                "http-forward: 127.0.0.3 is not allowed by network.allow_cidrs (blocked range: loopback (127.0.0.0/8))".to_string(),
+            ),
+            (
+                "deny",
+                format!("rebind.test:{port}"),
+                "blocked range loopback (127.0.0.0/8) (resolved), not in network.allow_cidrs"
+                    .to_string(),
+                "http-forward: rebind.test resolves to 127.0.0.2, a blocked address (loopback (127.0.0.0/8)) not in network.allow_cidrs".to_string(),
+            ),
+        ];
+        for (r, (decision, target, rule, message)) in d.iter().zip(expect) {
+            assert_eq!(
+                (
+                    r["decision"].as_str(),
+                    r["target"].as_str(),
+                    r["rule"].as_str(),
+                    r["message"].as_str()
+                ),
+                (
+                    Some(decision),
+                    Some(target.as_str()),
+                    Some(rule.as_str()),
+                    Some(message.as_str())
+                ),
+                "{user:?}"
+            );
+        }
+        let verify = user
+            .command(&sandbox_bin())
+            .args(["audit", "verify"])
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert_eq!(verify.status.code(), Some(0), "{user:?}: {verify:?}");
+    }
+}
+
+/// A CA made for this test, and an https server on 127.0.0.1 whose certificate (for
+/// `tls.test`) it signed: `/` answers [`TLS_BODY`]. Returns the port and the CA's PEM.
+fn tls_upstream() -> &'static (u16, String) {
+    static SERVER: OnceLock<(u16, String)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "missy-sandbox test CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["tls.test".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )
+            .unwrap();
+        let config = std::sync::Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let config = config.clone();
+                std::thread::spawn(move || {
+                    let conn = rustls::ServerConnection::new(config).unwrap();
+                    let mut tls = rustls::StreamOwned::new(conn, stream);
+                    // A client that rejects the certificate ends the handshake here.
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match tls.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let _ = write!(
+                        tls,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{TLS_BODY}",
+                        TLS_BODY.len()
+                    );
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                });
+            }
+        });
+        (port, ca_cert.pem())
+    })
+}
+
+const TLS_BODY: &str = "hello-over-tls";
+
+/// `fetch` verifies https certificates: one signed by an unknown CA is refused with a clear
+/// error, the same server is trusted once its CA is given (`--ca-file`, or `SSL_CERT_FILE`),
+/// and the name is still checked. The loopback server is reachable only because `allow_cidrs`
+/// names its address: without it the same fetch is refused before any handshake.
+#[test]
+fn fetch_verifies_https_certificates_and_trusts_a_given_ca() {
+    let (port, ca_pem) = tls_upstream();
+    let port = *port;
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let ca = scratch.file("ca.pem", ca_pem, user);
+        let ca = ca.to_str().unwrap();
+        let write_profile = |name: &str, cidrs: &str| {
+            let toml = format!(
+                "extends = \"strict\"\n[network]\nmode = \"proxy\"\n\
+                 allow = [\"tls.test:{port}\", \"other.test:{port}\"]\n{cidrs}\
+                 hosts = {{ \"tls.test\" = \"127.0.0.1\", \"other.test\" = \"127.0.0.1\" }}\n"
+            );
+            scratch
+                .file(name, &toml, user)
+                .to_string_lossy()
+                .into_owned()
+        };
+        let open = write_profile("tls.toml", "allow_cidrs = [\"127.0.0.1/32\"]\n");
+        let closed = write_profile("tls-nocidr.toml", "");
+        let url = format!("https://tls.test:{port}/");
+        let run = |profile: &str, url: &str, extra: &[&str], env: Option<&str>| {
+            let mut c: Command = user.command(&sandbox_bin());
+            c.args(["fetch", "--profile", profile, "--workspace"])
+                .arg(scratch.path())
+                .args(extra)
+                .arg(url)
+                .env("MISSY_EGRESS_DNS", "off")
+                .env_remove("SSL_CERT_FILE")
+                .env_remove("SSL_CERT_DIR")
+                .current_dir(scratch.path())
+                .stdin(Stdio::null());
+            if let Some(file) = env {
+                c.env("SSL_CERT_FILE", file);
+            }
+            c.output().unwrap()
+        };
+
+        let out = run(&open, &url, &[], None);
+        assert_eq!(out.status.code(), Some(1), "{user:?}: {}", text(&out));
+        assert!(out.stdout.is_empty(), "{user:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("the server's certificate is not trusted: UnknownIssuer")
+                && stderr.contains("--ca-file"),
+            "{user:?}: {}",
+            text(&out)
+        );
+
+        let out = run(&open, &url, &["--ca-file", ca], None);
+        assert_eq!(out.status.code(), Some(0), "{user:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), TLS_BODY);
+
+        let out = run(&open, &url, &[], Some(ca));
+        assert_eq!(out.status.code(), Some(0), "{user:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), TLS_BODY);
+
+        // A trusted CA does not make the certificate good for another name.
+        let other = format!("https://other.test:{port}/");
+        let out = run(&open, &other, &["--ca-file", ca], None);
+        assert_eq!(out.status.code(), Some(1), "{user:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("NotValidForName"),
+            "{user:?}: {}",
+            text(&out)
+        );
+
+        let out = run(&closed, &url, &["--ca-file", ca], None);
+        assert_eq!(out.status.code(), Some(4), "{user:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("a blocked address"),
+            "{user:?}: {}",
+            text(&out)
+        );
+
+        let out = run(&open, &url, &["--ca-file", "/nonexistent/ca.pem"], None);
+        assert_eq!(out.status.code(), Some(2), "{user:?}: {}", text(&out));
+    }
+}

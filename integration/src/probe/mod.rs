@@ -21,6 +21,7 @@
 //! Probes are grouped by concern, one module each; every module exports `PROBES`.
 
 mod daemon;
+mod egress;
 mod fs;
 mod net;
 mod ns;
@@ -191,6 +192,7 @@ pub fn catalogue() -> impl Iterator<Item = &'static Probe> {
         .chain(ns::PROBES)
         .chain(syscalls::PROBES)
         .chain(net::PROBES)
+        .chain(egress::PROBES)
         .chain(resources::PROBES)
 }
 

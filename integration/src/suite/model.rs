@@ -202,6 +202,12 @@ pub struct Attempt {
     pub kill_after: Option<Duration>,
     /// Host processes the attempt targets; ended with the cell.
     pub victims: Vec<HostProcess>,
+    /// Profile text added for the sandboxed run: the cell runs under a generated profile that
+    /// extends the column's profile with it (`[network] mode = "proxy"` and its rules).
+    pub profile_extra: Option<String>,
+    /// Host listeners kept open for the run that are not evidence: destinations the profile
+    /// allows, which the probe reaches through the proxy to show the proxy works.
+    pub allowed: Vec<std::net::TcpListener>,
 }
 
 impl Attempt {

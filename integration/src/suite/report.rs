@@ -253,6 +253,16 @@ pub fn markdown(r: &Report, date: &str) -> String {
             p.name
         );
     }
+    if r.scenarios.iter().any(|s| s.name.starts_with("proxy-")) {
+        out.push_str(
+            "`proxy-bypass` and `proxy-ssrf` need the egress proxy, which no shipped profile turns \
+             on: each sandboxed cell runs under a generated profile that extends the column's \
+             profile with `[network] mode = \"proxy\"` and allows only the scenario's own loopback \
+             listeners by name (pinned with `hosts`). The probe first checks that the proxy \
+             serves an allowed canary listener, so a refusal cannot come from a proxy that is \
+             missing or refuses everything.\n\n",
+        );
+    }
     let _ = write!(out, "| scenario | probe | area | threat | blocked by |");
     for c in &cols {
         let _ = write!(out, " {} |", header(r, c));

@@ -409,8 +409,18 @@ impl RunCtx {
                 c
             }
             Side::Sandbox { profile } => {
+                let reference = match &attempt.profile_extra {
+                    None => profile.reference.clone(),
+                    Some(extra) => {
+                        let file = dir.file(
+                            dir.root.join("profile.toml"),
+                            &format!("extends = \"{}\"\n{extra}", profile.reference),
+                        )?;
+                        file.to_string_lossy().into_owned()
+                    }
+                };
                 let mut c = user.command(&self.sandbox);
-                c.args(["exec", "--profile", &profile.reference, "--workspace"])
+                c.args(["exec", "--profile", &reference, "--workspace"])
                     .arg(&dir.ws);
                 if let Some(t) = attempt.timeout {
                     c.args(["--timeout", t]);
@@ -422,6 +432,11 @@ impl RunCtx {
         cmd.current_dir(&dir.ws)
             .env("HOME", &dir.root)
             .env_remove("MISSY_LOG");
+        // Proxy settings come from the profile under test only (the sandbox sets its own); the
+        // control must not inherit the runner's.
+        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+            cmd.env_remove(var).env_remove(var.to_ascii_lowercase());
+        }
         for (k, v) in &attempt.env {
             cmd.env(k, v);
         }

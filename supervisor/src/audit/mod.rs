@@ -10,8 +10,10 @@
 //! # For other parts of the supervisor
 //!
 //! A run's [`RunAudit`] is the handle. The egress proxy reports each decision with
-//! [`RunAudit::proxy_decision`], the vault each access with [`RunAudit::vault_access`]; both
-//! write one record at once (a few microseconds, blocking while another writer holds the lock).
+//! [`RunAudit::proxy_decision`] (from a writer thread of its own, `egress::event::AuditTrail`, so
+//! its runtime never blocks on the lock), the vault each access with [`RunAudit::vault_access`];
+//! both write one record at once (a few microseconds, blocking while another writer holds the
+//! lock).
 //! Every string that may come from the caller or the workload goes through [`censor_text`].
 
 pub mod config;

@@ -20,8 +20,9 @@ pub struct RunInfo {
     pub cwd: String,
 }
 
-/// Where one run's records go and what they share.
-#[derive(Debug)]
+/// Where one run's records go and what they share. A clone writes to the same log (the egress
+/// proxy's writer thread holds one).
+#[derive(Debug, Clone)]
 pub struct RunAudit {
     log: Option<LogFile>,
     on_failure: OnFailure,
@@ -74,6 +75,10 @@ impl RunAudit {
 
     pub fn run_id(&self) -> &str {
         &self.info.run
+    }
+
+    pub fn on_failure(&self) -> OnFailure {
+        self.on_failure
     }
 
     /// Where the records go (None: auditing is off).
@@ -191,13 +196,22 @@ impl RunAudit {
         }
     }
 
-    /// The egress proxy's decision about `target` (`host:port`), and the allow-list entry (or
-    /// default) that made it.
-    pub fn proxy_decision(&self, target: &str, allowed: bool, rule: &str) -> Result<(), Refused> {
+    /// The egress proxy's decision about `target` (`host:port` as the client asked; empty when
+    /// the request was not understood): `rule` is the allow-list entry that allowed it or the
+    /// rule that refused it, `message` what happened (the protocol, the address connected to,
+    /// or the reason for the refusal).
+    pub fn proxy_decision(
+        &self,
+        target: &str,
+        decision: Decision,
+        rule: &str,
+        message: &str,
+    ) -> Result<(), Refused> {
         self.write(Record {
-            decision: Some(decision(allowed)),
+            decision: Some(decision),
             rule: Some(censor_text(rule).into_owned()),
-            target: Some(censor_text(target).into_owned()),
+            target: (!target.is_empty()).then(|| censor_text(target).into_owned()),
+            message: Some(message.to_string()),
             ..self.record(Kind::ProxyDecision)
         })
     }
@@ -247,10 +261,20 @@ mod tests {
             .policy_refusal("limit: processes", "cannot enforce")
             .unwrap();
         audit
-            .proxy_decision("pypi.org:443", true, "pypi.org:443")
+            .proxy_decision(
+                "pypi.org:443",
+                Decision::Allow,
+                "allow pypi.org:443",
+                "http-connect: connected to 151.101.0.223:443",
+            )
             .unwrap();
         audit
-            .proxy_decision("169.254.169.254:80", false, "default deny")
+            .proxy_decision(
+                "169.254.169.254:80",
+                Decision::Deny,
+                "default deny",
+                "socks5: 169.254.169.254 is not allowed",
+            )
             .unwrap();
         audit
             .vault_access("github", true, "env.secrets.GITHUB_TOKEN")

@@ -166,7 +166,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     let wall_time = compiled.limits.wall_time;
     // Built only for `mode = "proxy"`: other runs pay nothing for egress.
     let egress = (policy.network == policy::NetworkMode::Proxy)
-        .then(|| std::sync::Arc::new(crate::egress::policy_of(&policy)));
+        .then(|| crate::egress::Egress::for_run(&policy, audit.clone()));
     let memory_limit = policy.limits.memory;
     // `--report`: the sources start before the sandbox may run, so they miss nothing of it.
     let watching = args.report.then(|| Watching::start(&policy, &mut compiled));

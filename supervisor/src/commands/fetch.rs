@@ -33,6 +33,14 @@ pub fn run(args: FetchArgs) -> i32 {
         ));
         return EXIT_BAD_INPUT;
     }
+    let extra_roots = match args.ca_file.as_deref().map(fetch::read_ca_file) {
+        None => Vec::new(),
+        Some(Ok(certs)) => certs,
+        Some(Err(e)) => {
+            report(&format!("fetch: {e}"));
+            return EXIT_BAD_INPUT;
+        }
+    };
     let request = FetchRequest {
         url: args.url.clone(),
         max_bytes: policy
@@ -41,6 +49,7 @@ pub fn run(args: FetchArgs) -> i32 {
         timeout: args.timeout.map_or(fetch::DEFAULT_TIMEOUT, |d| {
             std::time::Duration::from_millis(d.0)
         }),
+        extra_roots,
     };
     let mut sink: Box<dyn Write> = match &args.output {
         Some(path) => match std::fs::File::create(path) {
@@ -60,7 +69,8 @@ pub fn run(args: FetchArgs) -> i32 {
         }
     };
     let egress = Arc::new(crate::egress::policy_of(&policy));
-    let result = runtime.block_on(fetch::fetch(egress, &request, &mut sink));
+    let events = crate::egress::Events::tracing_only();
+    let result = runtime.block_on(fetch::fetch(egress, &events, &request, &mut sink));
     drop(sink);
     let discard = |code: i32| {
         // A body that is not the answer asked for must not look like one.
@@ -88,10 +98,11 @@ pub fn run(args: FetchArgs) -> i32 {
             discard(match e {
                 FetchError::Refused(_) => EXIT_REFUSED,
                 FetchError::TooLarge { .. } => EXIT_TOO_LARGE,
-                FetchError::BadUrl(_) | FetchError::UrlTooLong | FetchError::Scheme(_) => {
-                    EXIT_BAD_INPUT
-                }
-                FetchError::Http(_) | FetchError::Write(_) => 1,
+                FetchError::BadUrl(_)
+                | FetchError::UrlTooLong
+                | FetchError::Scheme(_)
+                | FetchError::CaFile { .. } => EXIT_BAD_INPUT,
+                FetchError::Untrusted(_) | FetchError::Http(_) | FetchError::Write(_) => 1,
             })
         }
     }

@@ -1,14 +1,15 @@
 //! The policy HTTP client behind `missy-sandbox fetch`: one GET under a profile's egress rules,
 //! for agents that want a fetch tool without running a process. Same host rules, the same
 //! vetted resolver, no redirects followed (reported with their target), a size cap, timeouts,
-//! and certificate verification against the system's roots.
+//! and certificate verification against the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR`
+//! replace them) plus any CA the caller gives.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::event::{EgressEvent, Protocol, record};
+use super::event::{EgressEvent, Events, Protocol};
 use super::http::{MAX_URL, clip};
 use super::policy::{Denied, EgressPolicy, parse_host};
 use super::rules::normalize_name;
@@ -25,6 +26,22 @@ pub struct FetchRequest {
     pub url: String,
     pub max_bytes: u64,
     pub timeout: Duration,
+    /// CA certificates (PEM) trusted besides the system's roots.
+    pub extra_roots: Vec<reqwest::Certificate>,
+}
+
+/// Read a PEM file of CA certificates for [`FetchRequest::extra_roots`].
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, FetchError> {
+    let bad = |reason: String| FetchError::CaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(certs)
 }
 
 /// How a fetch ended without an error.
@@ -51,6 +68,15 @@ pub enum FetchError {
     Refused(Denied),
     #[error("the response is larger than the limit of {limit} bytes{}; it was cut", .declared.map(|d| format!(" (it declares {d})")).unwrap_or_default())]
     TooLarge { limit: u64, declared: Option<u64> },
+    #[error(
+        "the server's certificate is not trusted: {0} (for a private CA, pass --ca-file or set SSL_CERT_FILE)"
+    )]
+    Untrusted(String),
+    #[error("cannot use the CA file {}: {reason}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("{0}")]
     Http(String),
     #[error("cannot write the response: {0}")]
@@ -93,8 +119,9 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Check the URL against the policy before anything is sent. IP-literal URLs never reach the
-/// resolver, so the address rules are applied here too.
-fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String), FetchError> {
+/// resolver, so the address rules are applied here too. Returns the URL, its `host:port` and
+/// the rule that allows it.
+fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String, String), FetchError> {
     if raw.len() > MAX_URL {
         return Err(FetchError::UrlTooLong);
     }
@@ -107,26 +134,73 @@ fn admit(policy: &EgressPolicy, raw: &str) -> Result<(url::Url, String), FetchEr
         .ok_or_else(|| FetchError::BadUrl(clip(raw)))?;
     let host = parse_host(host_str).map_err(FetchError::Refused)?;
     let port = url.port_or_known_default().unwrap_or(443);
-    let rule = policy.admit(&host, port).map_err(|denied| {
-        record(&EgressEvent::Refused {
-            protocol: Protocol::Fetch,
-            target: format!("{host}:{port}"),
-            rule: denied.rule(),
-            reason: denied.to_string(),
-        });
-        FetchError::Refused(denied)
-    })?;
-    Ok((url, rule))
+    let target = format!("{host}:{port}");
+    let rule = policy.admit(&host, port).map_err(FetchError::Refused)?;
+    Ok((url, target, rule))
 }
 
-/// Fetch `req.url` into `out`.
+/// The certificate error inside a reqwest error, if that is why the handshake failed. rustls's
+/// error arrives wrapped in `io::Error`s (hyper's inside tokio-rustls's), whose `source()`
+/// skips what they wrap: each one is opened with `get_ref`.
+fn certificate_error(e: &reqwest::Error) -> Option<String> {
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        if let Some(rustls::Error::InvalidCertificate(why)) = s.downcast_ref::<rustls::Error>() {
+            return Some(format!("{why:?}"));
+        }
+        next = match s.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|i| i as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    None
+}
+
+/// The refusal a reqwest error carries from the vetted resolver, if it is one.
+fn refusal_in(e: &reqwest::Error) -> Option<&Denied> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(denied) = s.downcast_ref::<Denied>()
+            && denied.is_refusal()
+        {
+            return Some(denied);
+        }
+        source = s.source();
+    }
+    None
+}
+
+async fn refused(events: &Events, target: String, denied: &Denied) {
+    let _ = events
+        .decision(EgressEvent::Refused {
+            protocol: Protocol::Fetch,
+            target,
+            rule: denied.rule(),
+            reason: denied.to_string(),
+            by_policy: true,
+        })
+        .await;
+}
+
+/// Fetch `req.url` into `out`; decisions go to `events`.
 pub async fn fetch(
     policy: Arc<EgressPolicy>,
+    events: &Events,
     req: &FetchRequest,
     out: &mut dyn Write,
 ) -> Result<Fetched, FetchError> {
-    let (url, rule) = admit(&policy, &req.url)?;
+    let (url, target, rule) = match admit(&policy, &req.url) {
+        Ok(admitted) => admitted,
+        Err(FetchError::Refused(denied)) => {
+            refused(events, clip(&req.url), &denied).await;
+            return Err(FetchError::Refused(denied));
+        }
+        Err(e) => return Err(e),
+    };
     let client = reqwest::Client::builder()
+        .tls_certs_merge(req.extra_roots.iter().cloned())
         // Never through a proxy from the environment: that proxy would resolve the name itself.
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -137,25 +211,22 @@ pub async fn fetch(
         .build()
         .map_err(|e| FetchError::Http(describe(&e)))?;
     let start = Instant::now();
-    let mut response = client.get(url.clone()).send().await.map_err(|e| {
+    let mut response = match client.get(url.clone()).send().await {
+        Ok(r) => r,
         // A refusal from the vetted resolver travels inside reqwest's error.
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            if let Some(denied) = s.downcast_ref::<Denied>()
-                && denied.is_refusal()
-            {
-                record(&EgressEvent::Refused {
-                    protocol: Protocol::Fetch,
-                    target: url.to_string(),
-                    rule: denied.rule(),
-                    reason: denied.to_string(),
-                });
-                return FetchError::Refused(denied.clone());
+        Err(e) => match refusal_in(&e) {
+            Some(denied) => {
+                refused(events, target, denied).await;
+                return Err(FetchError::Refused(denied.clone()));
             }
-            source = s.source();
-        }
-        FetchError::Http(describe(&e))
-    })?;
+            None => {
+                return Err(match certificate_error(&e) {
+                    Some(why) => FetchError::Untrusted(why),
+                    None => FetchError::Http(describe(&e)),
+                });
+            }
+        },
+    };
     let status = response.status().as_u16();
     let peer = response.remote_addr();
     if response.status().is_redirection() {
@@ -193,9 +264,9 @@ pub async fn fetch(
     }
     out.flush().map_err(FetchError::Write)?;
     if let Some(peer) = peer {
-        record(&EgressEvent::Closed {
+        events.closed(&EgressEvent::Closed {
             protocol: Protocol::Fetch,
-            target: url.to_string(),
+            target,
             peer,
             rule,
             bytes_up: 0,

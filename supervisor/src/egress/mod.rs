@@ -11,7 +11,7 @@
 //! - [`dns`]: resolution by the supervisor (profile `hosts` first).
 //! - [`policy`]: the decision and the vetted connect, shared by the proxy and `fetch`.
 //! - [`proxy`], [`http`], [`socks`], [`pump`]: the proxy itself.
-//! - [`event`]: the audit hook every decision passes through.
+//! - [`event`]: where every decision goes: tracing, and the run's audit log.
 //! - [`fetch`]: the policy HTTP client behind `missy-sandbox fetch`.
 
 pub mod addr;
@@ -28,6 +28,7 @@ pub mod socks;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+pub use event::Events;
 pub use policy::EgressPolicy;
 
 use crate::policy::Policy;
@@ -43,6 +44,23 @@ pub fn policy_of(policy: &Policy) -> EgressPolicy {
         policy.allow_cidrs.clone(),
         policy.hosts.clone(),
     )
+}
+
+/// What one run's proxy needs: the rules, and where its decisions go.
+#[derive(Debug, Clone)]
+pub struct Egress {
+    pub policy: Arc<EgressPolicy>,
+    pub events: Events,
+}
+
+impl Egress {
+    /// The proxy of a run with `policy`, its decisions recorded in `audit`'s log.
+    pub fn for_run(policy: &Policy, audit: crate::audit::RunAudit) -> Egress {
+        Egress {
+            policy: Arc::new(policy_of(policy)),
+            events: Events::audited(audit),
+        }
+    }
 }
 
 /// The proxy variables the workload gets, upper and lower case (tools read one or the other).
@@ -65,10 +83,7 @@ pub fn proxy_env(port: u16) -> Vec<(String, String)> {
 /// Serve the proxy on the listener pid 1 hands over (it arrives on `listener` once pid 1 has
 /// bound it), until the task is aborted at the end of the run. If pid 1 fails before sending
 /// it, the channel closes and there is nothing to serve.
-pub async fn serve_handed_over(
-    listener: tokio::sync::oneshot::Receiver<OwnedFd>,
-    policy: Arc<EgressPolicy>,
-) {
+pub async fn serve_handed_over(listener: tokio::sync::oneshot::Receiver<OwnedFd>, egress: Egress) {
     let Ok(fd) = listener.await else {
         return;
     };
@@ -77,7 +92,7 @@ pub async fn serve_handed_over(
         .set_nonblocking(true)
         .and_then(|()| tokio::net::TcpListener::from_std(listener));
     match listener {
-        Ok(listener) => proxy::serve(listener, policy).await,
+        Ok(listener) => proxy::serve(listener, egress).await,
         Err(e) => tracing::error!(error = %e, "egress proxy: cannot use the sandbox's listener"),
     }
 }

@@ -68,14 +68,22 @@ impl Denied {
         !matches!(self, Denied::Resolve { .. } | Denied::Connect { .. })
     }
 
-    /// The rule that decided, for the event log.
-    pub fn rule(&self) -> &'static str {
+    /// The rule that decided, for the event and audit logs: the key, and for an address the
+    /// blocked range it falls in.
+    pub fn rule(&self) -> String {
         match self {
-            Denied::NotAllowed { .. } => "network.allow",
-            Denied::AddressNotAllowed { .. } => "network.allow_cidrs",
-            Denied::BlockedResolution { .. } => "blocked-address guard",
-            Denied::BadHost(_) | Denied::Protocol(_) => "protocol limits",
-            Denied::Resolve { .. } | Denied::Connect { .. } => "none (upstream failure)",
+            Denied::NotAllowed { .. } => "network.allow (no entry matches)".into(),
+            Denied::AddressNotAllowed {
+                range: Some(range), ..
+            } => format!("blocked range {range}, not in network.allow_cidrs"),
+            Denied::AddressNotAllowed { range: None, .. } => {
+                "network.allow_cidrs (no entry matches)".into()
+            }
+            Denied::BlockedResolution { range, .. } => {
+                format!("blocked range {range} (resolved), not in network.allow_cidrs")
+            }
+            Denied::BadHost(_) | Denied::Protocol(_) => "protocol limits".into(),
+            Denied::Resolve { .. } | Denied::Connect { .. } => "none (upstream failure)".into(),
         }
     }
 }
@@ -308,7 +316,7 @@ mod tests {
     fn names_off_the_list_are_refused_before_any_lookup() {
         let p = policy(&[]);
         let err = p.admit(&Host::Name("evil.test".into()), 443).unwrap_err();
-        assert_eq!(err.rule(), "network.allow");
+        assert_eq!(err.rule(), "network.allow (no entry matches)");
         assert_eq!(
             err.to_string(),
             "evil.test:443 is not allowed by network.allow"

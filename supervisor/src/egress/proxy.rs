@@ -11,9 +11,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::event::{EgressEvent, Protocol, record};
+use super::Egress;
+use super::event::{EgressEvent, Events, Protocol};
 use super::http::{self, Request};
-use super::policy::{Connected, Denied, EgressPolicy};
+use super::policy::{Connected, Denied};
 use super::pump::{Counts, splice};
 use super::socks;
 
@@ -26,10 +27,14 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// No connection lives longer than this.
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Accept and serve until the task is dropped (when the sandbox ends).
-pub async fn serve(listener: TcpListener, policy: Arc<EgressPolicy>) {
+/// Accept and serve until the task is dropped (when the sandbox ends). Sessions live in a
+/// `JoinSet`, so dropping this future ends every one of them too.
+pub async fn serve(listener: TcpListener, egress: Egress) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut sessions = tokio::task::JoinSet::new();
     loop {
+        // Reap finished sessions so the set does not grow with the run.
+        while sessions.try_join_next().is_some() {}
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
@@ -41,39 +46,66 @@ pub async fn serve(listener: TcpListener, policy: Arc<EgressPolicy>) {
                 continue;
             }
         };
-        let policy = policy.clone();
-        tokio::spawn(async move {
+        let egress = egress.clone();
+        sessions.spawn(async move {
             let _ = stream.set_nodelay(true);
             // The handshake and connect have their own timeouts; `relay` stops at the total.
-            session(stream, &policy, Instant::now() + TOTAL_TIMEOUT).await;
+            session(stream, &egress, Instant::now() + TOTAL_TIMEOUT).await;
             drop(permit);
         });
     }
 }
 
-async fn session(mut stream: TcpStream, policy: &EgressPolicy, deadline: Instant) {
+async fn session(mut stream: TcpStream, egress: &Egress, deadline: Instant) {
     let mut first = [0u8; 1];
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read(&mut first)).await {
         Ok(Ok(1)) => {}
         _ => return,
     }
     if first[0] == socks::VERSION {
-        socks5_session(stream, policy, deadline).await;
+        socks5_session(stream, egress, deadline).await;
     } else {
-        http_session(stream, first[0], policy, deadline).await;
+        http_session(stream, first[0], egress, deadline).await;
     }
 }
 
-fn refused(protocol: Protocol, target: String, denied: &Denied) {
-    record(&EgressEvent::Refused {
-        protocol,
-        target,
-        rule: denied.rule(),
-        reason: denied.to_string(),
-    });
+async fn refused(events: &Events, protocol: Protocol, target: String, denied: &Denied) {
+    // A refusal's record is never waited for: the connection is refused either way.
+    let _ = events
+        .decision(EgressEvent::Refused {
+            protocol,
+            target,
+            rule: denied.rule(),
+            reason: denied.to_string(),
+            by_policy: denied.is_refusal(),
+        })
+        .await;
 }
 
-async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy, deadline: Instant) {
+/// Record an allowed connection. Under `on_failure = "refuse"` a connection whose record could
+/// not be written is not made: the upstream side is dropped and the reason returned.
+async fn allowed(
+    events: &Events,
+    protocol: Protocol,
+    target: &str,
+    connected: &Connected,
+) -> Result<(), String> {
+    events
+        .decision(EgressEvent::Allowed {
+            protocol,
+            target: target.to_string(),
+            peer: connected.peer,
+            rule: connected.rule.clone(),
+        })
+        .await
+        .map_err(|refused| {
+            tracing::error!(error = %refused, "egress connection refused: its audit record cannot be written");
+            format!("the connection cannot be audited: {}", refused.source)
+        })
+}
+
+async fn http_session(mut stream: TcpStream, first: u8, egress: &Egress, deadline: Instant) {
+    let events = &egress.events;
     let mut buf = vec![first];
     let len = match tokio::time::timeout(HANDSHAKE_TIMEOUT, http::read_head(&mut stream, &mut buf))
         .await
@@ -83,10 +115,12 @@ async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy, d
         Ok(Err(e)) => {
             let (status, phrase) = e.status();
             refused(
+                events,
                 Protocol::HttpForward,
                 String::new(),
                 &Denied::Protocol(e.to_string()),
-            );
+            )
+            .await;
             let _ = stream
                 .write_all(&http::response(status, phrase, &e.to_string()))
                 .await;
@@ -96,7 +130,7 @@ async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy, d
     let request = match http::interpret(&buf[..len]) {
         Ok(r) => r,
         Err(denied) => {
-            refused(Protocol::HttpForward, String::new(), &denied);
+            refused(events, Protocol::HttpForward, String::new(), &denied).await;
             let _ = stream
                 .write_all(&http::response(403, "Forbidden", &denied.to_string()))
                 .await;
@@ -108,7 +142,7 @@ async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy, d
         Request::Forward { host, port, .. } => (Protocol::HttpForward, host, *port),
     };
     let target = format!("{host}:{port}");
-    let connected = match policy.connect(host, port).await {
+    let connected = match egress.policy.connect(host, port).await {
         Ok(c) => c,
         Err(denied) => {
             let (status, phrase) = if denied.is_refusal() {
@@ -116,13 +150,19 @@ async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy, d
             } else {
                 (502, "Bad Gateway")
             };
-            refused(protocol, target, &denied);
+            refused(events, protocol, target, &denied).await;
             let _ = stream
                 .write_all(&http::response(status, phrase, &denied.to_string()))
                 .await;
             return;
         }
     };
+    if let Err(why) = allowed(events, protocol, &target, &connected).await {
+        let _ = stream
+            .write_all(&http::response(503, "Service Unavailable", &why))
+            .await;
+        return;
+    }
     let mut upstream_prefix = Vec::new();
     match request {
         Request::Connect { .. } => {
@@ -142,43 +182,51 @@ async fn http_session(mut stream: TcpStream, first: u8, policy: &EgressPolicy, d
         stream,
         connected,
         upstream_prefix,
-        protocol,
-        target,
+        (protocol, target),
+        events,
         deadline,
     )
     .await;
 }
 
-async fn socks5_session(mut stream: TcpStream, policy: &EgressPolicy, deadline: Instant) {
+async fn socks5_session(mut stream: TcpStream, egress: &Egress, deadline: Instant) {
+    let events = &egress.events;
     let (host, port) =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, socks::handshake(&mut stream)).await {
             Ok(Ok(dest)) => dest,
             Ok(Err(rejected)) => {
-                refused(Protocol::Socks5, String::new(), &rejected.denied);
+                refused(events, Protocol::Socks5, String::new(), &rejected.denied).await;
                 let _ = socks::reply(&mut stream, rejected.code).await;
                 return;
             }
             Err(_) => return,
         };
     let target = format!("{host}:{port}");
-    match policy.connect(&host, port).await {
-        Ok(connected) => {
-            if socks::reply(&mut stream, socks::SUCCEEDED).await.is_ok() {
-                relay(
-                    stream,
-                    connected,
-                    Vec::new(),
-                    Protocol::Socks5,
-                    target,
-                    deadline,
-                )
-                .await;
-            }
-        }
+    let connected = match egress.policy.connect(&host, port).await {
+        Ok(connected) => connected,
         Err(denied) => {
-            refused(Protocol::Socks5, target, &denied);
+            refused(events, Protocol::Socks5, target, &denied).await;
             let _ = socks::reply(&mut stream, socks::code_for(&denied)).await;
+            return;
         }
+    };
+    if allowed(events, Protocol::Socks5, &target, &connected)
+        .await
+        .is_err()
+    {
+        let _ = socks::reply(&mut stream, socks::GENERAL_FAILURE).await;
+        return;
+    }
+    if socks::reply(&mut stream, socks::SUCCEEDED).await.is_ok() {
+        relay(
+            stream,
+            connected,
+            Vec::new(),
+            (Protocol::Socks5, target),
+            events,
+            deadline,
+        )
+        .await;
     }
 }
 
@@ -186,8 +234,8 @@ async fn relay(
     client: TcpStream,
     connected: Connected,
     prefix: Vec<u8>,
-    protocol: Protocol,
-    target: String,
+    (protocol, target): (Protocol, String),
+    events: &Events,
     deadline: Instant,
 ) {
     let Connected {
@@ -196,7 +244,7 @@ async fn relay(
         rule,
     } = connected;
     let start = Instant::now();
-    let counts = Arc::new(Counts::default());
+    let counts = Counts::default();
     let mut ended_by = None;
     if !prefix.is_empty() {
         if upstream.write_all(&prefix).await.is_err() {
@@ -206,14 +254,12 @@ async fn relay(
         }
     }
     if ended_by.is_none() {
-        ended_by = tokio::time::timeout_at(
-            deadline,
-            splice(client, upstream, IDLE_TIMEOUT, counts.clone()),
-        )
-        .await
-        .unwrap_or(Some("total timeout"));
+        ended_by =
+            tokio::time::timeout_at(deadline, splice(client, upstream, IDLE_TIMEOUT, &counts))
+                .await
+                .unwrap_or(Some("total timeout"));
     }
-    record(&EgressEvent::Closed {
+    events.closed(&EgressEvent::Closed {
         protocol,
         target,
         peer,
@@ -223,4 +269,62 @@ async fn relay(
         duration: start.elapsed(),
         ended_by,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditConfig, LogFile, OnFailure, RunAudit, RunInfo};
+    use crate::egress::{EgressPolicy, Events};
+
+    /// CONNECT to an allowed loopback listener through a proxy whose audit log cannot be
+    /// written (its directory is /dev/null): the status line the client gets.
+    async fn connect_with_broken_log(on_failure: OnFailure) -> String {
+        let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let up = upstream.local_addr().unwrap();
+        let audit = RunAudit::new(
+            &AuditConfig {
+                log: Some(LogFile {
+                    path: "/dev/null/audit.jsonl".into(),
+                    max_size: u64::MAX,
+                    keep: 1,
+                }),
+                on_failure,
+            },
+            RunInfo::default(),
+        );
+        let egress = Egress {
+            policy: Arc::new(EgressPolicy::new(
+                Vec::new(),
+                vec!["127.0.0.1/32".parse().unwrap()],
+                Default::default(),
+            )),
+            events: Events::audited(audit),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, egress));
+        let mut client = TcpStream::connect(proxy).await.unwrap();
+        client
+            .write_all(format!("CONNECT {up} HTTP/1.1\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut answer = vec![0u8; 12];
+        client.read_exact(&mut answer).await.unwrap();
+        server.abort();
+        String::from_utf8(answer).unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_allowed_connection_that_cannot_be_audited_is_refused_under_refuse() {
+        assert_eq!(
+            connect_with_broken_log(OnFailure::Refuse).await,
+            "HTTP/1.1 503"
+        );
+        // Control: the same connection is made when a lost record only warns.
+        assert_eq!(
+            connect_with_broken_log(OnFailure::Warn).await,
+            "HTTP/1.1 200"
+        );
+    }
 }

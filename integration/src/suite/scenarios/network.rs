@@ -164,26 +164,88 @@ pub(super) static SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "proxy-bypass",
-        probe: None,
+        probe: Some("proxy-bypass"),
         area: Area::Network,
         threat: "reach an allowed host without going through the egress proxy",
-        mechanism: "network namespace + Landlock TCP connect to the proxy port only",
-        pending: Some(
-            "needs a mode = \"proxy\" profile, which no shipped profile is; tests/cli/egress.rs covers it",
-        ),
+        mechanism: "network namespace (own lo only) + Landlock TCP connect to the proxy port only",
+        pending: None,
         exclusive: false,
-        prepare: plain!(),
+        prepare: |fx, _| {
+            let target = TcpListener::bind("127.0.0.1:0").map_err(|e| err("listener", e))?;
+            let port = target.local_addr().map_err(|e| err("listener", e))?.port();
+            let mut a = tcp_connect_attempt(target)?;
+            // The same host service on the proxy's own port: Landlock lets the workload connect
+            // to that port, so only the network namespace keeps this one out of reach.
+            if let Some(l) = on_proxy_port(&fx.tag) {
+                let addr = l.local_addr().map_err(|e| err("listener", e))?;
+                l.set_nonblocking(true).map_err(|e| err("listener", e))?;
+                a.args[0] = format!("{},{addr}", a.args[0]);
+                a.evidence.push(Evidence::TcpAccept(l));
+            }
+            let canary = TcpListener::bind("127.0.0.1:0").map_err(|e| err("listener", e))?;
+            let cport = canary.local_addr().map_err(|e| err("listener", e))?.port();
+            a.allowed.push(canary);
+            a.args.push(format!("canary.test:{cport}"));
+            // The target is an allowed host, reachable through the proxy (allow_cidrs names
+            // its address): only the way around the proxy is closed.
+            a.profile_extra = Some(format!(
+                "[network]\nmode = \"proxy\"\n\
+                 allow = [\"canary.test:{cport}\", \"target.test:{port}\"]\n\
+                 allow_cidrs = [\"127.0.0.1/32\"]\n\
+                 hosts = {{ \"canary.test\" = \"127.0.0.1\", \"target.test\" = \"127.0.0.1\" }}\n"
+            ));
+            a.env.push((DNS_SWITCH.into(), "off".into()));
+            Ok(a)
+        },
     },
     Scenario {
         name: "proxy-ssrf",
-        probe: None,
+        probe: Some("proxy-ssrf"),
         area: Area::Network,
-        threat: "SSRF / DNS rebinding through the proxy to metadata or private ranges",
-        mechanism: "egress proxy: vetted DNS, blocked ranges, allow_cidrs",
-        pending: Some(
-            "needs a mode = \"proxy\" profile, which no shipped profile is; tests/cli/egress.rs covers it",
-        ),
+        threat: "SSRF / DNS rebinding through the proxy to the host's loopback (every spelling)",
+        mechanism: "egress proxy: literal addresses in any spelling and names' resolved addresses vetted against the blocked ranges and allow_cidrs",
+        pending: None,
         exclusive: false,
-        prepare: plain!(),
+        prepare: |_, _| {
+            let target = TcpListener::bind("127.0.0.1:0").map_err(|e| err("listener", e))?;
+            let port = target.local_addr().map_err(|e| err("listener", e))?.port();
+            let mut a = tcp_connect_attempt(target)?;
+            // The canary sits on another loopback address that allow_cidrs names: the proxy
+            // reaches loopback when the profile says so, and 127.0.0.1 is not said.
+            let canary = TcpListener::bind("127.0.0.2:0").map_err(|e| err("listener", e))?;
+            let cport = canary.local_addr().map_err(|e| err("listener", e))?.port();
+            a.allowed.push(canary);
+            a.args.push(format!("canary.test:{cport}"));
+            a.args.push("rebind.test,localhost".into());
+            a.profile_extra = Some(format!(
+                "[network]\nmode = \"proxy\"\n\
+                 allow = [\"canary.test:{cport}\", \"rebind.test:{port}\", \"localhost:{port}\"]\n\
+                 allow_cidrs = [\"127.0.0.2/32\"]\n\
+                 hosts = {{ \"canary.test\" = \"127.0.0.2\", \"rebind.test\" = \"127.0.0.1\", \"localhost\" = \"127.0.0.1\" }}\n"
+            ));
+            a.env.push((DNS_SWITCH.into(), "off".into()));
+            Ok(a)
+        },
     },
 ];
+
+/// `missy-sandbox`'s switch that keeps the supervisor from asking DNS about names outside the
+/// profile's `hosts` map: no scenario may send a query.
+const DNS_SWITCH: &str = "MISSY_EGRESS_DNS";
+
+/// The port the sandbox's proxy listens on (`egress::PROXY_PORT`), the one port Landlock lets
+/// a proxy-mode workload connect to.
+const PROXY_PORT: u16 = 3128;
+
+/// A host listener on [`PROXY_PORT`] at a loopback address of this cell's own (127.77.x.y, from
+/// its tag), or None when every candidate is taken.
+fn on_proxy_port(tag: &str) -> Option<TcpListener> {
+    let seed = tag
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (0..8u32).find_map(|i| {
+        let h = seed.wrapping_add(i.wrapping_mul(7919));
+        let ip = std::net::Ipv4Addr::new(127, 77, (h >> 8) as u8, (h as u8).max(1));
+        TcpListener::bind((ip, PROXY_PORT)).ok()
+    })
+}
