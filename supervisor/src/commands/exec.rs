@@ -327,14 +327,17 @@ impl Watching {
         if proxy {
             let seen = std::sync::Arc::clone(&collector);
             crate::egress::event::observe(Some(Box::new(move |event| {
-                if let crate::egress::event::EgressEvent::Refused { target, rule, .. } = event
-                    && let Some(allow_with) = report::grants::proxy_allow_with(target, rule)
+                if let crate::egress::event::EgressEvent::Refused {
+                    target,
+                    allow_with: Some(allow_with),
+                    ..
+                } = event
                 {
                     seen.add(audit::Denial {
                         kind: "network".into(),
                         access: "connect".into(),
                         target: target.clone(),
-                        allow_with,
+                        allow_with: allow_with.clone(),
                         source: report::EGRESS_PROXY.into(),
                     });
                 }

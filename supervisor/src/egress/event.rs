@@ -65,6 +65,8 @@ pub enum EgressEvent {
         /// False when the rules allowed the destination but it could not be resolved or
         /// connected to (recorded as `error`, not `deny`).
         by_policy: bool,
+        /// The profile line that would allow it (`Denied::allow_with`), for the denial report.
+        allow_with: Option<String>,
     },
     Closed {
         protocol: Protocol,
@@ -320,6 +322,7 @@ fn record_decision(audit: &RunAudit, event: &EgressEvent) -> Result<(), Refused>
             rule,
             reason,
             by_policy,
+            ..
         } => audit.proxy_decision(
             target,
             if *by_policy {
@@ -364,6 +367,7 @@ mod tests {
                     rule: "network.allow (no entry matches)".into(),
                     reason: "not allowed".into(),
                     by_policy: true,
+                    allow_with: None,
                 })
                 .await;
         }

@@ -173,6 +173,7 @@ fn refusal_in(e: &reqwest::Error) -> Option<&Denied> {
 }
 
 async fn refused(events: &Events, target: String, denied: &Denied) {
+    let allow_with = denied.allow_with(&target);
     let _ = events
         .decision(EgressEvent::Refused {
             protocol: Protocol::Fetch,
@@ -180,6 +181,7 @@ async fn refused(events: &Events, target: String, denied: &Denied) {
             rule: denied.rule(),
             reason: denied.to_string(),
             by_policy: true,
+            allow_with,
         })
         .await;
 }

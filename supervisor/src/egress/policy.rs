@@ -70,6 +70,34 @@ impl Denied {
 
     /// The rule that decided, for the event and audit logs: the key, and for an address the
     /// blocked range it falls in.
+    /// The profile line that would let the workload reach `target` (`host:port`, as asked),
+    /// for the denial report; `None` when no profile line would (an upstream failure).
+    pub fn allow_with(&self, target: &str) -> Option<String> {
+        let host = || {
+            let host = target.rsplit_once(':').map_or(target, |(h, _)| h);
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        };
+        match self {
+            Denied::NotAllowed { .. } => Some(format!("add \"{target}\" to [network] allow")),
+            Denied::AddressNotAllowed { ip, .. } => {
+                let bits = if ip.is_ipv6() { 128 } else { 32 };
+                Some(format!("add \"{ip}/{bits}\" to [network] allow_cidrs"))
+            }
+            Denied::BlockedResolution { ip, .. } => Some(format!(
+                "{} resolved to {ip}, in a blocked range: add \"{ip}/{}\" to [network] allow_cidrs, or pin \"{}\" in [network] hosts",
+                host(),
+                if ip.is_ipv6() { 128 } else { 32 },
+                host()
+            )),
+            Denied::BadHost(_) | Denied::Protocol(_) => {
+                Some("no profile rule: the request itself was malformed".into())
+            }
+            Denied::Resolve { .. } | Denied::Connect { .. } => None,
+        }
+    }
+
     pub fn rule(&self) -> String {
         match self {
             Denied::NotAllowed { .. } => "network.allow (no entry matches)".into(),
@@ -317,6 +345,10 @@ mod tests {
         let p = policy(&[]);
         let err = p.admit(&Host::Name("evil.test".into()), 443).unwrap_err();
         assert_eq!(err.rule(), "network.allow (no entry matches)");
+        assert_eq!(
+            err.allow_with("blocked.test:8080").unwrap(),
+            "add \"blocked.test:8080\" to [network] allow"
+        );
         assert_eq!(
             err.to_string(),
             "evil.test:443 is not allowed by network.allow"

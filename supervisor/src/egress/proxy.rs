@@ -71,6 +71,7 @@ async fn session(mut stream: TcpStream, egress: &Egress, deadline: Instant) {
 
 async fn refused(events: &Events, protocol: Protocol, target: String, denied: &Denied) {
     // A refusal's record is never waited for: the connection is refused either way.
+    let allow_with = denied.allow_with(&target);
     let _ = events
         .decision(EgressEvent::Refused {
             protocol,
@@ -78,6 +79,7 @@ async fn refused(events: &Events, protocol: Protocol, target: String, denied: &D
             rule: denied.rule(),
             reason: denied.to_string(),
             by_policy: denied.is_refusal(),
+            allow_with,
         })
         .await;
 }

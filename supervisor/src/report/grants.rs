@@ -171,26 +171,6 @@ impl Grants {
     }
 }
 
-/// The profile line that would allow a destination the egress proxy refused by `rule`
-/// (`egress::policy::Denied::rule`). `None` when no profile line would (an upstream failure).
-pub fn proxy_allow_with(target: &str, rule: &str) -> Option<String> {
-    match rule {
-        "network.allow" => Some(format!("add \"{target}\" to [network] allow")),
-        "network.allow_cidrs" => {
-            let host = target.rsplit_once(':').map_or(target, |(h, _)| h);
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let bits = if host.contains(':') { 128 } else { 32 };
-            Some(format!("add \"{host}/{bits}\" to [network] allow_cidrs"))
-        }
-        "blocked-address guard" => Some(format!(
-            "the name resolved to a blocked range: add that address to [network] allow_cidrs, or pin \"{}\" in [network] hosts",
-            target.rsplit_once(':').map_or(target, |(h, _)| h)
-        )),
-        "protocol limits" => Some("no profile rule: the request itself was malformed".into()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,18 +252,5 @@ mod tests {
                 .connect(addr("1.1.1.1:443"), None)
                 .is_none()
         );
-    }
-
-    #[test]
-    fn proxy_refusals_name_the_list_to_extend() {
-        assert_eq!(
-            proxy_allow_with("blocked.test:8080", "network.allow").unwrap(),
-            "add \"blocked.test:8080\" to [network] allow"
-        );
-        assert_eq!(
-            proxy_allow_with("10.0.0.1:80", "network.allow_cidrs").unwrap(),
-            "add \"10.0.0.1/32\" to [network] allow_cidrs"
-        );
-        assert!(proxy_allow_with("x:1", "none (upstream failure)").is_none());
     }
 }
