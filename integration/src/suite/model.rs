@@ -202,6 +202,11 @@ pub struct Attempt {
     pub kill_after: Option<Duration>,
     /// Host processes the attempt targets; ended with the cell.
     pub victims: Vec<HostProcess>,
+    /// TOML added to the column's profile for the sandboxed run (a profile extending it).
+    pub profile_extra: Option<String>,
+    /// Strings that must not appear in the run's stdout or stderr: the host sees the attempt
+    /// succeed when one does.
+    pub leaks: Vec<String>,
 }
 
 impl Attempt {
@@ -255,6 +260,8 @@ pub struct Environment {
     /// A setuid copy of the probe owned by [`SETUID_OWNER`] (only when the runner is root).
     pub setuid_copy: Option<PathBuf>,
     pub probe: ProbeProgram,
+    /// The `missy-sandbox` binary every user can run (to build fixtures such as a vault).
+    pub sandbox: PathBuf,
 }
 
 /// An entry of the catalogue.
@@ -268,8 +275,7 @@ pub struct Scenario {
     pub threat: &'static str,
     /// The controls that stop it.
     pub mechanism: &'static str,
-    /// Set for threats whose target does not exist yet (the egress proxy, the vault): every
-    /// cell is a SKIP with this reason.
+    /// Set for threats whose target does not exist yet: every cell is a SKIP with this reason.
     pub pending: Option<&'static str>,
     /// Runs alone: it loads the host or counts every process of the uid (RLIMIT_NPROC).
     pub exclusive: bool,

@@ -43,6 +43,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
         device: pick_device(),
         setuid_copy: scratch.setuid_copy(&probe.path),
         probe,
+        sandbox: sandbox.clone(),
     };
     let scenarios: Vec<&'static Scenario> = scenarios::catalogue()
         .filter(|s| config.only.is_empty() || config.only.iter().any(|o| o == s.name))
@@ -374,6 +375,13 @@ impl RunCtx {
             }
             ev.cleanup();
         }
+        if let Ok(ran) = &ran {
+            for leak in &attempt.leaks {
+                if ran.stdout.contains(leak.as_str()) || ran.stderr.contains(leak.as_str()) {
+                    seen.push(format!("the output holds {leak:?}"));
+                }
+            }
+        }
         let result = match ran {
             Ok(ran) => judge(side, &ran, &attempt, &seen),
             Err(e) => (Status::Fail, "error".into(), format!("cannot run: {e}")),
@@ -409,8 +417,22 @@ impl RunCtx {
                 c
             }
             Side::Sandbox { profile } => {
+                let reference = match &attempt.profile_extra {
+                    Some(extra) => {
+                        // The column's profile and the attempt's additions, nothing else.
+                        let file = dir.root.join("attempt-profile.toml");
+                        let text = format!(
+                            "extends = {:?}\ndescription = \"{} + the attempt's additions (hardening suite)\"\n\n{extra}",
+                            profile.reference, profile.name
+                        );
+                        std::fs::write(&file, text)?;
+                        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+                        file.to_string_lossy().into_owned()
+                    }
+                    None => profile.reference.clone(),
+                };
                 let mut c = user.command(&self.sandbox);
-                c.args(["exec", "--profile", &profile.reference, "--workspace"])
+                c.args(["exec", "--profile", &reference, "--workspace"])
                     .arg(&dir.ws);
                 if let Some(t) = attempt.timeout {
                     c.args(["--timeout", t]);
