@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Secret-censor throughput: 256 MiB of realistic build and test output pushed through one
 # streaming censor in 64 KiB reads, every pattern active plus one known value, pinned to one
-# core; clean, and with one secret every 4 KiB. Prints a markdown section on stdout (`make
+# core; clean, and with one secret every 4 KiB. Throughput is over the censoring thread's CPU time. Prints a markdown section on stdout (`make
 # bench` appends it to docs/benchmarks.md). Usage: integration/bench/censor.sh [MIB] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +26,8 @@ cat <<MD
 - command: \`$cmd\` (built by \`integration/bench/censor.sh\`)
 - input: ${mib} MiB of compiler, test-runner, package-manager and log lines, read in 64 KiB
   chunks; all $patterns named patterns active, plus one vault value in its plain, base64 and URL-encoded forms
-- ${runs} runs per case; median, min and max throughput (MB = 10^6 bytes)
+- ${runs} runs per case; median, min and max throughput (MB = 10^6 bytes) over the CPU time of
+  the censoring thread (CLOCK_THREAD_CPUTIME_ID), so other work on a shared machine does not count
 
 | case | median (MB/s) | min (MB/s) | max (MB/s) | placeholders written | target (MB/s) |
 |---|---|---|---|---|---|

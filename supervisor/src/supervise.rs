@@ -128,6 +128,10 @@ pub async fn wait(
             if let Some(kind) = got
                 && let Ok(sig) = nix::sys::signal::Signal::try_from(kind.as_raw_value())
             {
+                if kind == SignalKind::window_change() {
+                    // The new size first: the workload reads it when the signal arrives.
+                    crate::secrets::relay::sync_window_size();
+                }
                 let _ = kill(pid, sig);
             }
         }

@@ -280,3 +280,112 @@ fn a_value_is_never_taken_from_the_command_line() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn winsize(rows: u16, cols: u16) -> nix::pty::Winsize {
+    nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
+/// Everything read from `master` so far, collected by a thread.
+fn collect(master: std::fs::File) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut master = master;
+        let mut buf = [0u8; 4096];
+        // Ends with EIO once the last slave is closed.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    seen
+}
+
+fn wait_for(seen: &std::sync::Mutex<String>, text: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if seen.lock().unwrap().contains(text) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_resized_terminal_is_passed_on_to_the_sandbox() {
+    use std::os::unix::process::CommandExt;
+    // The workload's stdout is the relay's pseudo-terminal: `stty size <&1` reads its size, at
+    // start and again when SIGWINCH arrives.
+    let script = "stty size <&1; trap 'echo resized; stty size <&1; exit 0' WINCH; echo ready; \
+                  i=0; while [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; echo no-signal";
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        // The supervisor's terminal: a pseudo-terminal of ours, its controlling terminal.
+        let pty = nix::pty::openpty(Some(&winsize(24, 80)), None).expect("openpty");
+        let slave = std::fs::File::from(pty.slave);
+        let mut cmd = exec_command(user, &scratch, "strict", &["--", "/bin/sh", "-c", script]);
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave.try_clone().unwrap());
+        // SAFETY: setsid and ioctl are async-signal-safe; nothing else runs between fork and
+        // exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("exec");
+        drop(slave);
+        let master = std::fs::File::from(pty.master);
+        let resize = master.try_clone().unwrap();
+        let seen = collect(master);
+        assert!(
+            wait_for(&seen, "ready"),
+            "{user:?}: {}",
+            seen.lock().unwrap()
+        );
+        assert!(
+            seen.lock().unwrap().contains("24 80"),
+            "{user:?}: the size at start: {}",
+            seen.lock().unwrap()
+        );
+        // Resizing our terminal signals its foreground process group: the supervisor.
+        // SAFETY: TIOCSWINSZ reads one `winsize` from the live struct we pass.
+        let rc = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&resize),
+                libc::TIOCSWINSZ,
+                &winsize(40, 100),
+            )
+        };
+        assert_eq!(rc, 0);
+        assert!(
+            wait_for(&seen, "resized"),
+            "{user:?}: no SIGWINCH reached the workload: {}",
+            seen.lock().unwrap()
+        );
+        let status = child.wait().expect("wait");
+        let text = seen.lock().unwrap().clone();
+        assert!(
+            text.split("resized")
+                .nth(1)
+                .is_some_and(|after| after.contains("40 100")),
+            "{user:?}: the new size was not passed on: {text}"
+        );
+        assert_eq!(status.code(), Some(0), "{user:?}: {text}");
+    }
+}

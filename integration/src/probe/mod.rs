@@ -27,7 +27,7 @@ mod net;
 mod ns;
 mod proc_;
 mod resources;
-mod secrets;
+pub(crate) mod secrets;
 mod sys;
 mod syscalls;
 

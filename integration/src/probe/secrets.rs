@@ -34,6 +34,18 @@ pub const PROBES: &[Probe] = &[
         about: "is environment variable NAME set? (prints its length only)",
         run: env,
     },
+    Probe {
+        name: "env-value",
+        args: &["GIVEN", "MARKER"],
+        about: "GIVEN must be set; ESCAPED if any environment variable's value holds MARKER",
+        run: env_value,
+    },
+    Probe {
+        name: "print-env",
+        args: &["NAME"],
+        about: "print NAME's value, plain and base64-encoded, to stdout and stderr (SENT)",
+        run: print_env,
+    },
 ];
 
 /// Read at most this much of an environ file (the kernel caps it at the arg+env area anyway).
@@ -132,5 +144,89 @@ fn env(a: &Args) -> ProbeResult {
             v.len()
         ))),
         None => Ok(Outcome::blocked(format!("getenv: {name} is not set"))),
+    }
+}
+
+/// The run must have been given GIVEN (so the vault was read at all); does any variable hold
+/// MARKER, a value it was not given?
+fn env_value(a: &Args) -> ProbeResult {
+    let (given, marker) = (a.get(0)?, a.get(1)?);
+    if marker.is_empty() {
+        return Err(a.usage_error("MARKER must not be empty"));
+    }
+    if std::env::var_os(given).is_none() {
+        return Ok(Outcome::error(format!(
+            "{given} is not set: the run was not given the value it names"
+        )));
+    }
+    let vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os().collect();
+    let holder = vars.iter().find(|(_, v)| {
+        v.as_encoded_bytes()
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes())
+    });
+    match holder {
+        Some((name, _)) => Ok(Outcome::escaped(format!(
+            "{} holds the marker",
+            name.to_string_lossy()
+        ))),
+        None => Ok(Outcome::blocked(format!(
+            "{given} is set; the marker is in none of {} variables",
+            vars.len()
+        ))),
+    }
+}
+
+/// Print the value where the caller would see it; only the caller can tell whether it arrived
+/// censored, so the verdict is SENT.
+fn print_env(a: &Args) -> ProbeResult {
+    let name = a.get(0)?;
+    let Some(value) = std::env::var_os(name) else {
+        return Ok(Outcome::error(format!("{name} is not set")));
+    };
+    let value = value.as_encoded_bytes();
+    let encoded = base64(value);
+    println!("plain: {}", String::from_utf8_lossy(value));
+    println!("base64: {encoded}");
+    eprintln!("plain: {}", String::from_utf8_lossy(value));
+    eprintln!("base64: {encoded}");
+    Ok(Outcome::sent(format!(
+        "printed {name} (length {}) plain and base64 to stdout and stderr",
+        value.len()
+    )))
+}
+
+/// Standard base64 without padding (what a tool trying to slip a value past a censor would
+/// print; the suite looks for the same string in the output).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_rfc_4648_vectors() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(plain.as_bytes()), encoded);
+        }
     }
 }

@@ -208,6 +208,9 @@ pub struct Attempt {
     /// Host listeners kept open for the run that are not evidence: destinations the profile
     /// allows, which the probe reaches through the proxy to show the proxy works.
     pub allowed: Vec<std::net::TcpListener>,
+    /// Strings that must not appear in the run's stdout or stderr: the host sees the attempt
+    /// succeed when one does.
+    pub leaks: Vec<String>,
 }
 
 impl Attempt {
@@ -261,6 +264,8 @@ pub struct Environment {
     /// A setuid copy of the probe owned by [`SETUID_OWNER`] (only when the runner is root).
     pub setuid_copy: Option<PathBuf>,
     pub probe: ProbeProgram,
+    /// The `missy-sandbox` binary every user can run (to build fixtures such as a vault).
+    pub sandbox: PathBuf,
 }
 
 /// An entry of the catalogue.
@@ -274,8 +279,7 @@ pub struct Scenario {
     pub threat: &'static str,
     /// The controls that stop it.
     pub mechanism: &'static str,
-    /// Set for threats whose target does not exist yet (the egress proxy, the vault): every
-    /// cell is a SKIP with this reason.
+    /// Set for threats whose target does not exist yet: every cell is a SKIP with this reason.
     pub pending: Option<&'static str>,
     /// Runs alone: it loads the host or counts every process of the uid (RLIMIT_NPROC).
     pub exclusive: bool,

@@ -43,6 +43,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
         device: pick_device(),
         setuid_copy: scratch.setuid_copy(&probe.path),
         probe,
+        sandbox: sandbox.clone(),
     };
     let scenarios: Vec<&'static Scenario> = scenarios::catalogue()
         .filter(|s| config.only.is_empty() || config.only.iter().any(|o| o == s.name))
@@ -373,6 +374,13 @@ impl RunCtx {
                 seen.push(s);
             }
             ev.cleanup();
+        }
+        if let Ok(ran) = &ran {
+            for leak in &attempt.leaks {
+                if ran.stdout.contains(leak.as_str()) || ran.stderr.contains(leak.as_str()) {
+                    seen.push(format!("the output holds {leak:?}"));
+                }
+            }
         }
         let result = match ran {
             Ok(ran) => judge(side, &ran, &attempt, &seen),

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use proptest::prelude::*;
+
 use super::*;
 use crate::secrets::censor::redact;
 use crate::secrets::patterns::PATTERNS;
+use std::sync::atomic::Ordering;
 
 /// `n` characters of a fixed, random-looking alphanumeric run (fake, but shaped like a token).
 fn tok(n: usize) -> String {
@@ -91,6 +94,15 @@ fn detector() -> Arc<Detector> {
     Arc::new(Detector::new(&[]).expect("detector"))
 }
 
+/// The same detector twice: scanning with its NFA, and with its DFA (as after a megabyte).
+fn both_automata(known: &[Vec<u8>]) -> [(&'static str, Arc<Detector>); 2] {
+    let nfa = Detector::new(known).expect("detector");
+    let dfa = Detector::new(known).expect("detector");
+    dfa.scanned.store(DFA_AFTER, Ordering::Relaxed);
+    assert!(dfa.dfa().is_some(), "the DFA builds");
+    [("nfa", Arc::new(nfa)), ("dfa", Arc::new(dfa))]
+}
+
 #[test]
 fn there_are_at_least_40_named_patterns_each_with_a_sample() {
     assert!(PATTERNS.len() >= 40, "{} patterns", PATTERNS.len());
@@ -129,18 +141,19 @@ fn every_pattern_compiles_and_is_bounded() {
 
 #[test]
 fn each_pattern_finds_its_sample() {
-    let d = detector();
     let mut failures = Vec::new();
-    for (name, positive, _) in samples() {
-        let found = d.matching_patterns(positive.as_bytes());
-        if !found.contains(&name) {
-            failures.push(format!(
-                "{name}: not found in {positive:?} (found {found:?})"
-            ));
-        }
-        let out = redact(&d, positive.as_bytes());
-        if !out.windows(3).any(|w| w == b"***") {
-            failures.push(format!("{name}: not censored: {positive:?}"));
+    for (automaton, d) in both_automata(&[]) {
+        for (name, positive, _) in samples() {
+            let found = d.matching_patterns(positive.as_bytes());
+            if !found.contains(&name) {
+                failures.push(format!(
+                    "{automaton} {name}: not found in {positive:?} (found {found:?})"
+                ));
+            }
+            let out = redact(&d, positive.as_bytes());
+            if !out.windows(3).any(|w| w == b"***") {
+                failures.push(format!("{automaton} {name}: not censored: {positive:?}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -148,19 +161,115 @@ fn each_pattern_finds_its_sample() {
 
 #[test]
 fn no_pattern_touches_the_look_alikes() {
-    let d = detector();
     let mut failures = Vec::new();
-    for (name, _, negative) in samples() {
-        let out = redact(&d, negative.as_bytes());
-        if out != negative.as_bytes() {
-            failures.push(format!(
-                "{name}: {negative:?} became {:?} ({:?})",
-                String::from_utf8_lossy(&out),
-                d.matching_patterns(negative.as_bytes())
-            ));
+    for (automaton, d) in both_automata(&[]) {
+        for (name, _, negative) in samples() {
+            let out = redact(&d, negative.as_bytes());
+            if out != negative.as_bytes() {
+                failures.push(format!(
+                    "{automaton} {name}: {negative:?} became {:?} ({:?})",
+                    String::from_utf8_lossy(&out),
+                    d.matching_patterns(negative.as_bytes())
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_secret_is_found_at_every_offset_by_both_walks() {
+    // `scan` walks the two halves of the text at once: a secret on either side of the middle,
+    // or across it, must be found.
+    let known = b"vault-value-4242".to_vec();
+    for (automaton, d) in both_automata(std::slice::from_ref(&known)) {
+        for secret in ["AKIAIOSFODNN7EXAMPLE", "vault-value-4242"] {
+            for len in [24, 40, 63, 100] {
+                for at in 0..=len - secret.len() - 2 {
+                    let mut text = vec![b'.'; len];
+                    text[at] = b' ';
+                    text[at + 1..at + 1 + secret.len()].copy_from_slice(secret.as_bytes());
+                    let mut hits = Vec::new();
+                    d.find(&text, 0, &mut hits);
+                    assert!(
+                        hits.iter()
+                            .any(|h| h.censor == (at + 1..at + 1 + secret.len())),
+                        "{automaton}: {secret} at {at} of {len}: {hits:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn folded_triggers_match_any_case_and_exact_ones_only_theirs() {
+    for (automaton, d) in both_automata(&[b"Vault-Value-4242".to_vec()]) {
+        let mixed = "AuThOrIzAtIoN: BeArEr q8Zr2LkP0aVx7mWcT5yN3bJ6";
+        assert!(
+            d.matching_patterns(mixed.as_bytes())
+                .contains(&"authorization-header"),
+            "{automaton}"
+        );
+        // `SK` + 32 hex is a Twilio key; `sk` is not, nor is a known value in another case.
+        let lower = format!("sk{}", hex(32));
+        assert_eq!(
+            redact(&d, lower.as_bytes()),
+            lower.as_bytes(),
+            "{automaton}"
+        );
+        assert_eq!(
+            redact(&d, b"vault-value-4242"),
+            b"vault-value-4242",
+            "{automaton}"
+        );
+        assert_eq!(redact(&d, b"Vault-Value-4242"), b"***", "{automaton}");
+    }
+}
+
+/// `key = value` lines: a credential-named key (or not), every assignment form, a value that
+/// may or may not look random.
+fn assignment_line() -> impl Strategy<Value = String> {
+    (
+        "[a-zA-Z_]{0,6}",
+        prop::sample::select(vec![
+            "key",
+            "SECRET",
+            "Token",
+            "passwd",
+            "api_key",
+            "name",
+            "credentials",
+        ]),
+        "[a-z_]{0,4}",
+        prop::sample::select(vec!["", "\"", "'"]),
+        "[ \t]{0,5}",
+        prop::sample::select(vec!["=", ":=", "=>", ": ", ":\"", "==", ":", " "]),
+        "[ \t\"']{0,6}",
+        "[a-zA-Z0-9/+=._-]{0,40}",
+        "[ ;,]{0,1}[a-z]{0,5}",
+    )
+        .prop_map(|(pre, key, suf, q, b1, op, b2, value, tail)| {
+            format!("{pre}{key}{suf}{q}{b1}{op}{b2}{value}{tail}")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The randomness test the detector runs before the generic rule's regex decides exactly
+    /// what running the regex and then the test would.
+    #[test]
+    fn the_generic_rule_shortcut_loses_nothing(line in assignment_line()) {
+        let generic = PATTERNS.iter().position(|p| p.name == "generic-secret-assignment").unwrap();
+        let re = regex::bytes::Regex::new(&format!("(?-u){}", PATTERNS[generic].regex)).unwrap();
+        let expected = re.captures_iter(line.as_bytes()).any(|c| looks_random(c.name("s").unwrap().as_bytes()));
+        let d = detector();
+        let mut hits = Vec::new();
+        d.find(line.as_bytes(), 0, &mut hits);
+        let found = hits.iter().any(|h| h.pattern == Some(generic));
+        prop_assert_eq!(found, expected, "{:?}", line);
+    }
 }
 
 #[test]

@@ -77,8 +77,9 @@ macro_rules! assign {
 pub const ASSIGNMENT: &[u8] = b"\0assignment";
 
 /// Cheap check for `assign!` after a key name starting at `at`: name characters, an optional
-/// quote, blanks, then `=`, `:=`, `=>` or `:` followed by a blank or quote.
-pub fn assignment_follows(line: &[u8], at: usize) -> bool {
+/// quote, blanks, then `=`, `:=`, `=>` or `:` followed by a blank or quote. Returns where the
+/// value starts: after the operator and the blanks and quote `assign!` allows there.
+pub fn assignment_value(line: &[u8], at: usize) -> Option<usize> {
     let mut i = at;
     let name_end = (at + 64).min(line.len());
     while i < name_end && (line[i].is_ascii_alphanumeric() || b"_.-".contains(&line[i])) {
@@ -92,11 +93,29 @@ pub fn assignment_follows(line: &[u8], at: usize) -> bool {
         i += 1;
         blanks += 1;
     }
-    matches!(
-        (line.get(i), line.get(i + 1)),
-        (Some(b'='), _) | (Some(b':'), Some(b'=' | b' ' | b'\t' | b'"' | b'\''))
-    )
+    i += match (line.get(i), line.get(i + 1)) {
+        (Some(b'='), Some(b'>')) => 2,
+        (Some(b'='), _) => 1,
+        (Some(b':'), Some(b'=' | b' ' | b'\t' | b'"' | b'\'')) => 2,
+        _ => return None,
+    };
+    // `[ \t]{0,4}["']?`: a value byte is neither, so skipping up to five of them lands on
+    // the value's first byte whenever `assign!` can match.
+    let skip = line[i.min(line.len())..]
+        .iter()
+        .take(5)
+        .take_while(|b| b" \t\"'".contains(b))
+        .count();
+    Some(i + skip)
 }
+
+/// A byte `value!` accepts.
+pub fn is_value_byte(b: u8) -> bool {
+    !b" \t\r\n\"'`;,<>".contains(&b)
+}
+
+/// Longest value `value!` takes in the generic rule (its censored group).
+pub const GENERIC_VALUE_MAX: usize = 256;
 
 /// The END line that closes a block opened by a `block` pattern.
 pub const BLOCK_END: &str = r"-----END[ A-Z0-9]{0,40} PRIVATE KEY(?: BLOCK)?-----";
@@ -466,9 +485,22 @@ pub static PATTERNS: &[Pattern] = &[
                 r"(?i)\b[a-z0-9_.\-]{0,40}(?:key|secret|token|passwd|password|pwd|auth|credentials?|private)[a-z0-9_\-]{0,20}",
                 assign!(),
                 "(?P<s>",
-                value!(12, 256),
+                value!(12, 256), // GENERIC_VALUE_MAX
                 ")"
             ),
         )
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_value_byte_test_mirrors_the_value_class() {
+        let class = regex::bytes::Regex::new(concat!("(?-u)^", value!(1, 1), "$")).unwrap();
+        for b in 0..=255u8 {
+            assert_eq!(class.is_match(&[b]), is_value_byte(b), "byte {b:#04x}");
+        }
+    }
+}

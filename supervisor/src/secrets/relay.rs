@@ -12,12 +12,15 @@
 //!
 //! stdin is not relayed: the sandbox inherits it unchanged. When the caller's stream is closed
 //! (`| head`), the relay stops reading and closes its end, so the workload's next write fails
-//! with EPIPE (SIGPIPE), as in a shell pipeline. A window resized during the run is not passed
-//! on to the pseudo-terminal.
+//! with EPIPE (SIGPIPE), as in a shell pipeline.
+//!
+//! A window resized during the run is passed on: the supervisor forwards SIGWINCH to the
+//! sandbox (`supervise`), and first copies its terminal's new size onto each pseudo-terminal
+//! ([`sync_window_size`]), so the workload reads the new size when the signal arrives.
 
 use std::io::{IsTerminal, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -43,15 +46,40 @@ pub struct Stdio {
     child: Option<[OwnedFd; 2]>,
     /// Ours, relayed to our fds 1 and 2.
     parent: [OwnedFd; 2],
+    /// Which of ours are pseudo-terminal masters, standing for the terminal on our fd 1 or 2.
+    pty: [bool; 2],
 }
 
-fn channel(ours: RawFd) -> std::io::Result<(OwnedFd, OwnedFd)> {
+/// The pseudo-terminals being relayed, each with the fd of ours whose terminal it stands for
+/// (a copy of the master, so the relay thread keeps its own).
+static WINDOWS: Mutex<Vec<(RawFd, OwnedFd)>> = Mutex::new(Vec::new());
+
+/// Copy the size of our terminals onto the pseudo-terminals that stand for them: on SIGWINCH,
+/// before the signal is passed on.
+pub fn sync_window_size() {
+    let Ok(windows) = WINDOWS.lock() else {
+        return;
+    };
+    for (ours, master) in windows.iter() {
+        // SAFETY: `ours` is 1 or 2, open for the life of the process.
+        let our = unsafe { BorrowedFd::borrow_raw(*ours) };
+        if let Some(ws) = window_size(our) {
+            // SAFETY: TIOCSWINSZ reads one `winsize` from the live struct we pass.
+            unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        }
+    }
+}
+
+/// A pseudo-terminal (master, slave, true) when our fd `ours` is a terminal, else a pipe (read
+/// end, write end, false).
+fn channel(ours: RawFd) -> std::io::Result<(OwnedFd, OwnedFd, bool)> {
     // SAFETY: `ours` is 1 or 2, open for the life of the process.
     let our = unsafe { BorrowedFd::borrow_raw(ours) };
     if our.is_terminal()
         && let Ok(mut termios) = nix::sys::termios::tcgetattr(our)
     {
         nix::sys::termios::cfmakeraw(&mut termios);
+        // The size at start; `sync_window_size` keeps it up to date.
         let winsize = window_size(our);
         let pty = nix::pty::openpty(winsize.as_ref(), Some(&termios))?;
         for fd in [&pty.master, &pty.slave] {
@@ -60,10 +88,10 @@ fn channel(ours: RawFd) -> std::io::Result<(OwnedFd, OwnedFd)> {
                 nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
             )?;
         }
-        return Ok((pty.master, pty.slave));
+        return Ok((pty.master, pty.slave, true));
     }
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    Ok((read, write))
+    Ok((read, write, false))
 }
 
 fn window_size(fd: BorrowedFd<'_>) -> Option<nix::pty::Winsize> {
@@ -80,11 +108,12 @@ fn window_size(fd: BorrowedFd<'_>) -> Option<nix::pty::Winsize> {
 
 impl Stdio {
     pub fn new() -> std::io::Result<Stdio> {
-        let (out_r, out_w) = channel(1)?;
-        let (err_r, err_w) = channel(2)?;
+        let (out_r, out_w, out_pty) = channel(1)?;
+        let (err_r, err_w, err_pty) = channel(2)?;
         Ok(Stdio {
             child: Some([out_w, err_w]),
             parent: [out_r, err_r],
+            pty: [out_pty, err_pty],
         })
     }
 
@@ -106,6 +135,19 @@ impl Stdio {
     /// for when the stream's first bytes arrive (an empty stream never builds one).
     pub fn start(mut self, detector: fn() -> Option<Arc<Detector>>) -> Relays {
         self.close_child_ends();
+        if let Ok(mut windows) = WINDOWS.lock() {
+            for (fd, ours) in self
+                .parent
+                .iter()
+                .zip([1, 2])
+                .zip(self.pty)
+                .filter_map(|(pair, pty)| pty.then_some(pair))
+            {
+                if let Ok(copy) = fd.try_clone() {
+                    windows.push((ours, copy));
+                }
+            }
+        }
         let [out, err] = self.parent;
         let threads = [(out, 1), (err, 2)]
             .into_iter()
@@ -137,6 +179,9 @@ pub struct Relayed {
 impl Relays {
     /// Wait until both streams have ended and been relayed.
     pub fn finish(self) -> Relayed {
+        if let Ok(mut windows) = WINDOWS.lock() {
+            windows.clear();
+        }
         self.threads
             .into_iter()
             .filter_map(|t| t.ok()?.join().ok())
