@@ -98,9 +98,7 @@ fn real_main() -> Result<ExitCode, String> {
         eprintln!("  {:<24} {:<7} {word}", c.task, c.user.label());
     })?;
     print!("{}", workloads::report(&cells));
-    let failed = cells
-        .iter()
-        .any(|c| matches!(c.verdict, Verdict::Fail(_)));
+    let failed = cells.iter().any(|c| matches!(c.verdict, Verdict::Fail(_)));
     Ok(if failed {
         ExitCode::FAILURE
     } else {

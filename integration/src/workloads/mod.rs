@@ -128,7 +128,8 @@ impl Drop for Scratch {
 fn chown_tree(top: &Path, dir: &Path, user: User) -> Result<(), String> {
     let mut ancestor = dir.parent();
     while let Some(a) = ancestor.filter(|a| a.starts_with(top) && *a != top) {
-        user.chown(a).map_err(|e| format!("chown {}: {e}", a.display()))?;
+        user.chown(a)
+            .map_err(|e| format!("chown {}: {e}", a.display()))?;
         ancestor = a.parent();
     }
     let mut stack = vec![dir.to_path_buf()];
@@ -169,7 +170,14 @@ fn fixtures() -> PathBuf {
 /// RUSTFLAGS do not leak into the tasks.
 fn base_env(cmd: &mut Command, home: &Path) {
     cmd.env_clear();
-    for name in ["PATH", "LANG", "TERM", "CARGO_HOME", "RUSTUP_HOME", "PYENV_ROOT"] {
+    for name in [
+        "PATH",
+        "LANG",
+        "TERM",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "PYENV_ROOT",
+    ] {
         if let Some(v) = std::env::var_os(name) {
             cmd.env(name, v);
         }
@@ -236,10 +244,7 @@ fn run_side(
             base_env(&mut c, home);
             c.env(
                 "MISSY_AUDIT_LOG",
-                scratch
-                    .path
-                    .join(user.label())
-                    .join("audit.jsonl"),
+                scratch.path.join(user.label()).join("audit.jsonl"),
             );
             c.args(["exec", "--profile", profile, "--workspace"])
                 .arg(&ws)

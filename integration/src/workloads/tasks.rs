@@ -95,9 +95,18 @@ pub static TASKS: &[Task] = &[
         tools: &["make", "cc"],
         files: &[
             ("Makefile", C_MAKEFILE),
-            ("calc.h", "long add(long, long);\nlong mul(long, long);\nlong fact(int);\n"),
-            ("add.c", "#include \"calc.h\"\nlong add(long a, long b) { return a + b; }\n"),
-            ("mul.c", "#include \"calc.h\"\nlong mul(long a, long b) { return a * b; }\n"),
+            (
+                "calc.h",
+                "long add(long, long);\nlong mul(long, long);\nlong fact(int);\n",
+            ),
+            (
+                "add.c",
+                "#include \"calc.h\"\nlong add(long a, long b) { return a + b; }\n",
+            ),
+            (
+                "mul.c",
+                "#include \"calc.h\"\nlong mul(long a, long b) { return a * b; }\n",
+            ),
             (
                 "fact.c",
                 "#include \"calc.h\"\nlong fact(int n) { return n <= 1 ? 1 : mul(n, fact(n - 1)); }\n",
@@ -140,7 +149,10 @@ pub static TASKS: &[Task] = &[
                 .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
                 .sum();
             if passed != 3 || out.contains("FAILED") {
-                return Err(format!("expected 3 passing tests, got {passed}: {}", clip(out)));
+                return Err(format!(
+                    "expected 3 passing tests, got {passed}: {}",
+                    clip(out)
+                ));
             }
             Ok(())
         },
@@ -162,7 +174,10 @@ pub static TASKS: &[Task] = &[
         what: "pytest of a small module (5 tests)",
         tools: &["pytest"],
         files: &[
-            ("calc.py", "def add(a, b):\n    return a + b\n\n\ndef div(a, b):\n    return a / b\n"),
+            (
+                "calc.py",
+                "def add(a, b):\n    return a + b\n\n\ndef div(a, b):\n    return a / b\n",
+            ),
             (
                 "test_calc.py",
                 "import pytest\nimport calc\n\n\n@pytest.mark.parametrize('a,b,c', [(1, 2, 3), (-1, 1, 0), (2, 2, 4)])\ndef test_add(a, b, c):\n    assert calc.add(a, b) == c\n\n\ndef test_div():\n    assert calc.div(9, 3) == 3\n\n\ndef test_div_zero(tmp_path):\n    (tmp_path / 'x').write_text('y')\n    with pytest.raises(ZeroDivisionError):\n        calc.div(1, 0)\n",
@@ -263,7 +278,11 @@ pub static TASKS: &[Task] = &[
         check: |ws, out| {
             lines_are(
                 out,
-                &["wl-pack-1.2.3.tgz", "package/index.js", "package/package.json"],
+                &[
+                    "wl-pack-1.2.3.tgz",
+                    "package/index.js",
+                    "package/package.json",
+                ],
             )?;
             file_exists(ws, "wl-pack-1.2.3.tgz")
         },
@@ -324,13 +343,23 @@ pub static TASKS: &[Task] = &[
         check: |ws, out| {
             let shell = out.trim();
             let procs = std::fs::read_to_string(ws.join("procs")).map_err(|e| e.to_string())?;
-            let rows: Vec<Vec<&str>> = procs.lines().map(|l| l.split_whitespace().collect()).collect();
-            let shell_row = rows.iter().any(|r| r.first() == Some(&shell) && r.get(2).is_some_and(|a| a.ends_with("bash")));
-            let child_row = rows.iter().any(|r| r.get(1) == Some(&shell) && r.get(2..) == Some(&["sleep", "31.5"][..]));
+            let rows: Vec<Vec<&str>> = procs
+                .lines()
+                .map(|l| l.split_whitespace().collect())
+                .collect();
+            let shell_row = rows.iter().any(|r| {
+                r.first() == Some(&shell) && r.get(2).is_some_and(|a| a.ends_with("bash"))
+            });
+            let child_row = rows
+                .iter()
+                .any(|r| r.get(1) == Some(&shell) && r.get(2..) == Some(&["sleep", "31.5"][..]));
             if shell_row && child_row {
                 Ok(())
             } else {
-                Err(format!("ps did not show bash (pid {shell}) and its sleep: {}", clip(&procs)))
+                Err(format!(
+                    "ps did not show bash (pid {shell}) and its sleep: {}",
+                    clip(&procs)
+                ))
             }
         },
     },
@@ -464,19 +493,19 @@ pub static TASKS: &[Task] = &[
 /// The git session, with a fixed identity and no user or system configuration (the same on
 /// both sides): every step's result is printed or left in the workspace for the check.
 const GIT_SESSION: &str = concat!(
-        "export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 ",
-        "GIT_AUTHOR_NAME=wl GIT_AUTHOR_EMAIL=wl@example.invalid ",
-        "GIT_COMMITTER_NAME=wl GIT_COMMITTER_EMAIL=wl@example.invalid\n",
-        "git init -q -b main repo && cd repo\n",
-        "echo one > a.txt && git add a.txt && git commit -qm one\n",
-        "git checkout -qb feature && echo two >> a.txt && git commit -qam two\n",
-        "git checkout -q main && git merge -q --ff-only feature\n",
-        "git tag v1 && echo stash-me >> a.txt && git stash -q && git stash pop -q && git checkout -q -- a.txt\n",
-        "cd .. && git clone -q repo clone\n",
-        "echo \"clone $(git -C clone rev-list --count HEAD)\"\n",
-        "git -C repo worktree add -q -b wt-branch ../wt\n",
-        "echo three > wt/b.txt && git -C wt add b.txt && git -C wt commit -qm three\n",
-        "echo \"all $(git -C repo rev-list --count --all)\"\n",
-        "echo \"merged $(git -C repo log -1 --format=%s main)\"\n",
-        "git -C repo gc -q && git -C repo tag --list\n",
+    "export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 ",
+    "GIT_AUTHOR_NAME=wl GIT_AUTHOR_EMAIL=wl@example.invalid ",
+    "GIT_COMMITTER_NAME=wl GIT_COMMITTER_EMAIL=wl@example.invalid\n",
+    "git init -q -b main repo && cd repo\n",
+    "echo one > a.txt && git add a.txt && git commit -qm one\n",
+    "git checkout -qb feature && echo two >> a.txt && git commit -qam two\n",
+    "git checkout -q main && git merge -q --ff-only feature\n",
+    "git tag v1 && echo stash-me >> a.txt && git stash -q && git stash pop -q && git checkout -q -- a.txt\n",
+    "cd .. && git clone -q repo clone\n",
+    "echo \"clone $(git -C clone rev-list --count HEAD)\"\n",
+    "git -C repo worktree add -q -b wt-branch ../wt\n",
+    "echo three > wt/b.txt && git -C wt add b.txt && git -C wt commit -qm three\n",
+    "echo \"all $(git -C repo rev-list --count --all)\"\n",
+    "echo \"merged $(git -C repo log -1 --format=%s main)\"\n",
+    "git -C repo gc -q && git -C repo tag --list\n",
 );

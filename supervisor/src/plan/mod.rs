@@ -141,7 +141,10 @@ fn missing(policy: &Policy, path: &Path) -> PlanError {
     let origin = policy.grant_origins.iter().find(|o| o.path == path);
     PlanError::MissingGrant {
         path: path.to_path_buf(),
-        at: origin.map_or_else(|| format!("profile `{}`", policy.name), |o| o.at.to_string()),
+        at: origin.map_or_else(
+            || format!("profile `{}`", policy.name),
+            |o| o.at.to_string(),
+        ),
         spelled: origin.map_or_else(|| path.display().to_string(), |o| o.written.clone()),
     }
 }

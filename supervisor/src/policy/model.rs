@@ -213,7 +213,11 @@ fn expand_paths(
     let is_mask = key == "mask";
     for entry in values {
         let value = entry.get_ref();
-        let expected = if is_mask { PATH_EXPECTED } else { GRANT_EXPECTED };
+        let expected = if is_mask {
+            PATH_EXPECTED
+        } else {
+            GRANT_EXPECTED
+        };
         let fail =
             |message: String| invalid(file, "filesystem", key, entry.span(), message, expected);
         if value.contains('\0') {
@@ -230,7 +234,9 @@ fn expand_paths(
                     "filesystem",
                     key,
                     entry.span(),
-                    format!("`{value}`: the optional marker `?` applies to grants only; a mask of a path that does not exist is already skipped"),
+                    format!(
+                        "`{value}`: the optional marker `?` applies to grants only; a mask of a path that does not exist is already skipped"
+                    ),
                     PATH_EXPECTED,
                 ));
             }
@@ -582,16 +588,21 @@ fn apply_env_defaults(
             }
             let expanded =
                 expand(value.get_ref(), ctx).map_err(|m| fail(m, PLACEHOLDER_EXPECTED))?;
-            policy
-                .env_default
-                .insert(name.get_ref().clone(), expanded);
+            policy.env_default.insert(name.get_ref().clone(), expanded);
         }
     }
     if let Some(dirs) = &env.path {
         for entry in dirs {
             let value = entry.get_ref();
             let fail = |message: String| {
-                invalid(file, "env", "path", entry.span(), message, ENV_PATH_EXPECTED)
+                invalid(
+                    file,
+                    "env",
+                    "path",
+                    entry.span(),
+                    message,
+                    ENV_PATH_EXPECTED,
+                )
             };
             if value.contains('\0') || value.contains(':') {
                 return Err(fail(format!(

@@ -395,8 +395,10 @@ fn extends_paths_are_compared_canonicalised() {
 
 #[test]
 fn optional_marker_is_stripped_and_recorded() {
-    let p = load_text("[filesystem]\nread = [\"?{home}/.cargo\", \"/etc/hosts\"]\nexec = [\"?/opt\"]\n")
-        .unwrap();
+    let p = load_text(
+        "[filesystem]\nread = [\"?{home}/.cargo\", \"/etc/hosts\"]\nexec = [\"?/opt\"]\n",
+    )
+    .unwrap();
     assert_eq!(
         p.read,
         vec![PathBuf::from("/home/u/.cargo"), PathBuf::from("/etc/hosts")]
@@ -466,7 +468,10 @@ fn env_default_and_path_load_and_validate() {
         let err = load_text(&format!("[env]\n{text}\n"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("t.toml:2:") && err.contains(needle), "{text}: {err}");
+        assert!(
+            err.contains("t.toml:2:") && err.contains(needle),
+            "{text}: {err}"
+        );
     }
 }
 
