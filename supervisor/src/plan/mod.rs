@@ -136,6 +136,9 @@ pub enum PlanError {
     },
 }
 
+/// A host symlink to recreate in the sandbox: (link, target as written).
+type Symlink = (PathBuf, PathBuf);
+
 /// A required grant (no `?` marker) of a path that does not exist.
 fn missing(policy: &Policy, path: &Path) -> PlanError {
     let origin = policy.grant_origins.iter().find(|o| o.path == path);
@@ -155,7 +158,7 @@ fn missing(policy: &Policy, path: &Path) -> PlanError {
 fn resolve_grants(
     policy: &Policy,
     skipped: &mut Vec<PathBuf>,
-) -> Result<(Vec<Grant>, Vec<(PathBuf, PathBuf)>), PlanError> {
+) -> Result<(Vec<Grant>, Vec<Symlink>), PlanError> {
     let mut grants: Vec<Grant> = Vec::new();
     let mut symlinks = Vec::new();
     let lists = [
