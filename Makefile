@@ -4,6 +4,7 @@
 #   make test       unit and integration tests (as root and as an unprivileged uid)
 #   make hardening  the escape probes under every shipped profile
 #   make selftest   the same suite from the missy-sandbox binary: what this kernel enforces
+#   make workloads  real developer tasks under the dev profile, bare and sandboxed (ratios)
 #   make soak       the full load (1000 sequential, 200 concurrent) and fault tests
 #   make bench      launch-time, memory and egress-proxy benchmarks → docs/benchmarks.md
 #   make install    install the binary to $(PREFIX)/bin
@@ -18,7 +19,7 @@ HOST    := $(shell rustc -vV | sed -n 's/^host: //p')
 RELEASE := target/$(HOST)/release/missy-sandbox
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 
-.PHONY: all build release run test lint hardening selftest soak bench install clean deps
+.PHONY: all build release run test lint hardening workloads selftest soak bench install clean deps
 
 all: build
 
@@ -49,6 +50,15 @@ lint:
 hardening: deps
 	$(CARGO) build --workspace --locked
 	$(CARGO) run -q -p missy-hardening --bin missy-hardening --locked
+
+# Real developer tasks (C, cargo, pytest, venv, node, git, ...) each in a fresh workspace, bare
+# and under the dev profile, checked by their results, as root and as uid 65534 when run as
+# root; prints the time ratio sandboxed/bare. Installs the packages the tasks need when missing
+# (integration/workloads/deps.sh). docs/workspaces.md describes the suite.
+workloads: deps
+	bash integration/workloads/deps.sh
+	$(CARGO) build --workspace --locked
+	$(CARGO) run -q -p missy-hardening --bin missy-workloads --locked
 
 # The load and fault tests at full size (`make test` runs them reduced: 100 and 48).
 soak: deps

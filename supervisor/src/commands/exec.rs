@@ -287,6 +287,7 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
             .join(", "),
         PlanError::Workspace(_) => "workspace".to_string(),
         PlanError::Arch => "architecture".to_string(),
+        PlanError::MissingGrant { at, .. } => at.clone(),
     };
     if let Some(audit) = audit
         && let Err(refused) = audit.policy_refusal(&rule, &e.to_string())

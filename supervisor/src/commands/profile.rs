@@ -197,7 +197,7 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
     }
     for path in &compiled.skipped_paths {
         println!(
-            "  {:<40} skipped: does not exist on this machine",
+            "  {:<40} skipped: optional, does not exist on this machine",
             path.display()
         );
     }

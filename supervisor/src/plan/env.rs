@@ -1,5 +1,6 @@
 //! The workload's environment: empty, then the profile's `pass` names (exact names or globs),
-//! then the egress proxy's variables (`mode = "proxy"`), then `set`, then `--env` overrides, then the
+//! then the egress proxy's variables (`mode = "proxy"`), then `set`, then `--env` overrides, then
+//! `default` for what is still unset, then the `path` directories appended to PATH, then the
 //! vault values of `[env] secrets`. A host variable
 //! whose name looks like a secret is never passed, whether `pass` names it exactly or through a
 //! glob: a secret enters the sandbox only from the vault (or as a value the operator writes
@@ -116,10 +117,36 @@ pub fn compile(
     {
         plan.vars.insert(name.clone(), value.clone());
     }
+    // Defaults only fill what the host, `set` and `--env` left unset (CARGO_HOME passed from
+    // the host wins over the profile's `{home}/.cargo`).
+    for (name, value) in &policy.env_default {
+        plan.vars
+            .entry(name.clone())
+            .or_insert_with(|| value.clone());
+    }
     plan.vars
         .entry("PATH".into())
         .or_insert_with(|| DEFAULT_PATH.to_string());
+    append_path(&mut plan.vars, &policy.env_path);
     plan
+}
+
+/// `[env] path`: each directory that exists on the host and is not on PATH yet goes at its end,
+/// so the host's own order (a pyenv shim before /usr/bin) still wins.
+fn append_path(vars: &mut BTreeMap<String, String>, dirs: &[std::path::PathBuf]) {
+    let Some(path) = vars.get_mut("PATH") else {
+        return;
+    };
+    for dir in dirs {
+        let Some(text) = dir.to_str() else { continue };
+        if path.split(':').any(|p| p == text) || !dir.is_dir() {
+            continue;
+        }
+        if !path.is_empty() {
+            path.push(':');
+        }
+        path.push_str(text);
+    }
 }
 
 #[cfg(test)]
@@ -180,5 +207,33 @@ mod tests {
         ] {
             assert!(!looks_secret(name), "{name}");
         }
+    }
+
+    #[test]
+    fn defaults_fill_only_unset_names_and_path_gains_existing_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let policy = Policy {
+            env_pass: vec!["PATH".into(), "CARGO_HOME".into()],
+            env_default: [
+                ("CARGO_HOME".to_string(), "/default/cargo".to_string()),
+                ("RUSTUP_HOME".to_string(), "/default/rustup".to_string()),
+            ]
+            .into(),
+            env_path: vec![bin.clone(), "/usr/bin".into(), dir.path().join("absent")],
+            ..Policy::empty("t".into(), Vec::new())
+        };
+        let host = [
+            ("PATH".to_string(), "/usr/bin:/bin".to_string()),
+            ("CARGO_HOME".to_string(), "/host/cargo".to_string()),
+        ];
+        let plan = compile(&policy, &host, &[], None);
+        assert_eq!(plan.vars["CARGO_HOME"], "/host/cargo");
+        assert_eq!(plan.vars["RUSTUP_HOME"], "/default/rustup");
+        assert_eq!(
+            plan.vars["PATH"],
+            format!("/usr/bin:/bin:{}", bin.display())
+        );
     }
 }

@@ -118,6 +118,15 @@ pub enum PlanError {
     Workspace(PathBuf),
     #[error("this CPU architecture is not supported (x86_64 and aarch64 are)")]
     Arch,
+    #[error("{at}: {} does not exist on this machine; create it, or write the grant as \"?{}\" to skip it when it is missing", .path.display(), .spelled)]
+    MissingGrant {
+        /// The expanded path.
+        path: PathBuf,
+        /// Where the grant is written: file, line, column, key.
+        at: String,
+        /// The path as a grant would spell it (for the hint).
+        spelled: String,
+    },
     #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}",
         .unmet.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
         .unmet.iter().map(|c| format!("  {}: {}", c.name, c.status)).collect::<Vec<_>>().join("\n"))]
@@ -127,12 +136,29 @@ pub enum PlanError {
     },
 }
 
-/// Resolve the profile's path lists on the host: missing paths are skipped (a grant that cannot
-/// be made grants nothing), symlinks are recreated and their targets granted.
+/// A host symlink to recreate in the sandbox: (link, target as written).
+type Symlink = (PathBuf, PathBuf);
+
+/// A required grant (no `?` marker) of a path that does not exist.
+fn missing(policy: &Policy, path: &Path) -> PlanError {
+    let origin = policy.grant_origins.iter().find(|o| o.path == path);
+    PlanError::MissingGrant {
+        path: path.to_path_buf(),
+        at: origin.map_or_else(
+            || format!("profile `{}`", policy.name),
+            |o| o.at.to_string(),
+        ),
+        spelled: origin.map_or_else(|| path.display().to_string(), |o| o.written.clone()),
+    }
+}
+
+/// Resolve the profile's path lists on the host: a missing optional path is skipped (it grants
+/// nothing), a missing required one is an error; symlinks are recreated and their targets
+/// granted.
 fn resolve_grants(
     policy: &Policy,
     skipped: &mut Vec<PathBuf>,
-) -> (Vec<Grant>, Vec<(PathBuf, PathBuf)>) {
+) -> Result<(Vec<Grant>, Vec<Symlink>), PlanError> {
     let mut grants: Vec<Grant> = Vec::new();
     let mut symlinks = Vec::new();
     let lists = [
@@ -145,7 +171,11 @@ fn resolve_grants(
             let (real, is_dir) = if mounts::is_builtin(path) {
                 (path.clone(), true)
             } else {
+                let optional = policy.optional.contains(path);
                 let Ok(meta) = std::fs::symlink_metadata(path) else {
+                    if !optional {
+                        return Err(missing(policy, path));
+                    }
                     skipped.push(path.clone());
                     continue;
                 };
@@ -153,6 +183,10 @@ fn resolve_grants(
                     let (Ok(target), Ok(real)) =
                         (std::fs::read_link(path), std::fs::canonicalize(path))
                     else {
+                        // A dangling link: its target is what is missing.
+                        if !optional {
+                            return Err(missing(policy, path));
+                        }
                         skipped.push(path.clone());
                         continue;
                     };
@@ -180,7 +214,7 @@ fn resolve_grants(
             .iter()
             .any(|g| link.starts_with(&g.path) && !mounts::is_builtin(&g.path))
     });
-    (grants, symlinks)
+    Ok((grants, symlinks))
 }
 
 /// Rules the sandbox always needs, whatever the profile: its own /dev nodes, /proc, /tmp.
@@ -259,7 +293,7 @@ pub fn compile(
     }
     let arch = kernel.arch.ok_or(PlanError::Arch)?;
     let mut skipped = Vec::new();
-    let (grants, symlinks) = resolve_grants(policy, &mut skipped);
+    let (grants, symlinks) = resolve_grants(policy, &mut skipped)?;
     let tmp_size = policy.limits.tmp_size.map(|s| s.0);
     let mount_ops = mounts::compile(&grants, &symlinks, &policy.mask, tmp_size);
 
@@ -332,4 +366,29 @@ pub fn compile(
         skipped_paths: skipped,
         withheld_env: env.withheld,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_grant_is_an_error_unless_optional() {
+        let dir = tempfile::tempdir().unwrap();
+        let absent = dir.path().join("absent");
+        let mut policy = Policy::empty("t".into(), Vec::new());
+        policy.read = vec![dir.path().to_path_buf(), absent.clone()];
+        let mut skipped = Vec::new();
+        let err = resolve_grants(&policy, &mut skipped).unwrap_err();
+        assert!(
+            matches!(&err, PlanError::MissingGrant { path, .. } if *path == absent),
+            "{err}"
+        );
+        assert!(err.to_string().contains("\"?"), "{err}");
+
+        policy.optional = vec![absent.clone()];
+        let (grants, _) = resolve_grants(&policy, &mut skipped).unwrap();
+        assert_eq!(skipped, vec![absent]);
+        assert_eq!(grants.len(), 1);
+    }
 }

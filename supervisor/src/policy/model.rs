@@ -29,6 +29,17 @@ pub struct Context {
     pub cwd: PathBuf,
 }
 
+/// Where a `[filesystem]` grant was written, and how.
+#[derive(Debug, Clone)]
+pub struct GrantOrigin {
+    /// The expanded path.
+    pub path: PathBuf,
+    /// File, line, column and key of the entry.
+    pub at: Location,
+    /// The entry as written (placeholders unexpanded), for hints.
+    pub written: String,
+}
+
 /// `{tmp}`: the sandbox's private /tmp (a fresh tmpfs per run, never the host's).
 pub const SANDBOX_TMP: &str = "/tmp";
 
@@ -60,6 +71,12 @@ pub struct Policy {
     pub exec: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
     pub mask: Vec<PathBuf>,
+    /// Grants written with the optional marker (`"?{home}/.cargo"`) in every file that names
+    /// them: skipped when the path does not exist. Any other grant must exist.
+    pub optional: Vec<PathBuf>,
+    /// Where each grant was first written, for the error when a required one is missing.
+    #[serde(skip)]
+    pub grant_origins: Vec<GrantOrigin>,
     pub network: NetworkMode,
     /// Hosts (and ports) the proxy lets through (`mode = "proxy"`).
     pub allow: Vec<HostRule>,
@@ -72,6 +89,10 @@ pub struct Policy {
     pub limits: Limits,
     pub env_pass: Vec<String>,
     pub env_set: BTreeMap<String, String>,
+    /// Values for variables that neither the host (through `pass`) nor `set` provides.
+    pub env_default: BTreeMap<String, String>,
+    /// Directories appended to PATH, in order, when they exist and PATH lacks them.
+    pub env_path: Vec<PathBuf>,
     /// Variable name → vault entry name (`vault://` stripped), resolved at launch.
     pub env_secrets: BTreeMap<String, String>,
     pub require: Require,
@@ -89,6 +110,8 @@ impl Policy {
             exec: Vec::new(),
             write: Vec::new(),
             mask: Vec::new(),
+            optional: Vec::new(),
+            grant_origins: Vec::new(),
             network: NetworkMode::None,
             allow: Vec::new(),
             allow_cidrs: Vec::new(),
@@ -97,6 +120,8 @@ impl Policy {
             limits: Limits::default(),
             env_pass: Vec::new(),
             env_set: BTreeMap::new(),
+            env_default: BTreeMap::new(),
+            env_path: Vec::new(),
             env_secrets: BTreeMap::new(),
             require: Require::Strict,
             audit: AuditSettings::default(),
@@ -164,29 +189,69 @@ const PLACEHOLDER_EXPECTED: &str =
 
 const PATH_EXPECTED: &str = "an absolute path, optionally using {workspace}, {home}, {tmp} or {cwd} (e.g. \"{home}/.cargo\")";
 
+const GRANT_EXPECTED: &str = "an absolute path, optionally using {workspace}, {home}, {tmp} or {cwd}, with a leading `?` if it is optional (granted when it exists, skipped otherwise), e.g. \"/usr\" or \"?{home}/.cargo\"";
+
+/// The optional-grant marker: `"?{home}/.cargo"` grants the path if it exists and skips it
+/// silently otherwise. Without it, a grant of a missing path is an error at launch.
+pub const OPTIONAL_MARKER: char = '?';
+
+/// One `[filesystem]` entry after expansion.
+struct PathEntry {
+    path: PathBuf,
+    optional: bool,
+    at: Location,
+    written: String,
+}
+
 fn expand_paths(
     file: &SourceFile,
     key: &str,
     values: &[Located<String>],
     ctx: &Context,
-) -> Result<Vec<PathBuf>, PolicyError> {
+) -> Result<Vec<PathEntry>, PolicyError> {
     let mut out = Vec::with_capacity(values.len());
+    let is_mask = key == "mask";
     for entry in values {
         let value = entry.get_ref();
-        let fail = |message: String| {
-            invalid(
-                file,
-                "filesystem",
-                key,
-                entry.span(),
-                message,
-                PATH_EXPECTED,
-            )
+        let expected = if is_mask {
+            PATH_EXPECTED
+        } else {
+            GRANT_EXPECTED
         };
+        let fail =
+            |message: String| invalid(file, "filesystem", key, entry.span(), message, expected);
         if value.contains('\0') {
             return Err(fail(format!("`{value}` contains a NUL byte")));
         }
-        let expanded = expand(value, ctx).map_err(fail)?;
+        let (optional, spelled) = match value.strip_prefix(OPTIONAL_MARKER) {
+            Some(rest) => (true, rest),
+            None => (false, value.as_str()),
+        };
+        if optional {
+            if is_mask {
+                return Err(invalid(
+                    file,
+                    "filesystem",
+                    key,
+                    entry.span(),
+                    format!(
+                        "`{value}`: the optional marker `?` applies to grants only; a mask of a path that does not exist is already skipped"
+                    ),
+                    PATH_EXPECTED,
+                ));
+            }
+            if spelled.is_empty() || spelled.starts_with(OPTIONAL_MARKER) {
+                return Err(fail(format!(
+                    "`{value}`: the optional marker `?` is written once, directly before a path"
+                )));
+            }
+            if spelled.starts_with(char::is_whitespace) {
+                return Err(fail(format!(
+                    "`{value}`: the optional marker `?` must be followed directly by the path, without a space"
+                )));
+            }
+        }
+        let expanded = expand(spelled, ctx).map_err(fail)?;
         let path = Path::new(&expanded);
         if !path.is_absolute() {
             return Err(fail(format!("`{value}` is not absolute")));
@@ -197,7 +262,17 @@ fn expand_paths(
         {
             return Err(fail(format!("`{value}` contains `..`")));
         }
-        out.push(normalize(path));
+        out.push(PathEntry {
+            path: normalize(path),
+            optional,
+            at: Location::at(
+                &file.origin,
+                &file.text,
+                entry.span(),
+                Some(format!("filesystem.{key}")),
+            ),
+            written: spelled.to_string(),
+        });
     }
     Ok(out)
 }
@@ -289,14 +364,34 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
         ];
         for (key, values) in lists {
             let Some(values) = values else { continue };
-            let paths = expand_paths(file, key, values, ctx)?;
+            let entries = expand_paths(file, key, values, ctx)?;
+            for entry in &entries {
+                if key == "mask" {
+                    continue;
+                }
+                // Optional only while every file that names the path marks it so: one plain
+                // mention anywhere in the chain makes the grant required.
+                let known = policy.grant_origins.iter().any(|o| o.path == entry.path);
+                if !entry.optional {
+                    policy.optional.retain(|p| *p != entry.path);
+                } else if !known {
+                    push_unique(&mut policy.optional, [entry.path.clone()]);
+                }
+                if !known {
+                    policy.grant_origins.push(GrantOrigin {
+                        path: entry.path.clone(),
+                        at: entry.at.clone(),
+                        written: entry.written.clone(),
+                    });
+                }
+            }
             let target = match key {
                 "read" => &mut policy.read,
                 "exec" => &mut policy.exec,
                 "write" => &mut policy.write,
                 _ => &mut policy.mask,
             };
-            push_unique(target, paths);
+            push_unique(target, entries.into_iter().map(|e| e.path));
         }
     }
     if let Some(net) = &raw.network {
@@ -448,6 +543,9 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
             }
         }
     }
+    if let Some(env) = &raw.env {
+        apply_env_defaults(policy, file, env, ctx)?;
+    }
     if let Some(k) = &raw.kernel
         && let Some(r) = k.require
     {
@@ -458,6 +556,77 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
     }
     Ok(())
 }
+
+/// `[env] default` (set when nothing else gives the variable a value) and `[env] path`
+/// (directories appended to PATH).
+fn apply_env_defaults(
+    policy: &mut Policy,
+    file: &SourceFile,
+    env: &super::raw::RawEnv,
+    ctx: &Context,
+) -> Result<(), PolicyError> {
+    if let Some(defaults) = &env.default {
+        for (name, value) in defaults {
+            if !valid_env_name(name.get_ref()) {
+                return Err(invalid(
+                    file,
+                    "env",
+                    "default",
+                    name.span(),
+                    format!("`{}` is not a valid name", name.get_ref()),
+                    ENV_SET_EXPECTED,
+                ));
+            }
+            let fail = |message: String, expected: &str| {
+                invalid(file, "env", "default", value.span(), message, expected)
+            };
+            if value.get_ref().contains('\0') {
+                return Err(fail(
+                    format!("the value of `{}` contains a NUL byte", name.get_ref()),
+                    "a string without NUL bytes",
+                ));
+            }
+            let expanded =
+                expand(value.get_ref(), ctx).map_err(|m| fail(m, PLACEHOLDER_EXPECTED))?;
+            policy.env_default.insert(name.get_ref().clone(), expanded);
+        }
+    }
+    if let Some(dirs) = &env.path {
+        for entry in dirs {
+            let value = entry.get_ref();
+            let fail = |message: String| {
+                invalid(
+                    file,
+                    "env",
+                    "path",
+                    entry.span(),
+                    message,
+                    ENV_PATH_EXPECTED,
+                )
+            };
+            if value.contains('\0') || value.contains(':') {
+                return Err(fail(format!(
+                    "`{value}` contains a NUL byte or a `:`, which would split PATH"
+                )));
+            }
+            let expanded = expand(value, ctx).map_err(fail)?;
+            let path = Path::new(&expanded);
+            if !path.is_absolute() {
+                return Err(fail(format!("`{value}` is not absolute")));
+            }
+            if path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(fail(format!("`{value}` contains `..`")));
+            }
+            push_unique(&mut policy.env_path, [normalize(path)]);
+        }
+    }
+    Ok(())
+}
+
+const ENV_PATH_EXPECTED: &str = "an absolute directory, optionally using {workspace}, {home}, {tmp} or {cwd} (e.g. \"{home}/.cargo/bin\"); it is appended to PATH when it exists";
 
 fn apply_audit(
     audit: &mut AuditSettings,

@@ -110,6 +110,11 @@ pub struct RawEnv {
     /// `NAME = "vault://KEY"`: the only way a secret reaches the sandbox.
     #[serde(default, deserialize_with = "string_table")]
     pub secrets: Option<BTreeMap<Located<String>, Located<String>>>,
+    /// `NAME = "value"`: set only when neither the host (through `pass`) nor `set` gives one.
+    #[serde(default, deserialize_with = "string_table")]
+    pub default: Option<BTreeMap<Located<String>, Located<String>>>,
+    /// Directories appended to PATH when they exist and PATH lacks them.
+    pub path: Option<Vec<Located<String>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

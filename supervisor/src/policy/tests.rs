@@ -392,3 +392,96 @@ fn extends_paths_are_compared_canonicalised() {
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["base", "left", "right", "top"]);
 }
+
+#[test]
+fn optional_marker_is_stripped_and_recorded() {
+    let p = load_text(
+        "[filesystem]\nread = [\"?{home}/.cargo\", \"/etc/hosts\"]\nexec = [\"?/opt\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        p.read,
+        vec![PathBuf::from("/home/u/.cargo"), PathBuf::from("/etc/hosts")]
+    );
+    assert_eq!(
+        p.optional,
+        vec![PathBuf::from("/home/u/.cargo"), PathBuf::from("/opt")]
+    );
+    let origin = p
+        .grant_origins
+        .iter()
+        .find(|o| o.path == std::path::Path::new("/home/u/.cargo"))
+        .unwrap();
+    assert_eq!(origin.written, "{home}/.cargo");
+    assert_eq!(origin.at.line, Some(2));
+    assert_eq!(origin.at.key.as_deref(), Some("filesystem.read"));
+}
+
+#[test]
+fn a_plain_mention_anywhere_makes_a_grant_required() {
+    for text in [
+        "[filesystem]\nread = [\"?/opt\"]\nexec = [\"/opt\"]\n",
+        "[filesystem]\nread = [\"/opt\"]\nexec = [\"?/opt\"]\n",
+    ] {
+        let p = load_text(text).unwrap();
+        assert!(p.optional.is_empty(), "{text}");
+    }
+}
+
+#[test]
+fn optional_marker_misuse_is_an_error_naming_the_entry() {
+    for (text, needle) in [
+        ("mask = [\"?/x\"]", "applies to grants only"),
+        ("read = [\"??/x\"]", "written once"),
+        ("read = [\"?\"]", "written once"),
+        ("write = [\"? /x\"]", "without a space"),
+        ("exec = [\"?relative\"]", "not absolute"),
+        ("read = [\"?{nope}/x\"]", "unknown placeholder"),
+    ] {
+        let err = load_text(&format!("[filesystem]\n{text}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:2:") && err.contains("key `filesystem.") && err.contains(needle),
+            "{text}: {err}"
+        );
+    }
+}
+
+#[test]
+fn env_default_and_path_load_and_validate() {
+    let p = load_text(
+        "[env]\ndefault = { CARGO_HOME = \"{home}/.cargo\" }\npath = [\"{home}/.cargo/bin\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        p.env_default.get("CARGO_HOME").map(String::as_str),
+        Some("/home/u/.cargo")
+    );
+    assert_eq!(p.env_path, vec![PathBuf::from("/home/u/.cargo/bin")]);
+    for (text, needle) in [
+        ("default = { \"A-B\" = \"x\" }", "env.default"),
+        ("path = [\"rel/bin\"]", "not absolute"),
+        ("path = [\"/a:/b\"]", "split PATH"),
+        ("defaults = { A = \"x\" }", "unknown field"),
+    ] {
+        let err = load_text(&format!("[env]\n{text}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:2:") && err.contains(needle),
+            "{text}: {err}"
+        );
+    }
+}
+
+#[test]
+fn dev_marks_every_home_grant_optional() {
+    let dev = load("dev", &ctx()).unwrap();
+    for path in dev.read.iter().chain(&dev.exec).chain(&dev.write) {
+        if path.starts_with("/home/u") {
+            assert!(dev.optional.contains(path), "{}", path.display());
+        }
+    }
+    assert!(dev.env_default.contains_key("CARGO_HOME"));
+}
