@@ -505,7 +505,7 @@ fn tls_upstream() -> &'static (u16, String) {
             .unwrap()
             .signed_by(&key, &issuer)
             .unwrap();
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()

@@ -201,6 +201,9 @@ pub async fn fetch(
         }
         Err(e) => return Err(e),
     };
+    // The process-wide TLS provider (reqwest is built without one); an error means it is
+    // already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .tls_certs_merge(req.extra_roots.iter().cloned())
         // Never through a proxy from the environment: that proxy would resolve the name itself.
