@@ -126,6 +126,19 @@ pub fn looks_random(value: &[u8]) -> bool {
     digits > 0 && letters > 0 && entropy(value) >= 3.0
 }
 
+/// Whether `text` holds any pattern's trigger literal, in any case: without one, no pattern
+/// can match (every hit starts from a trigger), so a detector without known values would find
+/// nothing. A plain search, for short texts that do not pay for building the automaton.
+pub fn may_hold_pattern(text: &[u8]) -> bool {
+    PATTERNS.iter().flat_map(|p| p.triggers).any(|trigger| {
+        let trigger = trigger.as_bytes();
+        !trigger.is_empty()
+            && text
+                .windows(trigger.len())
+                .any(|w| w.eq_ignore_ascii_case(trigger))
+    })
+}
+
 impl Detector {
     /// The patterns plus `known` exact values (already in every encoding to catch; see
     /// `known::forms`). Values longer than [`MAX_MATCH`] are refused: the censor could not hold

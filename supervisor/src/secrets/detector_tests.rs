@@ -309,3 +309,29 @@ fn randomness_check_keeps_words_and_references() {
     assert!(!looks_random(b"my-app-secret-name"));
     assert!(!looks_random(b"111111111111"));
 }
+
+#[test]
+fn every_sample_holds_a_trigger_for_the_plain_search() {
+    for (name, positive, _) in samples() {
+        assert!(
+            super::may_hold_pattern(positive.as_bytes()),
+            "{name}: its sample holds no trigger word"
+        );
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+    /// Without a trigger word the detector finds nothing: the plain search may skip building it.
+    #[test]
+    fn text_without_a_trigger_holds_nothing_the_detector_finds(
+        text in "[ -~]{0,200}|(ghp|AKIA|key|token|Bearer|://|-----BEGIN)[ -~]{0,80}"
+    ) {
+        if !super::may_hold_pattern(text.as_bytes()) {
+            let detector = Detector::new(&[]).unwrap();
+            let mut hits = Vec::new();
+            detector.find(text.as_bytes(), 0, &mut hits);
+            proptest::prop_assert!(hits.is_empty(), "{text:?}: {hits:?}");
+        }
+    }
+}
