@@ -198,7 +198,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             return EXIT_SETUP_FAILED;
         }
     };
-    let relays = stdio.start(crate::secrets::guard::detector);
+    let relays = stdio.start(crate::secrets::guard::detector, &runtime);
     let (watching, handoff) = match watching {
         Some(w) => {
             let (w, handoff) = w.running(launched.pid.as_raw());
@@ -208,7 +208,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     };
     let waited = runtime.block_on(supervise::wait(launched, wall_time, egress, handoff));
     // Every byte the sandbox wrote is relayed before any report and before exec returns.
-    let relayed = relays.finish();
+    let relayed = relays.finish(&runtime);
     if relayed.redactions > 0 {
         tracing::info!(
             redactions = relayed.redactions,

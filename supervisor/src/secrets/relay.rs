@@ -133,7 +133,16 @@ impl Stdio {
 
     /// Start relaying, each stream through a censor on the detector `detector` gives, asked
     /// for when the stream's first bytes arrive (an empty stream never builds one).
-    pub fn start(mut self, detector: fn() -> Option<Arc<Detector>>) -> Relays {
+    ///
+    /// A stream's relay thread starts only when its first bytes arrive, which `runtime` watches
+    /// for (its tasks run while the supervisor waits for the sandbox): a run that prints
+    /// nothing, or prints on one stream only, starts no thread for a silent stream, and
+    /// [`Relays::finish`] drains that one itself.
+    pub fn start(
+        mut self,
+        detector: fn() -> Option<Arc<Detector>>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Relays {
         self.close_child_ends();
         if let Ok(mut windows) = WINDOWS.lock() {
             for (fd, ours) in self
@@ -149,22 +158,74 @@ impl Stdio {
             }
         }
         let [out, err] = self.parent;
-        let threads = [(out, 1), (err, 2)]
+        let streams = [(out, 1), (err, 2)]
             .into_iter()
-            .map(|(fd, to)| {
-                std::thread::Builder::new()
-                    .name(format!("relay-{to}"))
-                    .spawn(move || relay(fd, to, detector))
+            .map(|(fd, to)| Stream {
+                to,
+                waiting: runtime.spawn(first_bytes(fd, to, detector)),
             })
             .collect();
-        Relays { threads }
+        Relays { streams, detector }
     }
 }
 
 /// The running relays.
 #[derive(Debug)]
 pub struct Relays {
-    threads: Vec<std::io::Result<JoinHandle<Relayed>>>,
+    streams: Vec<Stream>,
+    detector: fn() -> Option<Arc<Detector>>,
+}
+
+/// One stream: the task that waits for its first bytes.
+#[derive(Debug)]
+struct Stream {
+    to: RawFd,
+    waiting: tokio::task::JoinHandle<Stage>,
+}
+
+/// Where a stream stands once its task is done.
+#[derive(Debug)]
+enum Stage {
+    /// Bytes arrived: a thread relays the stream.
+    Relaying(std::io::Result<JoinHandle<Relayed>>),
+    /// The stream ended without bytes (or could not be watched): [`Relays::finish`] drains it.
+    Quiet(OwnedFd),
+}
+
+/// Wait until `fd` has bytes to read, then start its relay thread; give the fd back if the
+/// stream ends first, without a thread.
+async fn first_bytes(fd: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> Stage {
+    use tokio::io::unix::AsyncFd;
+    // SAFETY: `fd` is an open fd the AsyncFd owns until `into_inner` gives it back; nothing
+    // else closes or replaces it meanwhile.
+    let registered = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+    let watched = match registered {
+        Ok(w) => w,
+        Err(e) => return Stage::Quiet(e.into_parts().0),
+    };
+    loop {
+        let Ok(mut ready) = watched.readable().await else {
+            return Stage::Quiet(watched.into_inner());
+        };
+        let mut fds = [PollFd::new(watched.get_ref().as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(n) if n > 0 => {
+                let events = fds[0].revents().unwrap_or(PollFlags::empty());
+                if !events.contains(PollFlags::POLLIN) {
+                    // Hung up with nothing to read.
+                    return Stage::Quiet(watched.into_inner());
+                }
+                let fd = watched.into_inner();
+                return Stage::Relaying(
+                    std::thread::Builder::new()
+                        .name(format!("relay-{to}"))
+                        .spawn(move || relay(fd, to, detector)),
+                );
+            }
+            Ok(_) | Err(Errno::EINTR) => ready.clear_ready(),
+            Err(_) => return Stage::Quiet(watched.into_inner()),
+        }
+    }
 }
 
 /// What the relays passed on, summed over both streams.
@@ -177,14 +238,22 @@ pub struct Relayed {
 }
 
 impl Relays {
-    /// Wait until both streams have ended and been relayed.
-    pub fn finish(self) -> Relayed {
+    /// Wait until both streams have ended and been relayed. Called once the sandbox is gone
+    /// (its processes held the channels' other ends): a stream still waiting for its first
+    /// bytes is then at its end, or holds its last bytes, and is relayed here.
+    pub fn finish(self, runtime: &tokio::runtime::Runtime) -> Relayed {
         if let Ok(mut windows) = WINDOWS.lock() {
             windows.clear();
         }
-        self.threads
+        let detector = self.detector;
+        self.streams
             .into_iter()
-            .filter_map(|t| t.ok()?.join().ok())
+            .filter_map(|stream| match runtime.block_on(stream.waiting) {
+                Ok(Stage::Relaying(thread)) => thread.ok()?.join().ok(),
+                Ok(Stage::Quiet(fd)) => Some(relay(fd, stream.to, detector)),
+                // The task neither panics nor is cancelled; were it to, its fd went with it.
+                Err(_) => None,
+            })
             .fold(Relayed::default(), |a, b| Relayed {
                 redactions: a.redactions + b.redactions,
                 bytes: a.bytes + b.bytes,
