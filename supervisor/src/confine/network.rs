@@ -5,8 +5,8 @@
 //! Creating a network namespace is the slowest step of a launch (the kernel registers a
 //! loopback device and per-namespace sysctl tables), so pid 1 does it on a second thread
 //! ([`create_namespace`]) while its main thread waits for the Plan and builds the mounts, then
-//! joins the result ([`join`]). The single-threaded tokio runtime rtnetlink needs lives and
-//! dies on that thread, before anything forks.
+//! joins the result ([`join`]). `lo` is brought up with one rtnetlink message over a blocking
+//! netlink socket, on that thread, before anything forks.
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -41,33 +41,49 @@ pub fn join(namespace: &OwnedFd) -> Result<(), ConfineError> {
 const LOOPBACK_IFINDEX: u32 = 1;
 
 fn loopback_up() -> Result<(), ConfineError> {
+    use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
+    use rtnetlink::packet_route::RouteNetlinkMessage;
+    use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
     let fail = |what: String| ConfineError {
         step: Step::Loopback,
         errno: None,
         detail: what,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| ConfineError::io(Step::Loopback, &e, "build netlink runtime"))?;
-    rt.block_on(async {
-        let (conn, handle, _) = rtnetlink::new_connection()
-            .map_err(|e| ConfineError::io(Step::Loopback, &e, "netlink socket"))?;
-        let driver = tokio::spawn(conn);
-        // A new network namespace's loopback device is always interface 1 (LOOPBACK_IFINDEX),
-        // so no lookup by name is needed.
-        let request = rtnetlink::LinkUnspec::new_with_index(LOOPBACK_IFINDEX)
+    // rtnetlink's builder makes the message; one request and its acknowledgement go over a
+    // plain blocking socket, which spares this thread an async runtime and a connection task.
+    let mut request = NetlinkMessage::from(RouteNetlinkMessage::SetLink(
+        rtnetlink::LinkUnspec::new_with_index(LOOPBACK_IFINDEX)
             .up()
-            .build();
-        handle
-            .link()
-            .set(request)
-            .execute()
-            .await
-            .map_err(|e| fail(format!("set lo up: {e}")))?;
-        driver.abort();
-        Ok(())
-    })
+            .build(),
+    ));
+    request.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+    request.header.sequence_number = 1;
+    request.finalize();
+    let mut bytes = vec![0u8; request.buffer_len()];
+    request.serialize(&mut bytes);
+    let mut socket = Socket::new(NETLINK_ROUTE)
+        .map_err(|e| ConfineError::io(Step::Loopback, &e, "netlink socket"))?;
+    socket
+        .bind_auto()
+        .and_then(|_| socket.connect(&SocketAddr::new(0, 0)))
+        .and_then(|()| socket.send(&bytes, 0))
+        .map_err(|e| ConfineError::io(Step::Loopback, &e, "send the netlink request"))?;
+    let mut reply = Vec::with_capacity(4096);
+    socket
+        .recv(&mut reply, 0)
+        .map_err(|e| ConfineError::io(Step::Loopback, &e, "read the netlink reply"))?;
+    let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&reply)
+        .map_err(|e| fail(format!("set lo up: undecodable reply: {e}")))?;
+    match reply.payload {
+        // An acknowledgement is an error message without an error code.
+        NetlinkPayload::Error(e) if e.code.is_none() => Ok(()),
+        NetlinkPayload::Error(e) => Err(ConfineError {
+            step: Step::Loopback,
+            errno: e.code.map(|c| -c.get()),
+            detail: format!("set lo up: {e}"),
+        }),
+        other => Err(fail(format!("set lo up: unexpected reply {other:?}"))),
+    }
 }
 
 /// `mode = "proxy"`: bind the egress proxy's listener on 127.0.0.1 inside this network
