@@ -392,3 +392,36 @@ fn extends_paths_are_compared_canonicalised() {
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["base", "left", "right", "top"]);
 }
+
+#[test]
+fn text_with_in_memory_parents_loads_like_a_file() {
+    // `load_text` (used by the fuzz targets) follows `extends` through the finder it is given.
+    let parent = "extends = \"strict\"\n[limits]\nprocesses = 7\n";
+    let find = |reference: &str, _: Option<&std::path::Path>| match reference {
+        "mem-parent" => resolve::parse(
+            "mem-parent",
+            "<mem>/mem-parent.toml",
+            None,
+            parent.to_string(),
+        ),
+        other => resolve::find(other, None),
+    };
+    let text = "extends = \"mem-parent\"\n[limits]\nopen_files = 9\n";
+    let p = super::load_text("<input>/child.toml", text.into(), &find, &ctx()).unwrap();
+    assert_eq!(p.name, "child");
+    assert_eq!(p.limits.processes, Some(7));
+    assert_eq!(p.limits.open_files, Some(9));
+    assert_eq!(p.chain.len(), 4);
+    assert_eq!(
+        p.chain.last().map(String::as_str),
+        Some("<input>/child.toml")
+    );
+    let err = super::load_text(
+        "<input>/c.toml",
+        "extends = \"c\"\n".into(),
+        &|_, _| resolve::parse("c", "<input>/c.toml", None, "extends = \"c\"\n".into()),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PolicyError::Cycle { .. }), "{err}");
+}
