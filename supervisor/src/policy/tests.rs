@@ -425,3 +425,27 @@ fn text_with_in_memory_parents_loads_like_a_file() {
     .unwrap_err();
     assert!(matches!(err, PolicyError::Cycle { .. }), "{err}");
 }
+
+/// Found by the `profile_parser` fuzz target (fuzz/regressions/profile_parser/): a non-ASCII
+/// `allow` entry or `hosts` name whose last label has a multi-byte character across byte 2
+/// (`bücher`) panicked in the name check instead of being refused with a located error.
+#[test]
+fn non_ascii_host_names_are_refused_not_a_panic() {
+    for (text, at) in [
+        (
+            "[network]\nmode = \"proxy\"\nallow = [\"bücher\"]\n",
+            "t.toml:3:10: key `network.allow`",
+        ),
+        (
+            "[network]\nmode = \"proxy\"\nallow = [\"\u{fffd}\u{fffd}\u{fffd}\u{fffd}g\"]\n",
+            "t.toml:3:10: key `network.allow`",
+        ),
+        (
+            "[network]\nmode = \"proxy\"\nallow = [\"ok.example\"]\nhosts = { \"intranet.bücher\" = \"10.1.2.3\" }\n",
+            "t.toml:4:11: key `network.hosts`",
+        ),
+    ] {
+        let err = load_text(text).unwrap_err().to_string();
+        assert!(err.contains(at), "{err}");
+    }
+}
