@@ -8,6 +8,8 @@
 #   make soak       the full load (1000 sequential, 200 concurrent) and fault tests
 #   make bench      launch-time, memory and egress-proxy benchmarks → docs/benchmarks.md
 #   make install    install the binary to $(PREFIX)/bin
+#   make fuzz       every cargo-fuzz target for FUZZ_SECONDS each (nightly; not part of CI)
+#   make fuzz-smoke the same, 20 seconds per target
 
 CARGO   ?= cargo
 PREFIX  ?= /usr/local
@@ -19,7 +21,7 @@ HOST    := $(shell rustc -vV | sed -n 's/^host: //p')
 RELEASE := target/$(HOST)/release/missy-sandbox
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 
-.PHONY: all build release run test lint hardening workloads selftest soak bench install clean deps
+.PHONY: all build release run test lint hardening workloads selftest soak bench install clean deps fuzz fuzz-smoke fuzz-deps
 
 all: build
 
@@ -74,6 +76,31 @@ bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/audit.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/proxy.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/censor.sh >> docs/benchmarks.md
+
+# Fuzzing (fuzz/, its own workspace): each target in turn, from its committed corpus, for
+# FUZZ_SECONDS; stops at the first target that crashes (libFuzzer leaves the input in
+# fuzz/artifacts/<target>/). New corpus entries go to a scratch directory, so the committed corpus
+# only changes when someone minimises and commits on purpose. Runs at the lowest priority.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= profile_parser censor proxy_request shell_policy
+FUZZ_SCRATCH ?= /tmp/missy-fuzz-corpus
+
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz: fuzz-deps
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+		mkdir -p $(FUZZ_SCRATCH)/$$t && \
+		nice -n 19 $(CARGO) +nightly fuzz run $$t $(FUZZ_SCRATCH)/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -jobs=1 -workers=1 -print_final_stats=1 \
+			|| { tail -n 40 fuzz-0.log; echo "== fuzz $$t: CRASH (input in fuzz/artifacts/$$t/)"; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done' fuzz-0.log; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=20
 
 install: release
 	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/missy-sandbox

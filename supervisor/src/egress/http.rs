@@ -71,26 +71,8 @@ pub enum Request {
 pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, HeadError> {
     let mut chunk = [0u8; 4096];
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => {
-                if req.path.is_some_and(|p| p.len() > MAX_URL) {
-                    return Err(HeadError::UrlTooLong);
-                }
-                return Ok(n);
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::HeadTooLarge),
-            Err(e) => return Err(HeadError::Malformed(e.to_string())),
-        }
-        if buf.len() >= MAX_HEAD {
-            let first_line = buf.split(|&b| b == b'\n').next().map_or(0, <[u8]>::len);
-            return Err(if first_line > MAX_URL {
-                HeadError::UrlTooLong
-            } else {
-                HeadError::HeadTooLarge
-            });
+        if let Some(n) = head_len(buf)? {
+            return Ok(n);
         }
         let want = chunk.len().min(MAX_HEAD - buf.len());
         let n = stream
@@ -102,6 +84,34 @@ pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usiz
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// The length of the request head at the start of `buf` once it is complete, `None` while
+/// more bytes are needed, or why it cannot be accepted. The parsing step of [`read_head`], public
+/// for the fuzz targets.
+pub fn head_len(buf: &[u8]) -> Result<Option<usize>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => {
+            if req.path.is_some_and(|p| p.len() > MAX_URL) {
+                return Err(HeadError::UrlTooLong);
+            }
+            return Ok(Some(n));
+        }
+        Ok(httparse::Status::Partial) => {}
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::HeadTooLarge),
+        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    }
+    if buf.len() >= MAX_HEAD {
+        let first_line = buf.split(|&b| b == b'\n').next().map_or(0, <[u8]>::len);
+        return Err(if first_line > MAX_URL {
+            HeadError::UrlTooLong
+        } else {
+            HeadError::HeadTooLarge
+        });
+    }
+    Ok(None)
 }
 
 /// Split `host:port` (a CONNECT target); IPv6 addresses are bracketed.

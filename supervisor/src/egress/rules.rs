@@ -69,11 +69,14 @@ pub fn valid_name(name: &str) -> bool {
             && l.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
+    // Bytes, not `str` slices: the label may hold non-ASCII characters (refused below), and
+    // slicing a `str` at byte 2 would panic inside one.
     let last_numeric = name.rsplit('.').next().is_some_and(|l| {
-        l.bytes().all(|b| b.is_ascii_digit())
+        let l = l.as_bytes();
+        l.iter().all(u8::is_ascii_digit)
             || (l.len() > 1
-                && l[..2].eq_ignore_ascii_case("0x")
-                && l[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+                && l[..2].eq_ignore_ascii_case(b"0x")
+                && l[2..].iter().all(u8::is_ascii_hexdigit))
     });
     !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) && !last_numeric
 }
@@ -223,5 +226,28 @@ mod tests {
         ] {
             assert_eq!(entry.parse::<HostRule>().unwrap_err(), want, "{entry}");
         }
+    }
+
+    /// Found by the `proxy_request` and `profile_parser` fuzz targets
+    /// (fuzz/regressions/): a last label whose second byte is inside a multi-byte character
+    /// made `valid_name` slice a `str` off a character boundary and panic.
+    #[test]
+    fn non_ascii_labels_are_refused_without_panicking() {
+        for name in [
+            "\u{2}\u{4cd}(",
+            "1.\u{2}\u{4cd}(",
+            "\u{fffd}\u{ffff}g",
+            "0\u{e9}",
+            "a.x\u{e9}",
+        ] {
+            assert!(!valid_name(name), "{name:?}");
+            assert_eq!(
+                name.parse::<HostRule>().unwrap_err(),
+                RuleError::Name(name.into()),
+                "{name:?}"
+            );
+        }
+        assert!(valid_name("a.0xg1"));
+        assert!(!valid_name("a.0X7F"));
     }
 }

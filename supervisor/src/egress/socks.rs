@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::policy::{Denied, Host, parse_host};
@@ -36,7 +36,11 @@ fn rejected(code: u8, why: impl Into<String>) -> Rejected {
 }
 
 /// Method negotiation and the request. The first byte (the version) was already read.
-pub async fn handshake(stream: &mut TcpStream) -> Result<(Host, u16), Rejected> {
+/// Generic over the stream so the fuzz targets can drive it from memory.
+pub async fn handshake<S>(stream: &mut S) -> Result<(Host, u16), Rejected>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let io = |e: std::io::Error| rejected(GENERAL_FAILURE, format!("socks5 handshake: {e}"));
     let nmethods = stream.read_u8().await.map_err(io)?;
     let mut methods = vec![0u8; usize::from(nmethods)];

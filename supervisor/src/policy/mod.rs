@@ -21,7 +21,29 @@ pub use resolve::{DEFAULT_PROFILE, SHIPPED};
 
 /// Load and validate the profile `reference` (a name or a path) for this invocation.
 pub fn load(reference: &str, ctx: &Context) -> Result<Policy, PolicyError> {
-    let files = resolve::chain(reference)?;
+    load_root(resolve::find(reference, None)?, &resolve::find, ctx)
+}
+
+/// Validate the profile text `text`, reported as `origin` (a path or a display name such as
+/// `<input>`), locating the parents it `extends` with `find_parent`. The same parsing,
+/// `extends` resolution and validation as [`load`] (which only adds finding and reading the
+/// file); used by the fuzz targets, which resolve `extends` without touching the filesystem.
+pub fn load_text(
+    origin: &str,
+    text: String,
+    find_parent: resolve::FindParent<'_>,
+    ctx: &Context,
+) -> Result<Policy, PolicyError> {
+    let name = resolve::name_of(std::path::Path::new(origin));
+    load_root(resolve::parse(&name, origin, None, text)?, find_parent, ctx)
+}
+
+fn load_root(
+    root: resolve::SourceFile,
+    find_parent: resolve::FindParent<'_>,
+    ctx: &Context,
+) -> Result<Policy, PolicyError> {
+    let files = resolve::chain_from(root, find_parent)?;
     model::build(&files, ctx)
 }
 

@@ -109,10 +109,7 @@ fn read_file(path: &Path) -> Result<SourceFile, PolicyError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let name = path.file_stem().map_or_else(
-        || "profile".to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    );
+    let name = name_of(path);
     let dir = path.parent().map(Path::to_path_buf);
     let mut file = parse(&name, &path.display().to_string(), dir, text)?;
     // The file was just read, so this resolves; if it somehow does not, the spelling is the
@@ -121,6 +118,14 @@ fn read_file(path: &Path) -> Result<SourceFile, PolicyError> {
         file.id = canonical.display().to_string();
     }
     Ok(file)
+}
+
+/// The profile name a file stands for: its stem (`dev` for `profiles/dev.toml`).
+pub fn name_of(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || "profile".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 /// Parse a profile text. Public so `profile validate` and tests can parse text directly.
@@ -141,19 +146,32 @@ pub fn parse(
     })
 }
 
+/// How a parent named in `extends` is located: `find` for real profiles; the fuzz targets pass
+/// one that looks only at profiles held in memory.
+pub type FindParent<'a> = &'a dyn Fn(&str, Option<&Path>) -> Result<SourceFile, PolicyError>;
+
 /// Load `reference` and every profile it extends, returned base-first: applying them in order,
 /// each over the previous, gives the effective profile.
 pub fn chain(reference: &str) -> Result<Vec<SourceFile>, PolicyError> {
-    let root = find(reference, None)?;
+    chain_from(find(reference, None)?, &find)
+}
+
+/// Every profile the already parsed `root` extends, then `root`, base-first; parents are
+/// located with `find_parent`.
+pub fn chain_from(
+    root: SourceFile,
+    find_parent: FindParent<'_>,
+) -> Result<Vec<SourceFile>, PolicyError> {
     let mut ordered = Vec::new();
     let mut stack = vec![(root.id.clone(), root.origin.clone())];
-    visit(root, &mut stack, &mut ordered)?;
+    visit(root, find_parent, &mut stack, &mut ordered)?;
     Ok(ordered)
 }
 
 /// `stack` holds the (id, origin) of every file from the root down to `file`.
 fn visit(
     file: SourceFile,
+    find_parent: FindParent<'_>,
     stack: &mut Vec<(String, String)>,
     out: &mut Vec<SourceFile>,
 ) -> Result<(), PolicyError> {
@@ -171,7 +189,7 @@ fn visit(
     for (parent_ref, span) in parents {
         // A parent that cannot be found or read is reported at the `extends` entry that names
         // it; a parent that is found but is itself wrong is reported in that parent.
-        let parent = find(&parent_ref, file.dir.as_deref()).map_err(|err| match err {
+        let parent = find_parent(&parent_ref, file.dir.as_deref()).map_err(|err| match err {
             PolicyError::NotFound { .. }
             | PolicyError::Read { .. }
             | PolicyError::Invocation(_) => PolicyError::Extends {
@@ -190,7 +208,7 @@ fn visit(
             continue;
         }
         stack.push((parent.id.clone(), parent.origin.clone()));
-        visit(parent, stack, out)?;
+        visit(parent, find_parent, stack, out)?;
         stack.pop();
     }
     out.push(file);

@@ -485,3 +485,60 @@ fn dev_marks_every_home_grant_optional() {
     }
     assert!(dev.env_default.contains_key("CARGO_HOME"));
 }
+
+#[test]
+fn text_with_in_memory_parents_loads_like_a_file() {
+    // `load_text` (used by the fuzz targets) follows `extends` through the finder it is given.
+    let parent = "extends = \"strict\"\n[limits]\nprocesses = 7\n";
+    let find = |reference: &str, _: Option<&std::path::Path>| match reference {
+        "mem-parent" => resolve::parse(
+            "mem-parent",
+            "<mem>/mem-parent.toml",
+            None,
+            parent.to_string(),
+        ),
+        other => resolve::find(other, None),
+    };
+    let text = "extends = \"mem-parent\"\n[limits]\nopen_files = 9\n";
+    let p = super::load_text("<input>/child.toml", text.into(), &find, &ctx()).unwrap();
+    assert_eq!(p.name, "child");
+    assert_eq!(p.limits.processes, Some(7));
+    assert_eq!(p.limits.open_files, Some(9));
+    assert_eq!(p.chain.len(), 4);
+    assert_eq!(
+        p.chain.last().map(String::as_str),
+        Some("<input>/child.toml")
+    );
+    let err = super::load_text(
+        "<input>/c.toml",
+        "extends = \"c\"\n".into(),
+        &|_, _| resolve::parse("c", "<input>/c.toml", None, "extends = \"c\"\n".into()),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PolicyError::Cycle { .. }), "{err}");
+}
+
+/// Found by the `profile_parser` fuzz target (fuzz/regressions/profile_parser/): a non-ASCII
+/// `allow` entry or `hosts` name whose last label has a multi-byte character across byte 2
+/// (`bücher`) panicked in the name check instead of being refused with a located error.
+#[test]
+fn non_ascii_host_names_are_refused_not_a_panic() {
+    for (text, at) in [
+        (
+            "[network]\nmode = \"proxy\"\nallow = [\"bücher\"]\n",
+            "t.toml:3:10: key `network.allow`",
+        ),
+        (
+            "[network]\nmode = \"proxy\"\nallow = [\"\u{fffd}\u{fffd}\u{fffd}\u{fffd}g\"]\n",
+            "t.toml:3:10: key `network.allow`",
+        ),
+        (
+            "[network]\nmode = \"proxy\"\nallow = [\"ok.example\"]\nhosts = { \"intranet.bücher\" = \"10.1.2.3\" }\n",
+            "t.toml:4:11: key `network.hosts`",
+        ),
+    ] {
+        let err = load_text(text).unwrap_err().to_string();
+        assert!(err.contains(at), "{err}");
+    }
+}
