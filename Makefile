@@ -96,7 +96,6 @@ fuzz: fuzz-deps
 		nice -n 19 $(CARGO) +nightly fuzz run $$t $(FUZZ_SCRATCH)/$$t corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -jobs=1 -workers=1 -print_final_stats=1 \
 			|| { tail -n 40 fuzz-0.log; echo "== fuzz $$t: CRASH (input in fuzz/artifacts/$$t/)"; exit 1; }; \
-		grep -E '^stat::number_of_executed_units|^Done' fuzz-0.log; \
 	done
 
 fuzz-smoke:

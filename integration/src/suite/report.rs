@@ -312,8 +312,14 @@ pub fn markdown(r: &Report, date: &str) -> String {
             let _ = writeln!(out, "- {}", describe(c).replace('|', "\\|"));
         }
     }
+    // Fuzzing is not run by the suite; its section is written by hand and kept here verbatim.
+    out.push('\n');
+    out.push_str(FUZZING_SECTION);
     out
 }
+
+/// The "Fuzzing" section of docs/hardening.md (`make fuzz`), maintained by hand.
+const FUZZING_SECTION: &str = include_str!("../../../docs/fuzzing.md");
 
 fn md_mark(cell: Option<&Cell>) -> String {
     match cell {
