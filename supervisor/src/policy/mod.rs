@@ -7,6 +7,7 @@
 // path, so the size of the error is not worth boxing away.
 #![allow(clippy::result_large_err)]
 
+pub mod env;
 pub mod error;
 pub mod model;
 pub mod network;

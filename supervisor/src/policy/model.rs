@@ -184,7 +184,7 @@ pub fn expand(value: &str, ctx: &Context) -> Result<String, String> {
     Ok(out)
 }
 
-const PLACEHOLDER_EXPECTED: &str =
+pub(super) const PLACEHOLDER_EXPECTED: &str =
     "a string, optionally using {workspace}, {home}, {tmp} or {cwd} (e.g. \"{home}/.cargo\")";
 
 const PATH_EXPECTED: &str = "an absolute path, optionally using {workspace}, {home}, {tmp} or {cwd} (e.g. \"{home}/.cargo\")";
@@ -278,58 +278,8 @@ fn expand_paths(
 }
 
 /// Drop `.` components and trailing slashes (no symlink resolution; that happens at plan time).
-fn normalize(path: &Path) -> PathBuf {
+pub(super) fn normalize(path: &Path) -> PathBuf {
     path.components().collect()
-}
-
-const ENV_PASS_EXPECTED: &str = "an environment variable name (letters, digits and `_`, not starting with a digit) such as PATH, or a glob over such names using `*`, `?` and `[...]` such as LC_*";
-
-const ENV_SET_EXPECTED: &str =
-    "a variable name: letters, digits and `_`, not starting with a digit, such as CARGO_HOME";
-
-fn name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
-
-/// Prefix of a vault reference in `[env] secrets`.
-pub const VAULT_SCHEME: &str = "vault://";
-
-const ENV_SECRET_EXPECTED: &str = "\"vault://NAME\", where NAME (letters, digits, `_`, `-` and `.`) is an entry of `missy-sandbox vault list`";
-
-/// A portable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn valid_env_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| !c.is_ascii_digit()) && name.chars().all(name_char)
-}
-
-/// A name, or a glob over names: name characters, `*`, `?`, and classes `[...]` of name
-/// characters and ranges (`[A-Z]`), optionally negated (`[!...]`, `[^...]`). Must not be empty
-/// or start with a digit, and must be a glob the `globset` crate accepts.
-pub fn valid_env_pattern(pattern: &str) -> bool {
-    if pattern.chars().next().is_none_or(|c| c.is_ascii_digit()) {
-        return false;
-    }
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' | '?' => {}
-            '[' => {
-                if matches!(chars.peek(), Some('!' | '^')) {
-                    chars.next();
-                }
-                let mut members = 0;
-                loop {
-                    match chars.next() {
-                        Some(']') if members > 0 => break,
-                        Some(c) if name_char(c) || (c == '-' && members > 0) => members += 1,
-                        _ => return false,
-                    }
-                }
-            }
-            c if name_char(c) => {}
-            _ => return false,
-        }
-    }
-    globset::Glob::new(pattern).is_ok()
 }
 
 /// Merge a base-first chain of profile files into one validated `Policy`.
@@ -466,85 +416,7 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
         lim.tmp_size = size(&l.tmp_size).or(lim.tmp_size);
     }
     if let Some(env) = &raw.env {
-        if let Some(pass) = &env.pass {
-            for entry in pass {
-                let name = entry.get_ref();
-                if !valid_env_pattern(name) {
-                    return Err(invalid(
-                        file,
-                        "env",
-                        "pass",
-                        entry.span(),
-                        format!("`{name}` is not a valid name"),
-                        ENV_PASS_EXPECTED,
-                    ));
-                }
-            }
-            push_unique(
-                &mut policy.env_pass,
-                pass.iter().map(|e| e.get_ref().clone()),
-            );
-        }
-        if let Some(set) = &env.set {
-            for (name, value) in set {
-                if !valid_env_name(name.get_ref()) {
-                    return Err(invalid(
-                        file,
-                        "env",
-                        "set",
-                        name.span(),
-                        format!("`{}` is not a valid name", name.get_ref()),
-                        ENV_SET_EXPECTED,
-                    ));
-                }
-                let fail = |message: String, expected: &str| {
-                    invalid(file, "env", "set", value.span(), message, expected)
-                };
-                if value.get_ref().contains('\0') {
-                    return Err(fail(
-                        format!("the value of `{}` contains a NUL byte", name.get_ref()),
-                        "a string without NUL bytes",
-                    ));
-                }
-                let expanded =
-                    expand(value.get_ref(), ctx).map_err(|m| fail(m, PLACEHOLDER_EXPECTED))?;
-                policy.env_set.insert(name.get_ref().clone(), expanded);
-            }
-        }
-        if let Some(secrets) = &env.secrets {
-            for (name, value) in secrets {
-                if !valid_env_name(name.get_ref()) {
-                    return Err(invalid(
-                        file,
-                        "env",
-                        "secrets",
-                        name.span(),
-                        format!("`{}` is not a valid name", name.get_ref()),
-                        ENV_SET_EXPECTED,
-                    ));
-                }
-                let key = value
-                    .get_ref()
-                    .strip_prefix(VAULT_SCHEME)
-                    .filter(|k| crate::secrets::vault::valid_name(k))
-                    .ok_or_else(|| {
-                        invalid(
-                            file,
-                            "env",
-                            "secrets",
-                            value.span(),
-                            format!("`{}` is not a vault reference", value.get_ref()),
-                            ENV_SECRET_EXPECTED,
-                        )
-                    })?;
-                policy
-                    .env_secrets
-                    .insert(name.get_ref().clone(), key.to_string());
-            }
-        }
-    }
-    if let Some(env) = &raw.env {
-        apply_env_defaults(policy, file, env, ctx)?;
+        super::env::apply(policy, file, env, ctx)?;
     }
     if let Some(k) = &raw.kernel
         && let Some(r) = k.require
@@ -556,77 +428,6 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
     }
     Ok(())
 }
-
-/// `[env] default` (set when nothing else gives the variable a value) and `[env] path`
-/// (directories appended to PATH).
-fn apply_env_defaults(
-    policy: &mut Policy,
-    file: &SourceFile,
-    env: &super::raw::RawEnv,
-    ctx: &Context,
-) -> Result<(), PolicyError> {
-    if let Some(defaults) = &env.default {
-        for (name, value) in defaults {
-            if !valid_env_name(name.get_ref()) {
-                return Err(invalid(
-                    file,
-                    "env",
-                    "default",
-                    name.span(),
-                    format!("`{}` is not a valid name", name.get_ref()),
-                    ENV_SET_EXPECTED,
-                ));
-            }
-            let fail = |message: String, expected: &str| {
-                invalid(file, "env", "default", value.span(), message, expected)
-            };
-            if value.get_ref().contains('\0') {
-                return Err(fail(
-                    format!("the value of `{}` contains a NUL byte", name.get_ref()),
-                    "a string without NUL bytes",
-                ));
-            }
-            let expanded =
-                expand(value.get_ref(), ctx).map_err(|m| fail(m, PLACEHOLDER_EXPECTED))?;
-            policy.env_default.insert(name.get_ref().clone(), expanded);
-        }
-    }
-    if let Some(dirs) = &env.path {
-        for entry in dirs {
-            let value = entry.get_ref();
-            let fail = |message: String| {
-                invalid(
-                    file,
-                    "env",
-                    "path",
-                    entry.span(),
-                    message,
-                    ENV_PATH_EXPECTED,
-                )
-            };
-            if value.contains('\0') || value.contains(':') {
-                return Err(fail(format!(
-                    "`{value}` contains a NUL byte or a `:`, which would split PATH"
-                )));
-            }
-            let expanded = expand(value, ctx).map_err(fail)?;
-            let path = Path::new(&expanded);
-            if !path.is_absolute() {
-                return Err(fail(format!("`{value}` is not absolute")));
-            }
-            if path
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir))
-            {
-                return Err(fail(format!("`{value}` contains `..`")));
-            }
-            push_unique(&mut policy.env_path, [normalize(path)]);
-        }
-    }
-    Ok(())
-}
-
-const ENV_PATH_EXPECTED: &str = "an absolute directory, optionally using {workspace}, {home}, {tmp} or {cwd} (e.g. \"{home}/.cargo/bin\"); it is appended to PATH when it exists";
 
 fn apply_audit(
     audit: &mut AuditSettings,
