@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use super::{ConfineError, Step};
 use crate::control::{self, CONTROL_FD, FromInit};
+use crate::plan::seccomp::{Arch, watch_program};
 
 /// The calls watched: every way to open or execute a path, and `connect`.
 #[cfg(target_arch = "x86_64")]
@@ -32,54 +33,24 @@ pub const WATCHED: &[i64] = &[
     libc::SYS_connect,
 ];
 
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xc000_003e;
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xc000_00b7;
-
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_JEQ_K: u16 = 0x15;
-const BPF_RET_K: u16 = 0x06;
-/// Offsets in `struct seccomp_data`.
-const NR_OFFSET: u32 = 0;
-const ARCH_OFFSET: u32 = 4;
-
-fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter {
-        code: BPF_JEQ_K,
-        jt,
-        jf,
-        k,
-    }
-}
-
-/// The filter: another architecture's calls are allowed here (the deny-list kills them), each
-/// watched number notifies, everything else is allowed.
-pub fn program() -> Vec<libc::sock_filter> {
-    let mut p = vec![
-        stmt(BPF_LD_W_ABS, ARCH_OFFSET),
-        jeq(AUDIT_ARCH, 1, 0),
-        stmt(BPF_RET_K, libc::SECCOMP_RET_ALLOW),
-        stmt(BPF_LD_W_ABS, NR_OFFSET),
-    ];
-    let n = WATCHED.len();
-    for (i, nr) in WATCHED.iter().enumerate() {
-        // On a match jump to the NOTIF return after the last comparison; else the next one.
-        let to_notify = (n - i) as u8;
-        p.push(jeq(*nr as u32, to_notify, 0));
-    }
-    p.push(stmt(BPF_RET_K, libc::SECCOMP_RET_ALLOW));
-    p.push(stmt(BPF_RET_K, libc::SECCOMP_RET_USER_NOTIF));
-    p
+/// The filter: each watched number notifies, everything else is allowed (another
+/// architecture's calls too: the deny-list kills them).
+pub fn program() -> Result<Vec<libc::sock_filter>, ConfineError> {
+    let arch = Arch::native().ok_or_else(|| {
+        ConfineError::other(Step::Seccomp, "no seccomp support for this architecture")
+    })?;
+    let numbers: Vec<u32> = WATCHED.iter().map(|nr| *nr as u32).collect();
+    let program = watch_program(arch, &numbers)
+        .map_err(|e| ConfineError::other(Step::Seccomp, e.to_string()))?;
+    Ok(program
+        .into_iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect())
 }
 
 /// Install the filter and send its listener to the supervisor. A kernel or a parent sandbox
@@ -104,7 +75,7 @@ pub fn install_and_hand_over() -> Result<(), ConfineError> {
 }
 
 fn install() -> Result<OwnedFd, ConfineError> {
-    let filter = program();
+    let filter = program()?;
     let prog = libc::sock_fprog {
         len: filter.len() as u16,
         filter: filter.as_ptr().cast_mut(),
@@ -134,14 +105,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_watched_call_jumps_to_the_notify_return() {
-        let p = program();
-        let notify = p.len() - 1;
-        assert_eq!(p[notify].k, libc::SECCOMP_RET_USER_NOTIF);
-        for (i, ins) in p.iter().enumerate().skip(4).take(WATCHED.len()) {
-            assert_eq!(i + 1 + ins.jt as usize, notify);
-            assert_eq!(ins.jf, 0);
+    fn watched_calls_notify_and_the_rest_are_allowed() {
+        let Some(arch) = Arch::native() else { return };
+        let program: Vec<seccompiler::sock_filter> = program()
+            .unwrap()
+            .into_iter()
+            .map(|i| seccompiler::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        let verdict = |nr: u32, data_arch: u32| {
+            crate::plan::seccomp::interpret(&program, nr, data_arch, [0; 6])
+        };
+        for nr in 0..1024u32 {
+            let expected = if WATCHED.contains(&i64::from(nr)) {
+                libc::SECCOMP_RET_USER_NOTIF
+            } else {
+                libc::SECCOMP_RET_ALLOW
+            };
+            assert_eq!(verdict(nr, arch.audit_arch()), expected, "nr {nr}");
         }
-        assert_eq!(p[notify - 1].k, libc::SECCOMP_RET_ALLOW);
+        assert_eq!(
+            verdict(WATCHED[0] as u32, 0x4000_0003),
+            libc::SECCOMP_RET_ALLOW,
+            "another architecture's calls are the deny-list's business"
+        );
     }
 }

@@ -289,6 +289,16 @@ pub fn compile_default(arch: Arch) -> Result<Vec<SeccompProgram>, SeccompPlanErr
     Ok(vec![SeccompProgram::from_bpf("deny-list", &program)])
 }
 
+/// The `exec --report` watch program for `arch`: `numbers` notify the supervisor, the rest is
+/// allowed (see `compact::notify`).
+pub fn watch_program(arch: Arch, numbers: &[u32]) -> Result<BpfProgram, SeccompPlanError> {
+    compact::notify(arch, numbers).map_err(|detail| SeccompPlanError::Compile {
+        program: "report-watch",
+        arch: arch.name(),
+        detail,
+    })
+}
+
 #[path = "seccomp/compact.rs"]
 mod compact;
 
@@ -305,6 +315,12 @@ use table::{
 #[cfg(test)]
 #[path = "seccomp/reference.rs"]
 mod reference;
+
+/// Run `program` on one system call in the tests' BPF interpreter (`reference::run`).
+#[cfg(test)]
+pub fn interpret(program: &[sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+    reference::run(program, &reference::data(nr, arch, args))
+}
 
 #[cfg(test)]
 #[path = "seccomp/tests.rs"]

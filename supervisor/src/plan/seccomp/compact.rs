@@ -16,6 +16,7 @@ use seccompiler::{BpfProgram, sock_filter};
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// Offsets in `struct seccomp_data`.
@@ -158,6 +159,30 @@ pub fn compile(arch: Arch, rules: &[(u32, SyscallRule)]) -> Result<BpfProgram, S
         }
     }
     // Last, so that every jump to it, the blocks' included, goes forward.
+    asm.place(allow);
+    asm.op(RET, SECCOMP_RET_ALLOW);
+    asm.finish()
+}
+
+/// The `exec --report` watch: each of `numbers` goes to the supervisor (SECCOMP_RET_USER_NOTIF),
+/// everything else is allowed, a foreign architecture's calls included (the deny-list installed
+/// after it kills those).
+pub fn notify(arch: Arch, numbers: &[u32]) -> Result<BpfProgram, String> {
+    let mut asm = Asm::default();
+    let allow = asm.label();
+    let notify = asm.label();
+    let native = asm.label();
+    asm.op(LD_W_ABS, DATA_ARCH);
+    asm.jump(JEQ, arch.audit_arch(), To::Label(native), To::Label(allow));
+    asm.place(native);
+    asm.op(LD_W_ABS, DATA_NR);
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let leaves: Vec<(u32, usize)> = sorted.into_iter().map(|nr| (nr, notify)).collect();
+    dispatch(&mut asm, &leaves, allow);
+    asm.place(notify);
+    asm.op(RET, SECCOMP_RET_USER_NOTIF);
     asm.place(allow);
     asm.op(RET, SECCOMP_RET_ALLOW);
     asm.finish()
