@@ -19,7 +19,7 @@ fn there_are_at_least_100_uniquely_named_patterns_and_all_compile() {
     assert!(PATTERNS.len() >= 100, "{} patterns", PATTERNS.len());
     let names: HashSet<_> = PATTERNS.iter().map(|p| p.name).collect();
     assert_eq!(names.len(), PATTERNS.len(), "duplicate pattern names");
-    for p in PATTERNS {
+    for p in PATTERNS.iter() {
         assert!(
             Regex::new(&expand(p.regex)).is_ok(),
             "{} does not compile",
@@ -37,7 +37,7 @@ fn there_are_at_least_100_uniquely_named_patterns_and_all_compile() {
 #[test]
 fn every_pattern_fires_on_its_realistic_example() {
     let mut silent = Vec::new();
-    for p in PATTERNS {
+    for p in PATTERNS.iter() {
         let found = fired(p.example);
         if !found.contains(&(p.name, Layer::Text)) {
             silent.push(format!("{}: {:?} gave {found:?}", p.name, p.example));
