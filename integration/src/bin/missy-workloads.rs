@@ -31,11 +31,7 @@ fn main() -> ExitCode {
 fn real_main() -> Result<ExitCode, String> {
     let here = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut sandbox = here.with_file_name("missy-sandbox");
-    let mut users = if nix::unistd::geteuid().is_root() {
-        vec![User::Current, User::Nobody]
-    } else {
-        vec![User::Current]
-    };
+    let mut users = missy_hardening::suite::report::default_users();
     let mut only = Vec::new();
     let mut profile = workloads::PROFILE.to_string();
     let mut args = std::env::args().skip(1);
