@@ -86,19 +86,37 @@ pub fn compile(
         .env_pass
         .iter()
         .partition(|p| p.contains(['*', '?', '[']));
-    // One GlobSet for all patterns: simple shapes such as `LC_*` match by prefix, without
-    // compiling a regex on every launch. Patterns were validated when the profile loaded.
-    let mut builder = globset::GlobSetBuilder::new();
-    for pattern in &globs {
-        if let Ok(glob) = globset::Glob::new(pattern) {
-            builder.add(glob);
+    // `LC_*`-shaped patterns match by prefix; a GlobSet (an automaton built on every launch)
+    // only for the others. Patterns were validated when the profile loaded.
+    let (prefixes, others): (Vec<&str>, Vec<&String>) = globs.iter().fold(
+        (Vec::new(), Vec::new()),
+        |(mut prefixes, mut others), pattern| {
+            match pattern.strip_suffix('*') {
+                Some(prefix) if !prefix.contains(['*', '?', '[']) => prefixes.push(prefix),
+                _ => others.push(pattern),
+            }
+            (prefixes, others)
+        },
+    );
+    let glob_set = if others.is_empty() {
+        globset::GlobSet::empty()
+    } else {
+        let mut builder = globset::GlobSetBuilder::new();
+        for pattern in &others {
+            if let Ok(glob) = globset::Glob::new(pattern) {
+                builder.add(glob);
+            }
         }
-    }
-    let glob_set = builder
-        .build()
-        .unwrap_or_else(|_| globset::GlobSet::empty());
+        builder
+            .build()
+            .unwrap_or_else(|_| globset::GlobSet::empty())
+    };
+    let by_glob = |name: &str| {
+        prefixes.iter().any(|p| name.starts_with(p))
+            || (!others.is_empty() && glob_set.is_match(name))
+    };
     for (name, value) in host {
-        if !exact.contains(&name) && (globs.is_empty() || !glob_set.is_match(name)) {
+        if !exact.contains(&name) && !by_glob(name) {
             continue;
         }
         if looks_secret(name) {

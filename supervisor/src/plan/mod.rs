@@ -12,6 +12,7 @@ pub mod mounts;
 pub mod seccomp;
 pub mod seccomp_bpf;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use seccomp::SeccompProgram;
 
 use crate::init::Pid1Start;
 use crate::kernel::{KernelFeatures, LANDLOCK_ABI_KNOWN};
+use crate::policy::model::{same_path, within};
 use crate::policy::{NetworkMode, Policy, Require};
 
 /// How much a grant allows. Ordered: a path granted twice gets the larger access.
@@ -160,6 +162,8 @@ fn resolve_grants(
     skipped: &mut Vec<PathBuf>,
 ) -> Result<(Vec<Grant>, Vec<Symlink>), PlanError> {
     let mut grants: Vec<Grant> = Vec::new();
+    // Index of each grant in `grants` by its path (a path named twice gets the wider access).
+    let mut index: HashMap<PathBuf, usize> = HashMap::new();
     let mut symlinks = Vec::new();
     let lists = [
         (&policy.read, Access::Read),
@@ -171,7 +175,7 @@ fn resolve_grants(
             let (real, is_dir) = if mounts::is_builtin(path) {
                 (path.clone(), true)
             } else {
-                let optional = policy.optional.contains(path);
+                let optional = policy.optional.iter().any(|p| same_path(p, path));
                 let Ok(meta) = std::fs::symlink_metadata(path) else {
                     if !optional {
                         return Err(missing(policy, path));
@@ -198,13 +202,16 @@ fn resolve_grants(
                     (real, meta.is_dir())
                 }
             };
-            match grants.iter_mut().find(|g| g.path == real) {
-                Some(existing) => existing.access = existing.access.max(access),
-                None => grants.push(Grant {
-                    path: real,
-                    access,
-                    is_dir,
-                }),
+            match index.get(&real) {
+                Some(&i) => grants[i].access = grants[i].access.max(access),
+                None => {
+                    index.insert(real.clone(), grants.len());
+                    grants.push(Grant {
+                        path: real,
+                        access,
+                        is_dir,
+                    });
+                }
             }
         }
     }
@@ -212,7 +219,7 @@ fn resolve_grants(
     symlinks.retain(|(link, _)| {
         !grants
             .iter()
-            .any(|g| link.starts_with(&g.path) && !mounts::is_builtin(&g.path))
+            .any(|g| within(link, &g.path) && !mounts::is_builtin(&g.path))
     });
     Ok((grants, symlinks))
 }
@@ -299,7 +306,7 @@ pub fn compile(
 
     let mut rules = builtin_rules(policy);
     for g in &grants {
-        match rules.iter_mut().find(|r| r.path == g.path) {
+        match rules.iter_mut().find(|r| same_path(&r.path, &g.path)) {
             Some(r) => r.access = r.access.max(g.access),
             None => rules.push(g.clone()),
         }
@@ -309,12 +316,12 @@ pub fn compile(
     let env = env::compile(policy, &inv.host_env, &inv.env_overrides, proxy_port);
     let cwd = if grants
         .iter()
-        .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && inv.cwd.starts_with(&g.path))
+        .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && within(&inv.cwd, &g.path))
     {
         inv.cwd.clone()
     } else if grants
         .iter()
-        .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && inv.workspace.starts_with(&g.path))
+        .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && within(&inv.workspace, &g.path))
     {
         inv.workspace.clone()
     } else {

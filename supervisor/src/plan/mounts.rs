@@ -4,12 +4,14 @@
 //! path as on the host; everything else simply does not exist inside. Masks are applied last, over
 //! the binds. Runs in the supervisor (reads host metadata only); `confine::mounts` executes it.
 
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::{Access, Grant};
-use crate::policy::model::SANDBOX_TMP;
+use crate::policy::model::{SANDBOX_TMP, same_path, within};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MountOp {
@@ -49,7 +51,9 @@ impl MountOp {
 
 /// Paths the sandbox always provides itself; grants on them are Landlock rules, not binds.
 pub fn is_builtin(path: &Path) -> bool {
-    path == Path::new(SANDBOX_TMP) || path.starts_with("/proc") || path.starts_with("/dev")
+    same_path(path, Path::new(SANDBOX_TMP))
+        || within(path, Path::new("/proc"))
+        || within(path, Path::new("/dev"))
 }
 
 fn depth(path: &Path) -> usize {
@@ -77,19 +81,23 @@ pub fn compile(
             target: target.clone(),
         });
     }
+    // Each bound grant by path, for finding the nearest enclosing one by walking a path's
+    // ancestors: a lookup per ancestor instead of comparing every pair of grants.
+    let bound: HashMap<&OsStr, &Grant> = grants
+        .iter()
+        .filter(|g| !is_builtin(&g.path))
+        .map(|g| (g.path.as_os_str(), g))
+        .collect();
+    let enclosing = |path: &Path| {
+        path.ancestors()
+            .skip(1)
+            .find_map(|a| bound.get(a.as_os_str()).copied())
+    };
     for grant in grants.iter().filter(|g| !is_builtin(&g.path)) {
         // A grant inside another grant of the same writability is already visible through the
         // nearest enclosing bind; Landlock gives it its own rights. A different writability
         // (a read-only path inside a writable workspace) needs a bind of its own.
-        let enclosing = grants
-            .iter()
-            .filter(|outer| {
-                outer.path != grant.path
-                    && grant.path.starts_with(&outer.path)
-                    && !is_builtin(&outer.path)
-            })
-            .max_by_key(|outer| depth(&outer.path));
-        let covered = enclosing.is_some_and(|outer| {
+        let covered = enclosing(&grant.path).is_some_and(|outer| {
             (outer.access == Access::Write) == (grant.access == Access::Write)
         });
         if !covered {
@@ -101,11 +109,9 @@ pub fn compile(
         }
     }
     // Parents before children, so a nested bind lands on top of its parent's bind.
-    ops.sort_by_key(|op| depth(op.path()));
+    ops.sort_by_cached_key(|op| depth(op.path()));
     for mask in masks {
-        let visible = grants
-            .iter()
-            .any(|g| mask.starts_with(&g.path) && !is_builtin(&g.path));
+        let visible = bound.contains_key(mask.as_os_str()) || enclosing(mask).is_some();
         match std::fs::symlink_metadata(mask) {
             Ok(meta) if visible && meta.is_dir() => {
                 ops.push(MountOp::MaskDir { path: mask.clone() })

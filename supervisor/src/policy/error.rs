@@ -18,9 +18,16 @@ pub struct Location {
 }
 
 impl Location {
-    /// The location of byte offset `span.start` of `text`, in `file`, about `key`.
-    pub fn at(file: &str, text: &str, span: Range<usize>, key: Option<String>) -> Self {
-        let (line, column) = position(text, span.start);
+    /// The location of byte offset `span.start` of `text` (indexed by `lines`), in `file`, about
+    /// `key`.
+    pub fn at(
+        file: &str,
+        text: &str,
+        lines: &LineIndex,
+        span: Range<usize>,
+        key: Option<String>,
+    ) -> Self {
+        let (line, column) = lines.position(text, span.start);
         Location {
             file: file.to_string(),
             line: Some(line),
@@ -164,16 +171,34 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Where each line of a text starts: every grant of a profile is located when it loads, so
+/// a lookup must not rescan the text from its start.
+#[derive(Debug, Clone, Default)]
+pub struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let starts = memchr::memchr_iter(b'\n', text.as_bytes()).map(|nl| nl + 1);
+        LineIndex(std::iter::once(0).chain(starts).collect())
+    }
+
+    /// The 1-based line and column (in characters) of byte offset `offset` of `text`, the text
+    /// this index was built from.
+    pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The number of lines starting at or before `offset` is its line number.
+        let line = self.0.partition_point(|&start| start <= offset).max(1);
+        let start = self.0.get(line - 1).copied().unwrap_or(0).min(offset);
+        (line, text[start..offset].chars().count() + 1)
+    }
+}
+
 /// The 1-based line and column (in characters) of byte offset `offset` of `text`.
 pub fn position(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
-    (line, before[line_start..].chars().count() + 1)
+    LineIndex::new(text).position(text, offset)
 }
 
 /// The table name in a `[name]` or `[[name]]` header line.

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -137,6 +138,30 @@ pub(super) fn push_unique<T: PartialEq>(list: &mut Vec<T>, items: impl IntoItera
     }
 }
 
+/// Profile paths are normalized when they are loaded, so one path has one spelling and equal
+/// bytes mean the same path. Comparing bytes skips `Path`'s component-by-component comparison,
+/// which dominated the launch's profile and plan loops.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    a.as_os_str() == b.as_os_str()
+}
+
+/// `path` is `dir` or beneath it, for normalized absolute paths: [`Path::starts_with`] by
+/// bytes.
+pub fn within(path: &Path, dir: &Path) -> bool {
+    let (path, dir) = (path.as_os_str().as_bytes(), dir.as_os_str().as_bytes());
+    path.starts_with(dir)
+        && (path.len() == dir.len() || dir.ends_with(b"/") || path[dir.len()] == b'/')
+}
+
+/// [`push_unique`] for normalized paths, compared by [`same_path`].
+fn push_unique_paths(list: &mut Vec<PathBuf>, items: impl IntoIterator<Item = PathBuf>) {
+    for item in items {
+        if !list.iter().any(|p| same_path(p, &item)) {
+            list.push(item);
+        }
+    }
+}
+
 /// A validation error about `section.key` in `file`, located at `span`: the offending value
 /// (a list entry, an `env.set` name or value), so that the line is that entry's own.
 pub(super) fn invalid(
@@ -148,12 +173,7 @@ pub(super) fn invalid(
     expected: &str,
 ) -> PolicyError {
     PolicyError::Invalid {
-        at: Location::at(
-            &file.origin,
-            &file.text,
-            span,
-            Some(format!("{section}.{key}")),
-        ),
+        at: file.locate(span, Some(format!("{section}.{key}"))),
         message,
         expected: expected.to_string(),
     }
@@ -265,12 +285,7 @@ fn expand_paths(
         out.push(PathEntry {
             path: normalize(path),
             optional,
-            at: Location::at(
-                &file.origin,
-                &file.text,
-                entry.span(),
-                Some(format!("filesystem.{key}")),
-            ),
+            at: file.locate(entry.span(), Some(format!("filesystem.{key}"))),
             written: spelled.to_string(),
         });
     }
@@ -321,11 +336,14 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
                 }
                 // Optional only while every file that names the path marks it so: one plain
                 // mention anywhere in the chain makes the grant required.
-                let known = policy.grant_origins.iter().any(|o| o.path == entry.path);
+                let known = policy
+                    .grant_origins
+                    .iter()
+                    .any(|o| same_path(&o.path, &entry.path));
                 if !entry.optional {
-                    policy.optional.retain(|p| *p != entry.path);
+                    policy.optional.retain(|p| !same_path(p, &entry.path));
                 } else if !known {
-                    push_unique(&mut policy.optional, [entry.path.clone()]);
+                    push_unique_paths(&mut policy.optional, [entry.path.clone()]);
                 }
                 if !known {
                     policy.grant_origins.push(GrantOrigin {
@@ -341,7 +359,7 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
                 "write" => &mut policy.write,
                 _ => &mut policy.mask,
             };
-            push_unique(target, entries.into_iter().map(|e| e.path));
+            push_unique_paths(target, entries.into_iter().map(|e| e.path));
         }
     }
     if let Some(net) = &raw.network {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::{Location, PolicyError, from_toml};
+use super::error::{LineIndex, Location, PolicyError, from_toml};
 use super::raw::RawProfile;
 
 /// Profiles shipped with missy-sandbox, embedded so an installed binary needs no files around it.
@@ -42,7 +42,16 @@ pub struct SourceFile {
     /// Directory relative `extends` paths are resolved against (none for shipped profiles).
     pub dir: Option<PathBuf>,
     pub text: String,
+    /// Line starts of `text`, for locating its entries.
+    pub lines: LineIndex,
     pub raw: RawProfile,
+}
+
+impl SourceFile {
+    /// Where byte offset `span.start` of this file is, about `key`.
+    pub fn locate(&self, span: std::ops::Range<usize>, key: Option<String>) -> Location {
+        Location::at(&self.origin, &self.text, &self.lines, span, key)
+    }
 }
 
 /// Directories searched for `NAME.toml`, in order.
@@ -141,6 +150,7 @@ pub fn parse(
         origin: origin.to_string(),
         id: origin.to_string(),
         dir,
+        lines: LineIndex::new(&text),
         text,
         raw,
     })
@@ -193,7 +203,7 @@ fn visit(
             PolicyError::NotFound { .. }
             | PolicyError::Read { .. }
             | PolicyError::Invocation(_) => PolicyError::Extends {
-                at: Location::at(&file.origin, &file.text, span, Some("extends".into())),
+                at: file.locate(span, Some("extends".into())),
                 source: Box::new(err),
             },
             other => other,

@@ -1,6 +1,6 @@
 //! Profile loading: shipped profiles, merging, placeholders and error locations.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::PolicyError;
 use super::resolve::{self, SHIPPED};
@@ -540,5 +540,18 @@ fn non_ascii_host_names_are_refused_not_a_panic() {
     ] {
         let err = load_text(text).unwrap_err().to_string();
         assert!(err.contains(at), "{err}");
+    }
+}
+
+#[test]
+fn byte_path_checks_agree_with_path_components_for_normalized_paths() {
+    use super::model::{same_path, within};
+    let paths = ["/", "/a", "/ab", "/a/b", "/a/bc", "/a/b/c", "/b", "/tmp"];
+    for p in paths {
+        for d in paths {
+            let (p, d) = (Path::new(p), Path::new(d));
+            assert_eq!(within(p, d), p.starts_with(d), "{p:?} within {d:?}");
+            assert_eq!(same_path(p, d), p == d, "{p:?} == {d:?}");
+        }
     }
 }

@@ -130,14 +130,26 @@ pub fn looks_random(value: &[u8]) -> bool {
 /// can match (every hit starts from a trigger), so a detector without known values would find
 /// nothing. A plain search, for short texts that do not pay for building the automaton.
 pub fn may_hold_pattern(text: &[u8]) -> bool {
-    PATTERNS.iter().flat_map(|p| p.triggers).any(|trigger| {
-        let trigger = trigger.as_bytes();
-        !trigger.is_empty()
-            && text
-                .windows(trigger.len())
-                .any(|w| w.eq_ignore_ascii_case(trigger))
+    let by_first = &*TRIGGERS_BY_FIRST_BYTE;
+    (0..text.len()).any(|at| {
+        by_first[usize::from(text[at].to_ascii_lowercase())]
+            .iter()
+            .any(|t| text[at..].len() >= t.len() && text[at..at + t.len()].eq_ignore_ascii_case(t))
     })
 }
+
+/// Every trigger literal, grouped by its first byte in lower case: [`may_hold_pattern`] looks
+/// at each byte once and compares only the triggers that can start there.
+static TRIGGERS_BY_FIRST_BYTE: std::sync::LazyLock<Vec<Vec<&'static [u8]>>> =
+    std::sync::LazyLock::new(|| {
+        let mut table = vec![Vec::new(); 256];
+        for trigger in PATTERNS.iter().flat_map(|p| p.triggers) {
+            if let Some(first) = trigger.as_bytes().first() {
+                table[usize::from(first.to_ascii_lowercase())].push(trigger.as_bytes());
+            }
+        }
+        table
+    });
 
 impl Detector {
     /// The patterns plus `known` exact values (already in every encoding to catch; see

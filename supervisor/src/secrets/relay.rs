@@ -275,13 +275,13 @@ fn relay_counting(
     detector: fn() -> Option<Arc<Detector>>,
     bytes: &mut u64,
 ) -> u64 {
-    let mut buf = vec![0u8; READ_SIZE];
-    // Wait for the first bytes before building anything: most short runs print little or
-    // nothing, and the detector's automaton is the costly part of a censor.
+    // Wait for the first bytes before building anything, even the read buffer: most short
+    // runs print little or nothing, and the detector's automaton is the costly part of a censor.
+    let mut head = [0u8; 4096];
     let first = loop {
         let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => match nix::unistd::read(&from, &mut buf) {
+            Ok(_) => match nix::unistd::read(&from, &mut head) {
                 Ok(0) | Err(Errno::EIO) => return 0,
                 Ok(n) => {
                     *bytes += n as u64;
@@ -294,6 +294,7 @@ fn relay_counting(
             Err(_) => return 0,
         }
     };
+    let mut buf = vec![0u8; READ_SIZE];
     let Some(detector) = detector() else {
         // Never pass output uncensored: say it was withheld and drain the stream.
         let _ = write_all(to, b"[output withheld: the secret censor is unavailable]\n");
@@ -304,7 +305,7 @@ fn relay_counting(
     };
     let mut censor = Censor::new(detector);
     let mut out = Vec::with_capacity(READ_SIZE + 64);
-    censor.push(&buf[..first], &mut out);
+    censor.push(&head[..first], &mut out);
     if write_all(to, &out).is_err() {
         return censor.redactions();
     }
