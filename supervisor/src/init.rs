@@ -126,6 +126,12 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
         }
         Ok(plan)
     })?;
+    // Work the workload would otherwise do after the fork, done while the supervisor is still
+    // creating the cgroups: the Landlock ruleset (a path opened per rule), the bounding set
+    // and the signal dispositions, all inherited by the fork.
+    let ruleset = landlock::prepare(&plan.landlock)?;
+    privileges::drop_bounding_set()?;
+    default_signal_handling(Some(Signal::SIGPIPE));
     // The supervisor creates the run's cgroups while we build the root and sends their
     // `tasks` files: we must be in them before the cgroup namespace makes them its root, and
     // before any fork.
@@ -142,10 +148,11 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     // SAFETY: pid 1 is single-threaded again: the network thread has been joined.
     match unsafe { fork() }.map_err(|e| ConfineError::os(Step::ForkWorkload, e, "fork workload"))? {
         ForkResult::Child => {
-            let Err(failure) = run_workload(&plan);
+            let Err(failure) = run_workload(&plan, ruleset);
             report_and_exit(control, failure)
         }
         ForkResult::Parent { child } => {
+            drop(ruleset);
             // pid 1 no longer needs the control socket; the workload's copy closes at exec.
             // SAFETY: fd 3 is the control socket; `control` is not used after this in this branch.
             unsafe { libc::close(CONTROL_FD) };
@@ -194,13 +201,16 @@ fn receive(control: &mut UnixStream) -> Result<ToInit, ConfineError> {
     }
 }
 
-fn run_workload(plan: &Plan) -> Result<Infallible, ConfineError> {
-    reset_signals()?;
+fn run_workload(plan: &Plan, ruleset: landlock::Prepared) -> Result<Infallible, ConfineError> {
+    // pid 1 reset every other disposition before the fork; it keeps SIGPIPE ignored itself.
+    default_signal_handling_for(Signal::SIGPIPE);
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(|e| ConfineError::os(Step::Session, e, "unblock signals"))?;
     privileges::new_session()?;
     privileges::die_with_parent(Some(1))?;
     privileges::drop_capabilities()?;
     privileges::no_new_privs()?;
-    landlock::restrict(&plan.landlock)?;
+    ruleset.restrict_self()?;
     let path_var = plan
         .env
         .iter()
@@ -229,18 +239,19 @@ fn block_signals() -> Result<SigSet, ConfineError> {
     Ok(set)
 }
 
-/// The workload starts with default signal handling and nothing blocked, whatever the
+/// Default handling for every signal (but `except`): the workload must start so, whatever the
 /// supervisor's runtime had (Rust ignores SIGPIPE, which would otherwise survive execve).
-fn reset_signals() -> Result<(), ConfineError> {
+fn default_signal_handling(except: Option<Signal>) {
     for sig in Signal::iterator() {
-        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {
-            continue;
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP && Some(sig) != except {
+            default_signal_handling_for(sig);
         }
-        // SAFETY: installing SIG_DFL has no handler to be unsafe about.
-        let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
     }
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .map_err(|e| ConfineError::os(Step::Session, e, "unblock signals"))
+}
+
+fn default_signal_handling_for(sig: Signal) {
+    // SAFETY: installing SIG_DFL has no handler to be unsafe about.
+    let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
 }
 
 /// Wait for the workload, forwarding signals to its process group; reap any other child (pid 1

@@ -4,7 +4,8 @@
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
-    RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    RestrictionStatus, Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus,
+    Scope,
 };
 
 use super::{ConfineError, Step};
@@ -47,8 +48,23 @@ fn err(e: impl std::fmt::Display, what: &str) -> ConfineError {
     }
 }
 
+/// A ruleset built from the plan (every rule's path opened and added), not yet enforced on
+/// anyone. pid 1 builds it while the supervisor is still busy, so the workload, forked after,
+/// only has to call [`Prepared::restrict_self`].
+#[derive(Debug)]
+pub struct Prepared {
+    created: RulesetCreated,
+    strict: bool,
+}
+
 /// Restrict the calling process (and everything it executes) to the plan's rules.
 pub fn restrict(plan: &LandlockPlan) -> Result<RestrictionStatus, ConfineError> {
+    prepare(plan)?.restrict_self()
+}
+
+/// Build the plan's ruleset. Paths are opened in the caller's view of the filesystem: the
+/// workload's, once the root is built.
+pub fn prepare(plan: &LandlockPlan) -> Result<Prepared, ConfineError> {
     let abi = abi_of(plan.abi);
     if abi == ABI::Unsupported {
         return Err(ConfineError::other(
@@ -110,10 +126,26 @@ pub fn restrict(plan: &LandlockPlan) -> Result<RestrictionStatus, ConfineError> 
             .log_new_exec(true)
             .map_err(|e| err(e, "log denials after execve"))?;
     }
-    let status = created
-        .restrict_self()
-        .map_err(|e| err(e, "restrict_self"))?;
-    if plan.strict && status.ruleset != RulesetStatus::FullyEnforced {
+    Ok(Prepared {
+        created,
+        strict: plan.strict,
+    })
+}
+
+impl Prepared {
+    /// Enforce the ruleset on the calling thread and whatever it executes.
+    pub fn restrict_self(self) -> Result<RestrictionStatus, ConfineError> {
+        let status = self
+            .created
+            .restrict_self()
+            .map_err(|e| err(e, "restrict_self"))?;
+        check(self.strict, status)
+    }
+}
+
+/// A strict plan must be fully enforced; a best-effort one says loudly that it is not.
+fn check(strict: bool, status: RestrictionStatus) -> Result<RestrictionStatus, ConfineError> {
+    if strict && status.ruleset != RulesetStatus::FullyEnforced {
         return Err(ConfineError::other(
             Step::Landlock,
             format!("ruleset only {:?}", status.ruleset),

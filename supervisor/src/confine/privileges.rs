@@ -60,15 +60,11 @@ fn last_os_errno() -> Option<i32> {
     std::io::Error::last_os_error().raw_os_error()
 }
 
-/// Drop every capability. Bounding first (dropping it needs CAP_SETPCAP, still effective), then
-/// ambient and inheritable, then effective and permitted. Also caps newer than the `caps` crate
-/// knows are dropped from the bounding set by number.
-pub fn drop_capabilities() -> Result<(), ConfineError> {
-    let fail = |set: &str, e: caps::errors::CapsError| ConfineError {
-        step: Step::Capabilities,
-        errno: last_os_errno(),
-        detail: format!("clear {set} set: {e}"),
-    };
+/// Empty the bounding set (needs CAP_SETPCAP, still effective), so no execve can ever grant a
+/// capability again. Also caps newer than the `caps` crate knows are dropped, by number. The
+/// set is inherited: pid 1 drops it once, before it forks the workload; what pid 1 can do
+/// itself (its effective set) is unchanged.
+pub fn drop_bounding_set() -> Result<(), ConfineError> {
     // Every capability the kernel knows, newer ones than this build included: the numbers are
     // contiguous, and the first one past the kernel's last is refused with EINVAL.
     for cap in 0..=63u64 {
@@ -85,6 +81,17 @@ pub fn drop_capabilities() -> Result<(), ConfineError> {
             });
         }
     }
+    Ok(())
+}
+
+/// Drop every capability this process holds: ambient and inheritable, then effective and
+/// permitted. The bounding set is already empty ([`drop_bounding_set`], in pid 1).
+pub fn drop_capabilities() -> Result<(), ConfineError> {
+    let fail = |set: &str, e: caps::errors::CapsError| ConfineError {
+        step: Step::Capabilities,
+        errno: last_os_errno(),
+        detail: format!("clear {set} set: {e}"),
+    };
     caps::clear(None, CapSet::Ambient).map_err(|e| fail("ambient", e))?;
     caps::clear(None, CapSet::Inheritable).map_err(|e| fail("inheritable", e))?;
     caps::clear(None, CapSet::Effective).map_err(|e| fail("effective", e))?;
