@@ -19,9 +19,10 @@ use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 
+use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::Pid;
 
 use crate::confine::{
     self, ConfineError, Step, exec, fds, landlock, limits, mounts, namespaces, network, privileges,
@@ -145,20 +146,46 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)
         .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
-    // SAFETY: pid 1 is single-threaded again: the network thread has been joined.
-    match unsafe { fork() }.map_err(|e| ConfineError::os(Step::ForkWorkload, e, "fork workload"))? {
-        ForkResult::Child => {
-            let Err(failure) = run_workload(&plan, ruleset);
-            report_and_exit(control, failure)
-        }
-        ForkResult::Parent { child } => {
-            drop(ruleset);
-            // pid 1 no longer needs the control socket; the workload's copy closes at exec.
-            // SAFETY: fd 3 is the control socket; `control` is not used after this in this branch.
-            unsafe { libc::close(CONTROL_FD) };
-            supervise_workload(child, &forwarded)
-        }
+    let child = start_workload(control, &plan, &ruleset)?;
+    drop(ruleset);
+    // pid 1 no longer needs the control socket; the workload's copy closed at its execve.
+    // SAFETY: fd 3 is the control socket; `control` is not used after this.
+    unsafe { libc::close(CONTROL_FD) };
+    supervise_workload(child, &forwarded)
+}
+
+/// Stack of the workload between its start and its execve.
+const WORKLOAD_STACK: usize = 1 << 20;
+
+/// Start the workload vfork-style (CLONE_VM | CLONE_VFORK, on a stack of its own): no copy of
+/// pid 1's page tables and no copy-on-write faults before its execve; pid 1 is suspended until
+/// the workload has exec'd or exited. The workload may allocate: pid 1 is single-threaded (the
+/// network thread has been joined), so nothing can hold the allocator's lock, and what the
+/// workload allocates is only left behind in pid 1's heap. Everything it changes that
+/// matters (credentials, Landlock domain, seccomp filter, session, fds) is its own.
+fn start_workload(
+    control: &mut UnixStream,
+    plan: &Plan,
+    ruleset: &landlock::Prepared,
+) -> Result<Pid, ConfineError> {
+    let mut stack = crate::spawn::Stack::new(WORKLOAD_STACK)
+        .map_err(|e| ConfineError::os(Step::ForkWorkload, e, "map the workload's stack"))?;
+    let workload = Box::new(|| -> isize {
+        let Err(failure) = run_workload(plan, ruleset);
+        report_and_exit(control, failure)
+    });
+    // SAFETY: as above; the child runs on `stack`, never returns into our frames (it execs or
+    // _exits), and we do not run until it has done one or the other.
+    let child = unsafe {
+        nix::sched::clone(
+            workload,
+            stack.usable(),
+            CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
+            Some(libc::SIGCHLD),
+        )
     }
+    .map_err(|e| ConfineError::os(Step::ForkWorkload, e, "start the workload"))?;
+    Ok(child)
 }
 
 fn read_plan(control: &mut UnixStream) -> Result<Plan, ConfineError> {
@@ -201,7 +228,7 @@ fn receive(control: &mut UnixStream) -> Result<ToInit, ConfineError> {
     }
 }
 
-fn run_workload(plan: &Plan, ruleset: landlock::Prepared) -> Result<Infallible, ConfineError> {
+fn run_workload(plan: &Plan, ruleset: &landlock::Prepared) -> Result<Infallible, ConfineError> {
     // pid 1 reset every other disposition before the fork; it keeps SIGPIPE ignored itself.
     default_signal_handling_for(Signal::SIGPIPE);
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)

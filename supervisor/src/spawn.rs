@@ -84,13 +84,13 @@ fn thread_count() -> Option<usize> {
 
 /// An anonymous mapping for the init's stack with a guard page at its low end, so an overflow
 /// faults instead of running into other memory. Unmapped on drop (the child has its own copy).
-struct Stack {
+pub(crate) struct Stack {
     base: std::ptr::NonNull<std::ffi::c_void>,
     len: usize,
 }
 
 impl Stack {
-    fn new(len: usize) -> Result<Stack, nix::errno::Errno> {
+    pub(crate) fn new(len: usize) -> Result<Stack, nix::errno::Errno> {
         use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, mprotect};
         let size = std::num::NonZeroUsize::new(len).ok_or(nix::errno::Errno::EINVAL)?;
         // SAFETY: a fresh private anonymous mapping aliases nothing.
@@ -108,7 +108,7 @@ impl Stack {
         Ok(stack)
     }
 
-    fn usable(&mut self) -> &mut [u8] {
+    pub(crate) fn usable(&mut self) -> &mut [u8] {
         let guard = page_size();
         // SAFETY: the mapping is `len` bytes, readable and writable above the guard page, and
         // borrowed mutably through `self` only.

@@ -133,10 +133,13 @@ pub fn prepare(plan: &LandlockPlan) -> Result<Prepared, ConfineError> {
 }
 
 impl Prepared {
-    /// Enforce the ruleset on the calling thread and whatever it executes.
-    pub fn restrict_self(self) -> Result<RestrictionStatus, ConfineError> {
+    /// Enforce the ruleset on the calling thread and whatever it executes. Borrowed, so a
+    /// workload that shares pid 1's memory until its execve leaves pid 1's copy to pid 1.
+    pub fn restrict_self(&self) -> Result<RestrictionStatus, ConfineError> {
         let status = self
             .created
+            .try_clone()
+            .map_err(|e| err(e, "duplicate the ruleset"))?
             .restrict_self()
             .map_err(|e| err(e, "restrict_self"))?;
         check(self.strict, status)
