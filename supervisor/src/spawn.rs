@@ -74,12 +74,17 @@ pub struct Launched {
     pub cgroup: RunCgroup,
 }
 
+/// Threads of this process: field 20 of /proc/self/stat (one read of a short line; the fields
+/// after the command name, which may hold spaces and parentheses, start at field 3).
 fn thread_count() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    let n = std::fs::File::open("/proc/self/stat")
+        .and_then(|mut f| f.read(&mut buf))
+        .ok()?;
+    let stat = std::str::from_utf8(&buf[..n]).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(17)?.parse().ok()
 }
 
 /// An anonymous mapping for the init's stack with a guard page at its low end, so an overflow
@@ -213,5 +218,25 @@ impl Pending {
             Ok(Some(FromInit::SetupFailed(failure))) => Some(failure),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thread_count_matches_the_task_directory() {
+        // A thread parked while we count, so the count is not just the harness's.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let parked = std::thread::spawn(move || rx.recv());
+        let tasks = || std::fs::read_dir("/proc/self/task").unwrap().count();
+        // Other tests start and end threads meanwhile: count when the directory held still.
+        let counted = (0..1000).find_map(|_| {
+            let (before, counted, after) = (tasks(), super::thread_count(), tasks());
+            (before == after).then_some((before, counted))
+        });
+        let (expected, counted) = counted.expect("the thread count never held still");
+        assert_eq!(counted, Some(expected));
+        drop(tx);
+        parked.join().unwrap().unwrap_err();
     }
 }

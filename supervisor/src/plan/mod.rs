@@ -164,6 +164,7 @@ fn resolve_grants(
     let mut grants: Vec<Grant> = Vec::new();
     // Index of each grant in `grants` by its path (a path named twice gets the wider access).
     let mut index: HashMap<PathBuf, usize> = HashMap::new();
+    let mut canonical = CanonicalDirs::default();
     let mut symlinks = Vec::new();
     let lists = [
         (&policy.read, Access::Read),
@@ -198,7 +199,7 @@ fn resolve_grants(
                     (real.clone(), real.is_dir())
                 } else {
                     // Canonical, so a symlinked parent does not create a second view of a path.
-                    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                    let real = canonical.of_non_symlink(path);
                     (real, meta.is_dir())
                 }
             };
@@ -222,6 +223,27 @@ fn resolve_grants(
             .any(|g| within(link, &g.path) && !mounts::is_builtin(&g.path))
     });
     Ok((grants, symlinks))
+}
+
+/// Canonical paths of directories, each resolved once: the grants of a profile share a few
+/// parents (/etc, /usr, the home directory), and resolving a path costs a system call per
+/// component.
+#[derive(Default)]
+struct CanonicalDirs(HashMap<PathBuf, PathBuf>);
+
+impl CanonicalDirs {
+    /// The canonical form of `path`, which exists and is not itself a symlink: its parent's
+    /// canonical form and its own name.
+    fn of_non_symlink(&mut self, path: &Path) -> PathBuf {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return path.to_path_buf();
+        };
+        let dir = self
+            .0
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| std::fs::canonicalize(parent).unwrap_or_else(|_| parent.into()));
+        dir.join(name)
+    }
 }
 
 /// Rules the sandbox always needs, whatever the profile: its own /dev nodes, /proc, /tmp.
