@@ -34,9 +34,11 @@ release:
 run: release
 	./$(RELEASE) exec -- sh -c 'echo hi'
 
-# setpriv (util-linux) drops to uid 65534 for the unprivileged half of the tests.
+# setpriv (util-linux) drops to uid 65534 for the unprivileged half of the tests; setcap
+# (libcap2-bin) is what the file-capability planting test tries.
 deps:
 	@command -v setpriv >/dev/null || (apt-get update -qq && apt-get install -y -qq util-linux)
+	@command -v setcap >/dev/null || PATH="$$PATH:/usr/sbin:/sbin" command -v setcap >/dev/null || (apt-get update -qq && apt-get install -y -qq libcap2-bin) || true
 
 test: deps
 	$(CARGO) build --workspace --locked

@@ -14,6 +14,7 @@ pub mod control;
 pub mod egress;
 pub mod init;
 pub mod kernel;
+pub mod placeholders;
 pub mod plan;
 pub mod policy;
 pub mod report;

@@ -16,5 +16,6 @@ mod host_state;
 mod lifetime;
 mod load;
 mod profiles;
+mod protect;
 mod report;
 mod secrets;

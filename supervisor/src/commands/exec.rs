@@ -149,6 +149,27 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             return report_plan_error(&e, Some(&audit));
         }
     };
+    // Absent protected paths get their placeholders before pid 1 mounts over them; they are
+    // removed when `_placeholders` is dropped, after the run.
+    let _placeholders = if compiled.protected.is_empty() {
+        None
+    } else {
+        let registry =
+            crate::placeholders::registry_path(nix::unistd::geteuid().as_raw(), &ctx.home);
+        match crate::placeholders::Placeholders::acquire(
+            registry,
+            &compiled.placeholders,
+            &compiled.protected,
+        ) {
+            Ok(held) => Some(held),
+            Err(e) => {
+                pending.abort();
+                report(&e);
+                let _ = audit.policy_refusal("filesystem.protect", &e.to_string());
+                return EXIT_SETUP_FAILED;
+            }
+        }
+    };
     let mut degraded = Vec::new();
     for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
         eprintln!(
@@ -288,6 +309,7 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
         PlanError::Workspace(_) => "workspace".to_string(),
         PlanError::Arch => "architecture".to_string(),
         PlanError::MissingGrant { at, .. } => at.clone(),
+        PlanError::ProtectedSymlink(_) => "filesystem.protect".to_string(),
     };
     if let Some(audit) = audit
         && let Err(refused) = audit.policy_refusal(&rule, &e.to_string())
