@@ -7,6 +7,7 @@
 mod audit;
 mod behaviour;
 mod corpus;
+mod daemon;
 mod egress;
 mod escapes;
 mod faults;
