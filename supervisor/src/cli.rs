@@ -349,6 +349,13 @@ pub struct ExecArgs {
     #[arg(long)]
     pub report: bool,
 
+    /// Run CMD as an agent that may ask for tool runs under these profiles only
+    /// (comma-separated): the protocol of `serve` is at $MISSY_SANDBOX_SOCKET inside the
+    /// sandbox, and each tool run is a fresh sandbox started outside this one, with its
+    /// workspace inside this run's. See docs/agents.md.
+    #[arg(long, value_name = "PROFILES", value_delimiter = ',')]
+    pub broker: Vec<String>,
+
     /// The command and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,

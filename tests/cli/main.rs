@@ -6,6 +6,7 @@
 
 mod audit;
 mod behaviour;
+mod broker;
 mod corpus;
 mod daemon;
 mod egress;

@@ -21,6 +21,7 @@ use crate::kernel::KernelFeatures;
 use crate::plan::{self, Invocation, PlanError};
 use crate::policy::units::Duration as Millis;
 use crate::secrets::{env as secret_env, relay};
+use crate::server::broker::{self, Broker};
 use crate::supervise::{self, Outcome};
 use crate::{policy, report, spawn};
 
@@ -107,7 +108,35 @@ impl Said {
 }
 
 pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
-    run_spec(RunSpec::from(args), audit_flag).status
+    if args.broker.is_empty() || args.dry_run {
+        return run_spec(RunSpec::from(args), audit_flag).status;
+    }
+    // `--broker`: the tool-run daemon starts first, forked while this process is still
+    // single-threaded, and serves the agent's sandbox through a socket granted to it.
+    let profiles = args.broker.clone();
+    let workspace = match context(args.workspace.as_deref()) {
+        Ok(ctx) => ctx.workspace,
+        Err(e) => {
+            report(&e);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let broker = match Broker::start(profiles, &workspace, audit_flag) {
+        Ok(b) => b,
+        Err(e) => {
+            report(&format!("--broker: {e}"));
+            return EXIT_SETUP_FAILED;
+        }
+    };
+    let mut spec = RunSpec::from(args);
+    spec.extra_write.push(broker.dir().to_path_buf());
+    spec.env.push((
+        broker::SOCKET_ENV.to_string(),
+        broker.socket.to_string_lossy().into_owned(),
+    ));
+    let status = run_spec(spec, audit_flag).status;
+    broker.stop();
+    status
 }
 
 /// Run one sandbox to its end. Must be called while the process is single-threaded (pid 1 is

@@ -21,6 +21,7 @@ pub fn run(args: ServeArgs, audit_flag: Option<&str>) -> i32 {
         grants,
         max_runs: args.max_runs as usize,
         queue: args.queue as usize,
+        workspace_root: None,
     };
     // First, while no thread exists: the zygote clones every sandbox's pid 1.
     let zygote = match Zygote::start(audit_flag.map(str::to_string)) {

@@ -37,6 +37,8 @@ pub struct Config {
     pub grants: Grants,
     pub max_runs: usize,
     pub queue: usize,
+    /// Every run's workspace must be inside this directory (the broker: the agent's own).
+    pub workspace_root: Option<PathBuf>,
 }
 
 /// What every connection shares.
@@ -233,7 +235,7 @@ async fn handle(
                 (None, Some(b64)) => protocol::base64_decode(b64).unwrap_or_default(),
                 (None, None) => Vec::new(),
             };
-            let workspace = admit_workspace(&e.workspace, uid, shared.own_uid)?;
+            let workspace = admit_workspace(&e.workspace, uid, shared)?;
             admit_profile(&e.profile, profiles)?;
             let job = Job::Exec {
                 profile: e.profile,
@@ -246,7 +248,7 @@ async fn handle(
             start_run(e.id, job, stdin, shared, tx, runs).await
         }
         Request::Fetch(f) => {
-            let workspace = admit_workspace(&f.workspace, uid, shared.own_uid)?;
+            let workspace = admit_workspace(&f.workspace, uid, shared)?;
             admit_profile(&f.profile, profiles)?;
             let job = Job::Fetch {
                 profile: f.profile,
@@ -307,8 +309,9 @@ fn admit_profile(profile: &str, granted: &Profiles) -> Result<(), ProtocolError>
 }
 
 /// The workspace must be a directory; a client other than the daemon's own uid must own it
-/// (the sandbox runs with the daemon's rights, and must not open doors its client lacks).
-fn admit_workspace(workspace: &str, uid: u32, own_uid: u32) -> Result<PathBuf, ProtocolError> {
+/// (the sandbox runs with the daemon's rights, and must not open doors its client lacks); a
+/// broker's runs stay inside the agent's workspace.
+fn admit_workspace(workspace: &str, uid: u32, shared: &Shared) -> Result<PathBuf, ProtocolError> {
     let bad = |m: String| ProtocolError::new(ErrorCode::BadRequest, m);
     let path =
         std::fs::canonicalize(workspace).map_err(|e| bad(format!("workspace {workspace}: {e}")))?;
@@ -316,7 +319,15 @@ fn admit_workspace(workspace: &str, uid: u32, own_uid: u32) -> Result<PathBuf, P
     if !meta.is_dir() {
         return Err(bad(format!("workspace {workspace}: not a directory")));
     }
-    if uid != own_uid && meta.uid() != uid {
+    if let Some(root) = &shared.config.workspace_root
+        && !path.starts_with(root)
+    {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!("workspace {workspace}: outside {}", root.display()),
+        ));
+    }
+    if uid != shared.own_uid && meta.uid() != uid {
         return Err(ProtocolError::new(
             ErrorCode::Forbidden,
             format!("workspace {workspace}: not owned by uid {uid}"),

@@ -2,6 +2,7 @@
 //! [`daemon`] with its [`protocol`], launching through the [`zygote`]) and the broker that
 //! `exec --broker` runs for a confined agent ([`broker`]).
 
+pub mod broker;
 pub mod daemon;
 pub mod grants;
 pub mod protocol;
