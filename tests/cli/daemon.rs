@@ -496,3 +496,46 @@ fn real_messages_match_the_schema() {
         assert!(seen.contains(kind), "no {kind} event seen: {seen:?}");
     }
 }
+
+#[test]
+fn profiles_are_never_read_from_a_clients_workspace() {
+    // A workspace that carries its own `strict` (./sandbox-profiles/ is searched first).
+    let w = workspace();
+    std::fs::create_dir(w.path().join("sandbox-profiles")).unwrap();
+    w.file(
+        "sandbox-profiles/strict.toml",
+        "extends = \"base\"\n[env]\nset = { PLANTED = \"yes\" }\n",
+        User::Root,
+    );
+    // The control: `exec` started in that directory does take it.
+    let out = crate::harness::exec_command(
+        User::Root,
+        &w,
+        "strict",
+        &["--", "sh", "-c", "echo ${PLANTED:-no}"],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "yes\n");
+    for user in USERS {
+        let d = Daemon::start(user, &[]);
+        let done = d
+            .client()
+            .run(&ExecRequest::new(
+                "p",
+                "strict",
+                ["sh", "-c", "echo ${PLANTED:-no}"],
+                &ws(&w),
+            ))
+            .unwrap();
+        assert_eq!(
+            (
+                done.exit.status,
+                String::from_utf8_lossy(&done.stdout).as_ref()
+            ),
+            (0, "no\n"),
+            "{user:?}: {done:?}"
+        );
+    }
+}

@@ -19,6 +19,7 @@ use crate::commands::{EXIT_BAD_INPUT, context, report};
 use crate::init::EXIT_SETUP_FAILED;
 use crate::kernel::KernelFeatures;
 use crate::plan::{self, Invocation, PlanError};
+use crate::policy::Context;
 use crate::policy::units::Duration as Millis;
 use crate::secrets::{env as secret_env, relay};
 use crate::server::broker::{self, Broker};
@@ -39,6 +40,9 @@ pub enum TimeLimit {
 pub struct RunSpec {
     pub profile: String,
     pub workspace: Option<PathBuf>,
+    /// `{cwd}` and the command's working directory, instead of this process's own (profiles are
+    /// still found relative to this process's directory).
+    pub cwd: Option<PathBuf>,
     pub timeout: Option<TimeLimit>,
     /// Set inside the sandbox whatever the profile says (`exec --env`, the operator's choice).
     pub env: Vec<(String, String)>,
@@ -60,6 +64,7 @@ impl From<ExecArgs> for RunSpec {
         RunSpec {
             profile: args.profile,
             workspace: args.workspace,
+            cwd: None,
             timeout: args.timeout.map(TimeLimit::Override),
             env: args.env,
             client_env: None,
@@ -148,7 +153,10 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     let span = tracing::info_span!("run", run = %run_id, profile = %spec.profile);
     let _entered = span.enter();
     let ctx = match context(spec.workspace.as_deref()) {
-        Ok(ctx) => ctx,
+        Ok(ctx) => Context {
+            cwd: spec.cwd.clone().unwrap_or(ctx.cwd),
+            ..ctx
+        },
         Err(e) => {
             said.report(&e);
             return said.done(EXIT_BAD_INPUT);

@@ -186,10 +186,11 @@ fn run_job(job: Job, fds: JobFds, zygote: Pid, audit_log: Option<&str>) -> ! {
         } => {
             let spec = RunSpec {
                 profile,
-                // The command runs in its workspace.
-                workspace: std::env::set_current_dir(&workspace)
-                    .is_ok()
-                    .then_some(workspace),
+                // The command runs in its workspace. This process stays in the daemon's
+                // directory: profiles are found from there, never from a client's workspace
+                // (whose ./sandbox-profiles/ would let a client write its own rules).
+                cwd: Some(workspace.clone()),
+                workspace: Some(workspace),
                 timeout: timeout_ms.map(|ms| TimeLimit::AtMost(Millis(ms))),
                 client_env: Some(env),
                 argv,
@@ -197,21 +198,17 @@ fn run_job(job: Job, fds: JobFds, zygote: Pid, audit_log: Option<&str>) -> ! {
                 cancel: result.try_clone().ok(),
                 ..RunSpec::default()
             };
-            if spec.workspace.is_none() {
-                failed(started, "workspace: cannot enter the directory")
-            } else {
-                let done = exec::run_spec(spec, audit_log);
-                let ending = done.ending.unwrap_or_default();
-                Exit {
-                    id: String::new(),
-                    status: done.status,
-                    duration_ms: started.elapsed().as_millis() as u64,
-                    cancelled: done.cancelled,
-                    message: ending.message,
-                    error: done.error,
-                    resources: Some(ending.resources),
-                    report: ending.report,
-                }
+            let done = exec::run_spec(spec, audit_log);
+            let ending = done.ending.unwrap_or_default();
+            Exit {
+                id: String::new(),
+                status: done.status,
+                duration_ms: started.elapsed().as_millis() as u64,
+                cancelled: done.cancelled,
+                message: ending.message,
+                error: done.error,
+                resources: Some(ending.resources),
+                report: ending.report,
             }
         }
         Job::Fetch {
@@ -247,19 +244,6 @@ fn run_job(job: Job, fds: JobFds, zygote: Pid, audit_log: Option<&str>) -> ! {
     let _ = serde_json::to_writer(&mut out, &exit);
     // SAFETY: the run is over and reported; end without the zygote's destructors.
     unsafe { libc::_exit(0) }
-}
-
-fn failed(started: std::time::Instant, message: &str) -> Exit {
-    Exit {
-        id: String::new(),
-        status: crate::commands::EXIT_BAD_INPUT,
-        duration_ms: started.elapsed().as_millis() as u64,
-        cancelled: false,
-        message: None,
-        error: Some(message.to_string()),
-        resources: None,
-        report: None,
-    }
 }
 
 /// A fetch has no sandbox to kill: a cancelled one ends its process.
