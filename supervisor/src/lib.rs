@@ -19,5 +19,6 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod secrets;
+pub mod server;
 pub mod spawn;
 pub mod supervise;

@@ -6,7 +6,9 @@
 
 mod audit;
 mod behaviour;
+mod broker;
 mod corpus;
+mod daemon;
 mod egress;
 mod escapes;
 mod faults;
