@@ -323,9 +323,9 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
             Ok(held) => Some(held),
             Err(e) => {
                 pending.abort();
-                report(&e);
+                said.report(&e);
                 let _ = audit.policy_refusal("filesystem.protect", &e.to_string());
-                return EXIT_SETUP_FAILED;
+                return said.done(EXIT_SETUP_FAILED);
             }
         }
     };
