@@ -62,7 +62,14 @@ fn main() {
             let runs = number(args.get(3));
             let run = || {
                 let status = Command::new(target)
-                    .args(["--audit-log", "off", "exec", "--profile", PROFILE, "--workspace"])
+                    .args([
+                        "--audit-log",
+                        "off",
+                        "exec",
+                        "--profile",
+                        PROFILE,
+                        "--workspace",
+                    ])
                     .arg(workspace)
                     .args(["--", "/bin/true"])
                     .stdin(Stdio::null())
