@@ -85,7 +85,7 @@ bench: release
 # fuzz/artifacts/<target>/). New corpus entries go to a scratch directory, so the committed corpus
 # only changes when someone minimises and commits on purpose. Runs at the lowest priority.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= profile_parser censor proxy_request shell_policy
+FUZZ_TARGETS ?= profile_parser censor proxy_request shell_policy daemon_protocol
 FUZZ_SCRATCH ?= /tmp/missy-fuzz-corpus
 
 fuzz-deps:

@@ -15,13 +15,13 @@ use std::time::Instant;
 
 use crate::audit::{self, AuditConfig, Ending, RunAudit, RunInfo};
 use crate::cli::ExecArgs;
-use crate::commands::{EXIT_BAD_INPUT, context, report};
+use crate::commands::{EXIT_BAD_INPUT, context, launch, report};
 use crate::init::EXIT_SETUP_FAILED;
 use crate::kernel::KernelFeatures;
 use crate::plan::{self, Invocation, PlanError};
 use crate::policy::Context;
 use crate::policy::units::Duration as Millis;
-use crate::secrets::{env as secret_env, relay};
+use crate::secrets::env as secret_env;
 use crate::server::broker::{self, Broker};
 use crate::supervise::{self, Outcome};
 use crate::{policy, report, spawn};
@@ -57,6 +57,10 @@ pub struct RunSpec {
     pub cancel: Option<OwnedFd>,
     /// Extra read-write grants (the broker's socket directory).
     pub extra_write: Vec<PathBuf>,
+    /// A pid 1 cloned ahead of the run (`serve`'s launcher), used when it fits the profile.
+    pub prestarted: Option<launch::Prestarted>,
+    /// The run's stdin, when it is not this process's fd 0.
+    pub stdin: Option<OwnedFd>,
 }
 
 impl From<ExecArgs> for RunSpec {
@@ -74,6 +78,8 @@ impl From<ExecArgs> for RunSpec {
             dry_run: args.dry_run,
             cancel: None,
             extra_write: Vec::new(),
+            prestarted: None,
+            stdin: None,
         }
     }
 }
@@ -271,19 +277,15 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
             }
         };
     }
-    // The censored output channels exist before pid 1, which takes them as its fds 1 and 2.
-    let mut stdio = match relay::Stdio::new() {
+    // The censored output channels exist before pid 1, which takes them as its fds 1 and 2;
+    // pid 1 creates its namespaces while the Plan is compiled (or has, when prestarted).
+    let (stdio, cloned) = match launch::pid1(&policy, spec.prestarted, spec.stdin) {
         Ok(s) => s,
         Err(e) => {
             said.report(&format!("cannot create the output channels: {e}"));
             return said.done(EXIT_SETUP_FAILED);
         }
     };
-    let mut start = plan::pid1_start(&policy);
-    start.stdio = stdio.child_fds();
-    // pid 1 starts now and creates its namespaces while the Plan is compiled.
-    let cloned = spawn::start(start);
-    stdio.close_child_ends();
     let pending = match cloned {
         Ok(p) => p,
         Err(e) => {

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod check;
 pub mod exec;
 pub mod fetch;
+pub mod launch;
 pub mod profile;
 pub mod selftest;
 pub mod serve;

@@ -70,7 +70,8 @@ pub fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-fn is_explicit_path(reference: &str) -> bool {
+/// A reference read as a file path rather than a profile name.
+pub fn is_explicit_path(reference: &str) -> bool {
     reference.contains('/') || reference.ends_with(".toml")
 }
 

@@ -576,14 +576,20 @@ fn incomplete_tail(bytes: &[u8]) -> usize {
 
 /// One line read with a length limit.
 #[derive(Debug, PartialEq, Eq)]
-enum Line {
+pub enum Line {
     Text(Vec<u8>),
     /// Longer than the limit: skipped up to its newline; its length.
     TooLong(usize),
     Eof,
 }
 
-async fn next_line<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> std::io::Result<Line> {
+/// Read the next line of at most `max` bytes (newline excluded); a longer one is consumed up
+/// to its newline without being kept. A last line without a newline counts as a line. Public
+/// for the protocol fuzz target.
+pub async fn next_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Line> {
     let mut line = Vec::new();
     let mut length = 0usize;
     let mut seen = false;

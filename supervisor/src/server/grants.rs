@@ -17,7 +17,9 @@ pub enum Profiles {
 impl Profiles {
     pub fn permits(&self, profile: &str) -> bool {
         match self {
-            Profiles::AnyByName => !profile.contains('/') && !profile.starts_with('.'),
+            Profiles::AnyByName => {
+                !crate::policy::resolve::is_explicit_path(profile) && !profile.starts_with('.')
+            }
             Profiles::Only(list) => list.iter().any(|p| p == profile),
         }
     }
@@ -87,6 +89,7 @@ mod tests {
         assert_eq!(g.for_uid(0), None);
         assert!(g.for_uid(1000).unwrap().permits("dev"));
         assert!(!g.for_uid(1000).unwrap().permits("/tmp/evil.toml"));
+        assert!(!g.for_uid(1000).unwrap().permits("evil.toml"));
     }
 
     #[test]

@@ -256,10 +256,27 @@ pub struct ProtocolError {
 }
 
 impl ProtocolError {
+    /// Control characters in `message` (a client's bytes quoted by serde) are escaped, so a
+    /// message is always one printable line.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
+        let message: String = message.into();
+        let message = if message.chars().any(char::is_control) {
+            message
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            message
+        };
         ProtocolError {
             code,
-            message: message.into(),
+            message,
             id: None,
         }
     }
@@ -405,6 +422,8 @@ mod tests {
         assert!(e.message.contains("workspace"), "{e}");
         let e = parse(br#"{"type":"health","extra":1}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::Malformed);
+        let e = parse(b"{\"type\":\"a\\nb\"}").unwrap_err();
+        assert!(!e.message.contains('\n'), "{e}");
         let long = vec![b' '; MAX_LINE + 1];
         assert_eq!(parse(&long).unwrap_err().code, ErrorCode::TooLarge);
     }

@@ -24,6 +24,7 @@ use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::exec::{self, RunSpec, TimeLimit};
+use crate::commands::launch::Prestarted;
 use crate::control::{self, ControlError};
 use crate::policy::units::Duration as Millis;
 use crate::server::protocol::Exit;
@@ -124,6 +125,7 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     // SAFETY: changing one signal's disposition in a single-threaded process.
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigIgn) };
     let me = getpid();
+    let mut spare = Spare::fork(&sock, me, audit_log);
     loop {
         match control::recv_with_fds::<Job>(&sock) {
             Ok(Some((job, fds))) => {
@@ -136,12 +138,20 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                     stderr,
                     result,
                 };
-                // SAFETY: the zygote is single-threaded; the child runs `run_job` and exits.
-                if let Ok(ForkResult::Child) = unsafe { fork() } {
-                    let _ = nix::unistd::close(sock.as_raw_fd());
-                    run_job(job, fds, me, audit_log)
+                // The spare takes the run; without one (or if it died), a fresh child does.
+                let handed = spare.take().is_some_and(|s| s.hand(&job, &fds));
+                if !handed {
+                    // SAFETY: the zygote is single-threaded; the child runs `run_job` and exits.
+                    if let Ok(ForkResult::Child) = unsafe { fork() } {
+                        become_run_supervisor(&sock, me);
+                        run_job(job, fds, None, audit_log)
+                    }
                 }
-                // Parent: the fds close here; the child has its copies.
+                // Closed before the next fork: a copy left in the next spare would keep the
+                // run's pipes open after the run (the daemon waits for their end).
+                drop(fds);
+                // The next spare starts its pid 1 while this run goes on.
+                spare = Spare::fork(&sock, me, audit_log);
             }
             // A frame the daemon never sends; the stream is still in step.
             Err(ControlError::Encoding(_)) => continue,
@@ -154,26 +164,115 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     }
 }
 
-/// The per-run supervisor.
-fn run_job(job: Job, fds: JobFds, zygote: Pid, audit_log: Option<&str>) -> ! {
+/// In a child of the zygote: die with it, let its own children be waited for, and drop the
+/// zygote's socket to the daemon.
+fn become_run_supervisor(zygote_sock: &UnixStream, zygote: Pid) {
     die_with(zygote);
     // SAFETY: restoring the default disposition in a single-threaded process, before any
     // child exists (`supervise` waits for pid 1 by SIGCHLD).
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+    let _ = nix::unistd::close(zygote_sock.as_raw_fd());
+}
+
+/// A per-run supervisor forked ahead of its run, with its sandbox's pid 1 already cloned
+/// (`launch::Prestarted`): the namespaces are built while no one waits for them.
+struct Spare {
+    sock: UnixStream,
+}
+
+impl Spare {
+    fn fork(zygote_sock: &UnixStream, zygote: Pid, audit_log: Option<&str>) -> Option<Spare> {
+        let (ours, theirs) = UnixStream::pair().ok()?;
+        // SAFETY: the zygote is single-threaded; the child never returns from `spare_main`.
+        match unsafe { fork() }.ok()? {
+            ForkResult::Child => {
+                drop(ours);
+                become_run_supervisor(zygote_sock, zygote);
+                spare_main(theirs, audit_log)
+            }
+            ForkResult::Parent { .. } => Some(Spare { sock: ours }),
+        }
+    }
+
+    /// Hand it the job; false if it is gone.
+    fn hand(self, job: &Job, fds: &JobFds) -> bool {
+        let attached = [
+            fds.stdin.as_fd(),
+            fds.stdout.as_fd(),
+            fds.stderr.as_fd(),
+            fds.result.as_fd(),
+        ];
+        control::send_with_fds(&self.sock, job, &attached).is_ok()
+    }
+}
+
+fn spare_main(sock: UnixStream, audit_log: Option<&str>) -> ! {
+    // Until the run's pipes arrive, the standard fds are /dev/null: the output channels are
+    // then pipes, never a pseudo-terminal for a daemon started on one.
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for target in 0..3 {
+            // SAFETY: dup2 onto our own standard fds in a single-threaded process.
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
+    // A spare that cannot prestart still serves its run, with a fresh clone.
+    let prestarted = Prestarted::start().ok();
+    let job = control::recv_with_fds::<Job>(&sock)
+        .ok()
+        .flatten()
+        .and_then(|(job, fds)| Some((job, <[OwnedFd; 4]>::try_from(fds).ok()?)));
+    let Some((job, [stdin, stdout, stderr, result])) = job else {
+        if let Some(p) = prestarted {
+            p.abort();
+        }
+        // SAFETY: ending this forked process without the zygote's destructors.
+        unsafe { libc::_exit(0) }
+    };
+    drop(sock);
+    let fds = JobFds {
+        stdin,
+        stdout,
+        stderr,
+        result,
+    };
+    run_job(job, fds, prestarted, audit_log)
+}
+
+/// The per-run supervisor: the run's pipes on fds 1 and 2 (and on 0, unless a prestarted pid 1
+/// has its own stdin pipe, which the run's stdin is then copied into).
+fn run_job(job: Job, fds: JobFds, prestarted: Option<Prestarted>, audit_log: Option<&str>) -> ! {
     let JobFds {
         stdin,
         stdout,
         stderr,
         result,
     } = fds;
-    for (fd, target) in [(&stdin, 0), (&stdout, 1), (&stderr, 2)] {
+    let (prestarted, stdin) = match (&job, prestarted) {
+        (Job::Exec { .. }, Some(p)) => (Some(p), Some(stdin)),
+        (_, p) => {
+            if let Some(p) = p {
+                p.abort();
+            }
+            // SAFETY: dup2 onto our own stdin in a single-threaded process.
+            if unsafe { libc::dup2(stdin.as_raw_fd(), 0) } < 0 {
+                // SAFETY: ending this forked process.
+                unsafe { libc::_exit(1) };
+            }
+            (None, None)
+        }
+    };
+    for (fd, target) in [(&stdout, 1), (&stderr, 2)] {
         // SAFETY: dup2 onto our own standard fds in a single-threaded process.
         if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
             // SAFETY: as above.
             unsafe { libc::_exit(1) };
         }
     }
-    drop((stdin, stdout, stderr));
+    drop((stdout, stderr));
     let started = std::time::Instant::now();
     let exit = match job {
         Job::Exec {
@@ -196,6 +295,8 @@ fn run_job(job: Job, fds: JobFds, zygote: Pid, audit_log: Option<&str>) -> ! {
                 argv,
                 report,
                 cancel: result.try_clone().ok(),
+                prestarted,
+                stdin,
                 ..RunSpec::default()
             };
             let done = exec::run_spec(spec, audit_log);
