@@ -58,17 +58,18 @@ pub struct Placeholders {
     unregistered: Vec<Entry>,
 }
 
-/// The registry: `/var/lib/missy-sandbox/placeholders.json` for root,
-/// `$XDG_STATE_HOME/missy-sandbox/placeholders.json` (or `~/.local/state/…`) for others.
+/// The registry: `$XDG_STATE_HOME/missy-sandbox/placeholders.json` when it is set (absolute),
+/// else `/var/lib/missy-sandbox/placeholders.json` for root and
+/// `~/.local/state/missy-sandbox/placeholders.json` for others.
 pub fn registry_path(euid: u32, home: &Path) -> PathBuf {
-    if euid == 0 {
-        return PathBuf::from("/var/lib/missy-sandbox/placeholders.json");
-    }
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| home.join(".local/state"));
-    state.join("missy-sandbox/placeholders.json")
+        .filter(|p| p.is_absolute());
+    match state {
+        Some(state) => state.join("missy-sandbox/placeholders.json"),
+        None if euid == 0 => PathBuf::from("/var/lib/missy-sandbox/placeholders.json"),
+        None => home.join(".local/state/missy-sandbox/placeholders.json"),
+    }
 }
 
 impl Placeholders {
@@ -107,6 +108,21 @@ impl Placeholders {
     }
 }
 
+/// Remove the placeholders no live run uses any more (those of SIGKILLed supervisors); the
+/// number removed from the registry. `missy-sandbox check` calls it; every run does it too.
+pub fn sweep(registry: &Path) -> usize {
+    if !registry.exists() {
+        return 0;
+    }
+    let Ok(lock) = lock(registry) else { return 0 };
+    let entries = read(registry);
+    let before = entries.len();
+    let kept = prune(entries);
+    write(registry, &kept);
+    drop(lock);
+    before - kept.len()
+}
+
 impl Drop for Placeholders {
     fn drop(&mut self) {
         for entry in self.unregistered.drain(..) {
@@ -139,10 +155,8 @@ fn create_all(
         if entries[..known].iter().any(|e| e.path == *path) {
             continue;
         }
-        let staging = path.with_file_name(format!(
-            ".missy-placeholder.{}.{}.{i}",
-            run.pid, run.start
-        ));
+        let staging =
+            path.with_file_name(format!(".missy-placeholder.{}.{}.{i}", run.pid, run.start));
         entries.push(Entry {
             path: path.clone(),
             staging: Some(staging),
@@ -438,8 +452,15 @@ mod tests {
         write(&registry, &entries);
         drop(Placeholders::acquire(registry.clone(), &[], &[]).unwrap());
         for name in [".vscode", ".idea"] {
-            assert!(dir.path().join(name).is_dir(), "the user's {name} was removed");
-            assert!(!dir.path().join(format!(".missy-placeholder.{name}")).exists());
+            assert!(
+                dir.path().join(name).is_dir(),
+                "the user's {name} was removed"
+            );
+            assert!(
+                !dir.path()
+                    .join(format!(".missy-placeholder.{name}"))
+                    .exists()
+            );
         }
         assert!(read(&registry).is_empty());
     }

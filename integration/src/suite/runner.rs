@@ -207,7 +207,11 @@ fn load_profile(sandbox: &Path, name: &str, scratch: &Path) -> Result<Profile, S
     };
     let protect = json["protect"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let ws = probe_ws.to_string_lossy().to_string();
     let granted = ["read", "exec", "write"].iter().any(|k| {
