@@ -299,3 +299,28 @@ fn the_placeholders_of_a_killed_supervisor_are_removed_by_check() {
         assert_cleaned(user, &ws, &placeholder, "missy-sandbox check");
     }
 }
+
+/// `git init` in a workspace without `.git`: the new repository's hooks and config are the
+/// run's own (they could not be protected), and the supervisor says so after the run.
+#[test]
+fn a_repository_the_run_creates_is_named_in_a_warning() {
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let out = in_dev(user, ws.path(), "true");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("WARNING"),
+            "as {user:?}: {out:?}"
+        );
+        let out = in_dev(user, ws.path(), "git init -q . && echo INIT-OK");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("INIT-OK"),
+            "as {user:?}: {out:?}"
+        );
+        let hooks = ws.path().join(".git/hooks");
+        assert!(
+            stderr.contains("WARNING") && stderr.contains(&*hooks.to_string_lossy()),
+            "as {user:?}: {stderr}"
+        );
+    }
+}
