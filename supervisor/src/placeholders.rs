@@ -8,6 +8,11 @@
 //! a lock. Whoever takes the lock first removes the placeholders no live run uses any more. A
 //! placeholder is only ever removed while it is still the empty file or directory that was
 //! created (same device and inode): a user's file is never touched.
+//!
+//! A kill may come between any two steps, so a placeholder is journaled before it exists: it
+//! is made under a staging name unique to the run (journaled first, so whatever sits there is
+//! ours), its inode is journaled, and only then is it renamed into place without replacing
+//! anything. At every point the journal names all the run has on disk.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -34,6 +39,10 @@ struct Run {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
     path: PathBuf,
+    /// Where it is made before it is renamed to `path`; `None` once it is in place.
+    #[serde(default)]
+    staging: Option<PathBuf>,
+    /// 0 until it has been made (no inode is 0).
     dev: u64,
     ino: u64,
     is_dir: bool,
@@ -49,17 +58,18 @@ pub struct Placeholders {
     unregistered: Vec<Entry>,
 }
 
-/// The registry: `/var/lib/missy-sandbox/placeholders.json` for root,
-/// `$XDG_STATE_HOME/missy-sandbox/placeholders.json` (or `~/.local/state/…`) for others.
+/// The registry: `$XDG_STATE_HOME/missy-sandbox/placeholders.json` when it is set (absolute),
+/// else `/var/lib/missy-sandbox/placeholders.json` for root and
+/// `~/.local/state/missy-sandbox/placeholders.json` for others.
 pub fn registry_path(euid: u32, home: &Path) -> PathBuf {
-    if euid == 0 {
-        return PathBuf::from("/var/lib/missy-sandbox/placeholders.json");
-    }
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| home.join(".local/state"));
-    state.join("missy-sandbox/placeholders.json")
+        .filter(|p| p.is_absolute());
+    match state {
+        Some(state) => state.join("missy-sandbox/placeholders.json"),
+        None if euid == 0 => PathBuf::from("/var/lib/missy-sandbox/placeholders.json"),
+        None => home.join(".local/state/missy-sandbox/placeholders.json"),
+    }
 }
 
 impl Placeholders {
@@ -81,7 +91,7 @@ impl Placeholders {
             // only a SIGKILLed supervisor would leave them.
             tracing::warn!(registry = %registry.display(), "placeholder registry unusable; placeholders are tracked by this run only");
             held.registry = None;
-            held.unregistered = create_all(wanted, run, &[])?;
+            create_all(wanted, run, &mut held.unregistered, &|_| {})?;
             return Ok(held);
         };
         let mut entries = prune(read(&registry));
@@ -90,15 +100,27 @@ impl Placeholders {
                 entry.users.push(run);
             }
         }
-        let created = create_all(wanted, run, &entries);
-        if let Ok(created) = &created {
-            entries.extend(created.iter().cloned());
-        }
+        let created = create_all(wanted, run, &mut entries, &|e| write(&registry, e));
         write(&registry, &entries);
         drop(lock);
         created?;
         Ok(held)
     }
+}
+
+/// Remove the placeholders no live run uses any more (those of SIGKILLed supervisors); the
+/// number removed from the registry. `missy-sandbox check` calls it; every run does it too.
+pub fn sweep(registry: &Path) -> usize {
+    if !registry.exists() {
+        return 0;
+    }
+    let Ok(lock) = lock(registry) else { return 0 };
+    let entries = read(registry);
+    let before = entries.len();
+    let kept = prune(entries);
+    write(registry, &kept);
+    drop(lock);
+    before - kept.len()
 }
 
 impl Drop for Placeholders {
@@ -120,54 +142,107 @@ impl Drop for Placeholders {
     }
 }
 
-/// Create each wanted placeholder that is not registered already.
+/// Create each wanted placeholder that is not in `entries` already, appending it there;
+/// `journal` saves `entries` before each step that puts something on disk.
 fn create_all(
     wanted: &[(PathBuf, bool)],
     run: Run,
-    registered: &[Entry],
-) -> Result<Vec<Entry>, PlaceholderError> {
-    let mut created = Vec::new();
-    for (path, is_dir) in wanted {
-        if registered.iter().any(|e| e.path == *path) {
+    entries: &mut Vec<Entry>,
+    journal: &dyn Fn(&[Entry]),
+) -> Result<(), PlaceholderError> {
+    let known = entries.len();
+    for (i, (path, is_dir)) in wanted.iter().enumerate() {
+        if entries[..known].iter().any(|e| e.path == *path) {
             continue;
         }
-        let made = if *is_dir {
-            std::fs::DirBuilder::new()
-                .mode(0o000)
-                .create(path)
-                .and_then(|()| std::fs::symlink_metadata(path))
+        let staging =
+            path.with_file_name(format!(".missy-placeholder.{}.{}.{i}", run.pid, run.start));
+        entries.push(Entry {
+            path: path.clone(),
+            staging: Some(staging),
+            dev: 0,
+            ino: 0,
+            is_dir: *is_dir,
+            users: vec![run],
+        });
+    }
+    if entries.len() == known {
+        return Ok(());
+    }
+    journal(entries);
+    let made = entries[known..].iter_mut().try_for_each(make_staged);
+    let placed = made.and_then(|()| {
+        journal(entries);
+        entries[known..].iter_mut().try_for_each(put_in_place)
+    });
+    if let Err(e) = placed {
+        for entry in entries.drain(known..) {
+            remove_if_unchanged(&entry);
+        }
+        return Err(e);
+    }
+    // A path created meanwhile by someone else is not ours to remove; pid 1 masks it all the
+    // same.
+    let mut i = known;
+    while i < entries.len() {
+        if entries[i].staging.is_some() {
+            remove_if_unchanged(&entries.remove(i));
         } else {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o000)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)
-                .and_then(|f| f.metadata())
-        };
-        match made {
-            Ok(meta) => created.push(Entry {
-                path: path.clone(),
-                dev: meta.dev(),
-                ino: meta.ino(),
-                is_dir: *is_dir,
-                users: vec![run],
-            }),
-            // Created meanwhile by someone else: not ours to remove; pid 1 masks it all the
-            // same.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(source) => {
-                for entry in &created {
-                    remove_if_unchanged(entry);
-                }
-                return Err(PlaceholderError {
-                    path: path.clone(),
-                    source,
-                });
-            }
+            i += 1;
         }
     }
-    Ok(created)
+    Ok(())
+}
+
+/// Make the empty mode-000 placeholder under its staging name and note its inode.
+fn make_staged(entry: &mut Entry) -> Result<(), PlaceholderError> {
+    let staging = entry.staging.as_deref().unwrap_or(&entry.path);
+    let made = if entry.is_dir {
+        std::fs::DirBuilder::new()
+            .mode(0o000)
+            .create(staging)
+            .and_then(|()| std::fs::symlink_metadata(staging))
+    } else {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o000)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(staging)
+            .and_then(|f| f.metadata())
+    };
+    let meta = made.map_err(|source| PlaceholderError {
+        path: entry.path.clone(),
+        source,
+    })?;
+    (entry.dev, entry.ino) = (meta.dev(), meta.ino());
+    Ok(())
+}
+
+/// Rename the staged placeholder to its path, never over anything there (RENAME_NOREPLACE);
+/// when something is there, the entry keeps its staging name and is dropped by the caller.
+fn put_in_place(entry: &mut Entry) -> Result<(), PlaceholderError> {
+    let Some(staging) = &entry.staging else {
+        return Ok(());
+    };
+    let cwd = nix::fcntl::AT_FDCWD;
+    match nix::fcntl::renameat2(
+        cwd,
+        staging.as_path(),
+        cwd,
+        entry.path.as_path(),
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    ) {
+        Ok(()) => {
+            entry.staging = None;
+            Ok(())
+        }
+        Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(PlaceholderError {
+            path: entry.path.clone(),
+            source: e.into(),
+        }),
+    }
 }
 
 /// Drop dead runs from every entry, and remove the placeholders nobody uses any more.
@@ -186,19 +261,30 @@ fn prune(entries: Vec<Entry>) -> Vec<Entry> {
         .collect()
 }
 
-/// Remove a placeholder only while it is still the empty one that was created.
+/// Remove a placeholder only while it is still the empty one that was created: at its path
+/// only by inode; at its staging name also before its inode was journaled (the name is the
+/// run's own).
 fn remove_if_unchanged(entry: &Entry) {
-    let Ok(meta) = std::fs::symlink_metadata(&entry.path) else {
+    if let Some(staging) = &entry.staging {
+        remove_if_ours(entry, staging, entry.ino == 0);
+    }
+    if entry.ino != 0 {
+        remove_if_ours(entry, &entry.path, false);
+    }
+}
+
+fn remove_if_ours(entry: &Entry, path: &Path, any_inode: bool) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
         return;
     };
-    if meta.dev() != entry.dev || meta.ino() != entry.ino {
+    if !any_inode && (meta.dev() != entry.dev || meta.ino() != entry.ino) {
         return;
     }
     let _ = if entry.is_dir && meta.is_dir() {
         // rmdir refuses a directory that is not empty.
-        std::fs::remove_dir(&entry.path)
+        std::fs::remove_dir(path)
     } else if !entry.is_dir && meta.is_file() && meta.len() == 0 {
-        std::fs::remove_file(&entry.path)
+        std::fs::remove_file(path)
     } else {
         Ok(())
     };
@@ -322,6 +408,7 @@ mod tests {
         };
         let entries = vec![Entry {
             path: path.clone(),
+            staging: None,
             dev: meta.dev(),
             ino: meta.ino(),
             is_dir: false,
@@ -331,5 +418,74 @@ mod tests {
         drop(Placeholders::acquire(registry.clone(), &[], &[]).unwrap());
         assert!(!path.exists());
         assert!(read(&registry).is_empty());
+    }
+
+    /// A run killed after journaling a staging name, or after making it but before journaling
+    /// its inode: the next run removes what is at the staging name and never the user's file
+    /// that appeared at the path meanwhile.
+    #[test]
+    fn a_run_killed_between_its_steps_leaves_nothing_and_touches_no_user_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = dir.path().join("placeholders.json");
+        let dead = Run {
+            pid: i32::MAX,
+            start: 1,
+        };
+        let mut entries = Vec::new();
+        for (name, made) in [(".vscode", true), (".idea", false)] {
+            let path = dir.path().join(name);
+            let staging = dir.path().join(format!(".missy-placeholder.{name}"));
+            if made {
+                std::fs::create_dir(&staging).unwrap();
+            }
+            // The user creates the path itself in the meantime.
+            std::fs::create_dir(&path).unwrap();
+            entries.push(Entry {
+                path,
+                staging: Some(staging),
+                dev: 0,
+                ino: 0,
+                is_dir: true,
+                users: vec![dead],
+            });
+        }
+        write(&registry, &entries);
+        drop(Placeholders::acquire(registry.clone(), &[], &[]).unwrap());
+        for name in [".vscode", ".idea"] {
+            assert!(
+                dir.path().join(name).is_dir(),
+                "the user's {name} was removed"
+            );
+            assert!(
+                !dir.path()
+                    .join(format!(".missy-placeholder.{name}"))
+                    .exists()
+            );
+        }
+        assert!(read(&registry).is_empty());
+    }
+
+    /// A path that exists by the time the placeholder is renamed there is left alone, and the
+    /// staged placeholder goes.
+    #[test]
+    fn a_placeholder_never_replaces_what_is_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".envrc");
+        let run = this_run();
+        let mut entry = Entry {
+            path: path.clone(),
+            staging: Some(dir.path().join(".missy-placeholder.0")),
+            dev: 0,
+            ino: 0,
+            is_dir: true,
+            users: vec![run],
+        };
+        make_staged(&mut entry).unwrap();
+        std::fs::write(&path, "user content").unwrap();
+        put_in_place(&mut entry).unwrap();
+        assert!(entry.staging.is_some(), "renamed over the user's file");
+        remove_if_unchanged(&entry);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "user content");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

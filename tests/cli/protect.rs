@@ -219,41 +219,108 @@ fn runs_as_root_leave_nothing_privileged_in_the_workspace() {
     );
 }
 
+/// A `dev` run on a fresh workspace whose supervisor is SIGKILLed once its placeholders are in
+/// place, with a registry of its own in `state` (so that no other test's run cleans up first):
+/// returns the workspace and one placeholder it left.
+fn killed_run(user: User, state: &Path) -> (Scratch, std::path::PathBuf) {
+    let ws = Scratch::new(user);
+    let mut c = user.command(&sandbox_bin());
+    c.env("XDG_STATE_HOME", state)
+        .args(["exec", "--profile", "dev", "--workspace"])
+        .arg(ws.path())
+        .args(["--", "sleep", "30"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut supervisor = c.spawn().unwrap();
+    let placeholder = ws.path().join(".envrc");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !placeholder.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(placeholder.is_dir(), "as {user:?}: no placeholder appeared");
+    // setpriv execs, so the pid is the supervisor's own.
+    supervisor.kill().unwrap();
+    supervisor.wait().unwrap();
+    assert!(
+        placeholder.exists(),
+        "as {user:?}: nothing left to clean up?"
+    );
+    (ws, placeholder)
+}
+
+fn assert_cleaned(user: User, ws: &Scratch, placeholder: &Path, by: &str) {
+    assert!(
+        !placeholder.exists(),
+        "as {user:?}: the killed run's placeholder survived {by}"
+    );
+    assert_eq!(
+        std::fs::read_dir(ws.path()).unwrap().count(),
+        0,
+        "as {user:?}: the workspace is not as it was after {by}"
+    );
+}
+
 #[test]
 fn the_placeholders_of_a_killed_supervisor_are_removed_by_the_next_run() {
     for user in USERS {
-        let ws = Scratch::new(user);
-        let mut c = user.command(&sandbox_bin());
-        c.args(["exec", "--profile", "dev", "--workspace"])
-            .arg(ws.path())
-            .args(["--", "sleep", "30"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let mut supervisor = c.spawn().unwrap();
-        let placeholder = ws.path().join(".envrc");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !placeholder.exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert!(placeholder.is_dir(), "as {user:?}: no placeholder appeared");
-        // setpriv execs, so the pid is the supervisor's own.
-        supervisor.kill().unwrap();
-        supervisor.wait().unwrap();
-        assert!(
-            placeholder.exists(),
-            "as {user:?}: nothing left to clean up?"
-        );
+        let state = Scratch::new(user);
+        let (ws, placeholder) = killed_run(user, state.path());
         let other = Scratch::new(user);
-        let out = in_dev(user, other.path(), "true");
+        let out = user
+            .command(&sandbox_bin())
+            .env("XDG_STATE_HOME", state.path())
+            .args(["exec", "--profile", "dev", "--workspace"])
+            .arg(other.path())
+            .args(["--", "true"])
+            .current_dir(other.path())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{out:?}");
+        assert_cleaned(user, &ws, &placeholder, "the next run");
+    }
+}
+
+#[test]
+fn the_placeholders_of_a_killed_supervisor_are_removed_by_check() {
+    for user in USERS {
+        let state = Scratch::new(user);
+        let (ws, placeholder) = killed_run(user, state.path());
+        let out = user
+            .command(&sandbox_bin())
+            .env("XDG_STATE_HOME", state.path())
+            .arg("check")
+            .current_dir(ws.path())
+            .output()
+            .unwrap();
         assert!(
-            !placeholder.exists(),
-            "as {user:?}: the killed run's placeholder survived the next run"
+            String::from_utf8_lossy(&out.stderr).contains("placeholder"),
+            "{out:?}"
         );
-        assert_eq!(
-            std::fs::read_dir(ws.path()).unwrap().count(),
-            0,
-            "as {user:?}: the workspace is not as it was"
+        assert_cleaned(user, &ws, &placeholder, "missy-sandbox check");
+    }
+}
+
+/// `git init` in a workspace without `.git`: the new repository's hooks and config are the
+/// run's own (they could not be protected), and the supervisor says so after the run.
+#[test]
+fn a_repository_the_run_creates_is_named_in_a_warning() {
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let out = in_dev(user, ws.path(), "true");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("WARNING"),
+            "as {user:?}: {out:?}"
+        );
+        let out = in_dev(user, ws.path(), "git init -q . && echo INIT-OK");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("INIT-OK"),
+            "as {user:?}: {out:?}"
+        );
+        let hooks = ws.path().join(".git/hooks");
+        assert!(
+            stderr.contains("WARNING") && stderr.contains(&*hooks.to_string_lossy()),
+            "as {user:?}: {stderr}"
         );
     }
 }

@@ -205,6 +205,14 @@ fn load_profile(sandbox: &Path, name: &str, scratch: &Path) -> Result<Profile, S
         file_size: limit("file_size"),
         tmp_size: limit("tmp_size"),
     };
+    let protect = json["protect"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     let ws = probe_ws.to_string_lossy().to_string();
     let granted = ["read", "exec", "write"].iter().any(|k| {
         json[*k]
@@ -218,6 +226,7 @@ fn load_profile(sandbox: &Path, name: &str, scratch: &Path) -> Result<Profile, S
             limits,
             reference: name.to_string(),
             wrapper: None,
+            protect,
         });
     }
     let file = scratch
@@ -238,6 +247,7 @@ fn load_profile(sandbox: &Path, name: &str, scratch: &Path) -> Result<Profile, S
         limits,
         reference: file.to_string_lossy().to_string(),
         wrapper: Some(file),
+        protect,
     })
 }
 

@@ -71,6 +71,7 @@ fn assess_profile(name: &str, kernel: &KernelFeatures) -> ProfileReport {
 }
 
 pub fn run(json: bool) -> i32 {
+    sweep_placeholders();
     let mut kernel = KernelFeatures::probe();
     let trial = try_user_namespace();
     if let (Ok(()), Err(why)) = (&kernel.user_namespaces, &trial) {
@@ -97,6 +98,19 @@ pub fn run(json: bool) -> i32 {
         print_table(&report_data);
     }
     if default_ok { 0 } else { 1 }
+}
+
+/// Placeholders of protected paths left by a SIGKILLed supervisor go here too, not only at the
+/// next run.
+fn sweep_placeholders() {
+    let euid = nix::unistd::geteuid().as_raw();
+    let registry = crate::placeholders::registry_path(euid, &super::home_dir());
+    let removed = crate::placeholders::sweep(&registry);
+    if removed > 0 {
+        eprintln!(
+            "missy-sandbox: removed {removed} placeholder(s) of protected paths left by runs that were killed"
+        );
+    }
 }
 
 fn yes_no(ok: bool) -> &'static str {

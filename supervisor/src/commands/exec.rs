@@ -331,6 +331,7 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
             }
         }
     };
+    let unprotected = std::mem::take(&mut compiled.unprotected);
     let mut degraded = Vec::new();
     for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
         eprintln!(
@@ -399,6 +400,9 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
             redactions = relayed.redactions,
             "secrets censored in the sandbox's output"
         );
+    }
+    if let Some(warning) = plan::protect::created_unprotected(&unprotected) {
+        report(&warning);
     }
     let denial_report = watching.map(Running::finish);
     if let Some(r) = &denial_report {

@@ -118,6 +118,8 @@ pub struct Compiled {
     pub placeholders: Vec<(PathBuf, bool)>,
     /// Every protected path of the run.
     pub protected: Vec<PathBuf>,
+    /// Protected paths whose parent did not exist at launch (not protected; checked after).
+    pub unprotected: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -410,6 +412,7 @@ pub fn compile(
         withheld_env: env.withheld,
         placeholders: protected.placeholders,
         protected: protected.paths,
+        unprotected: protected.skipped,
     })
 }
 

@@ -209,6 +209,23 @@ fn git_worktree(root: &Path) -> Option<Worktree> {
     Some(Worktree { gitdir, common })
 }
 
+/// After the run: the protected paths that could not be protected at launch (their parent did
+/// not exist, e.g. `.git/hooks` before `git init`) and exist now, so the run created them
+/// unprotected; and the warning that names them.
+pub fn created_unprotected(skipped: &[PathBuf]) -> Option<String> {
+    let created: Vec<String> = skipped
+        .iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    (!created.is_empty()).then(|| {
+        format!(
+            "WARNING: the run created {}, listed in [filesystem] protect but not protected (the parent did not exist at launch, e.g. a repository the run initialised): inspect before the host runs git or a shell there",
+            created.join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +266,11 @@ mod tests {
             vec![(root.join(".git/info"), true), (root.join(".envrc"), true)]
         );
         assert_eq!(p.skipped, vec![root.join("nope/x")]);
+        assert_eq!(created_unprotected(&p.skipped), None);
+        std::fs::create_dir(root.join("nope")).unwrap();
+        std::fs::write(root.join("nope/x"), "").unwrap();
+        let warning = created_unprotected(&p.skipped).unwrap();
+        assert!(warning.contains(&root.join("nope/x").display().to_string()));
     }
 
     #[test]
