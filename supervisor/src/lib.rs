@@ -20,3 +20,4 @@ pub mod report;
 pub mod secrets;
 pub mod spawn;
 pub mod supervise;
+pub mod tree;

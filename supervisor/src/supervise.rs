@@ -74,6 +74,9 @@ pub async fn wait(
         pid,
         control,
         mut cgroup,
+        namespaces,
+        // Held to the end of the run: the directory is removed when this is dropped.
+        run_tmp: _run_tmp,
     } = launched;
     // Installed before the first waitpid, so an exit between the two cannot be missed.
     let mut sigchld = signal(SignalKind::child())?;
@@ -167,7 +170,11 @@ pub async fn wait(
             }
         }
         Err(()) => {
-            // Killing pid 1 makes the kernel kill everything else in its pid namespace.
+            // Killing pid 1 makes the kernel kill everything else in its pid namespace; without
+            // one, its descendants are found and killed first (pid 1 is their subreaper).
+            if !namespaces {
+                crate::tree::kill_descendants(pid.as_raw());
+            }
             let _ = kill(pid, nix::sys::signal::Signal::SIGKILL);
             exited(pid, &mut sigchld).await;
             messages.abort();

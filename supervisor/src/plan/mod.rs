@@ -9,6 +9,7 @@ pub mod enforcement;
 pub mod env;
 pub mod limits;
 pub mod mounts;
+pub mod nons;
 pub mod seccomp;
 pub mod seccomp_bpf;
 
@@ -71,6 +72,11 @@ pub struct LandlockPlan {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub profile: String,
+    /// Run in new user, mount, pid, ipc, uts, cgroup (and network) namespaces. False when user
+    /// namespaces are unavailable: the no-namespace path (`plan::nons`), where Landlock,
+    /// seccomp, the cgroup and a subreaper hold the sandbox without them.
+    #[serde(default = "yes")]
+    pub namespaces: bool,
     /// Host uid/gid the sandbox's root maps to (the supervisor's own).
     pub uid: u32,
     pub gid: u32,
@@ -94,6 +100,10 @@ pub struct Plan {
     pub watch: bool,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// Per-invocation inputs that are not in the profile.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -112,6 +122,9 @@ pub struct Compiled {
     pub controls: Vec<Control>,
     pub skipped_paths: Vec<PathBuf>,
     pub withheld_env: Vec<String>,
+    /// No-namespace runs: the run's private host directory standing in for /tmp, removed
+    /// when dropped (after the run).
+    pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +133,10 @@ pub enum PlanError {
     Workspace(PathBuf),
     #[error("this CPU architecture is not supported (x86_64 and aarch64 are)")]
     Arch,
+    #[error("cannot create the run's private /tmp directory on the host: {0}")]
+    RunTmp(std::io::Error),
+    #[error("cannot compile the no-namespace socket filter: {0}")]
+    SocketFilter(String),
     #[error("{at}: {} does not exist on this machine; create it, or write the grant as \"?{}\" to skip it when it is missing", .path.display(), .spelled)]
     MissingGrant {
         /// The expanded path.
@@ -129,9 +146,9 @@ pub enum PlanError {
         /// The path as a grant would spell it (for the hint).
         spelled: String,
     },
-    #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}",
-        .unmet.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-        .unmet.iter().map(|c| format!("  {}: {}", c.name, c.status)).collect::<Vec<_>>().join("\n"))]
+    #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}\n  (a profile may list controls it can do without in [kernel] optional, or set [kernel] require = \"best-effort\"; `missy-sandbox check` explains this machine)",
+        .unmet.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", "),
+        .unmet.iter().map(|c| format!("  {}", c.describe())).collect::<Vec<_>>().join("\n"))]
     Unenforceable {
         profile: String,
         unmet: Vec<Control>,
@@ -303,10 +320,12 @@ fn builtin_rules(policy: &Policy) -> Vec<Grant> {
 /// What the sandbox's pid 1 needs before its Plan exists (it is cloned while the supervisor is
 /// still compiling): the ids its root maps to, and whether it gets a network namespace.
 pub fn pid1_start(policy: &Policy) -> Pid1Start {
+    let namespaces = KernelFeatures::probe().user_namespaces.is_ok();
     Pid1Start {
         uid: nix::unistd::geteuid().as_raw(),
         gid: nix::unistd::getegid().as_raw(),
-        new_netns: policy.network != NetworkMode::Host,
+        namespaces,
+        new_netns: namespaces && policy.network != NetworkMode::Host,
         stdio: crate::secrets::relay::INHERIT,
     }
 }
@@ -321,21 +340,43 @@ pub fn compile(
         return Err(PlanError::Workspace(inv.workspace.clone()));
     }
     let arch = kernel.arch.ok_or(PlanError::Arch)?;
+    let namespaces = kernel.user_namespaces.is_ok();
     let mut skipped = Vec::new();
     let (grants, symlinks) = resolve_grants(policy, &mut skipped)?;
     let tmp_size = policy.limits.tmp_size.map(|s| s.0);
-    let mount_ops = mounts::compile(&grants, &symlinks, &policy.mask, tmp_size);
-
-    let mut rules = builtin_rules(policy);
+    let mount_ops = if namespaces {
+        mounts::compile(&grants, &symlinks, &policy.mask, tmp_size)
+    } else {
+        Vec::new()
+    };
+    let run_tmp = (!namespaces)
+        .then(nons::run_tmp)
+        .transpose()
+        .map_err(PlanError::RunTmp)?
+        .map(std::sync::Arc::new);
+    let (grants, mut rules) = match &run_tmp {
+        None => (grants, builtin_rules(policy)),
+        Some(dir) => (
+            nons::relocate_tmp(grants, dir.path()),
+            nons::builtin_rules(dir.path()),
+        ),
+    };
     for g in &grants {
         match rules.iter_mut().find(|r| same_path(&r.path, &g.path)) {
             Some(r) => r.access = r.access.max(g.access),
             None => rules.push(g.clone()),
         }
     }
-    let limits = limits::compile(&policy.limits, kernel);
-    let proxy_port = (policy.network == NetworkMode::Proxy).then_some(crate::egress::PROXY_PORT);
-    let env = env::compile(policy, &inv.host_env, &inv.env_overrides, proxy_port);
+    let mut limits = limits::compile(&policy.limits, kernel);
+    // Without a network namespace the proxy's port would be the host's: not offered yet, so
+    // every TCP connect is denied (see docs/portability.md).
+    let proxy_port =
+        (policy.network == NetworkMode::Proxy && namespaces).then_some(crate::egress::PROXY_PORT);
+    let mut env = env::compile(policy, &inv.host_env, &inv.env_overrides, proxy_port);
+    if let Some(dir) = &run_tmp {
+        nons::relocate_env(&mut env.vars, dir.path());
+        nons::degrade_limits(&mut limits);
+    }
     let cwd = if grants
         .iter()
         .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && within(&inv.cwd, &g.path))
@@ -352,11 +393,7 @@ pub fn compile(
     };
     let controls = enforcement::assess(policy, kernel, &limits);
     if policy.require == Require::Strict {
-        let unmet: Vec<Control> = controls
-            .iter()
-            .filter(|c| !c.status.is_enforced())
-            .cloned()
-            .collect();
+        let unmet = enforcement::unmet(&controls);
         if !unmet.is_empty() {
             return Err(PlanError::Unenforceable {
                 profile: policy.name.clone(),
@@ -365,11 +402,16 @@ pub fn compile(
         }
     }
     let start = pid1_start(policy);
+    let mut seccomp = seccomp_bpf::default_programs(arch);
+    if !namespaces && policy.network != NetworkMode::Host {
+        seccomp.push(nons::socket_filter(arch).map_err(PlanError::SocketFilter)?);
+    }
     let plan = Plan {
         profile: policy.name.clone(),
+        namespaces,
         uid: start.uid,
         gid: start.gid,
-        new_netns: start.new_netns,
+        new_netns: namespaces && policy.network != NetworkMode::Host,
         hostname: "missy-sandbox".into(),
         proxy_port,
         mounts: mount_ops,
@@ -381,7 +423,7 @@ pub fn compile(
             connect_ports: proxy_port.into_iter().collect(),
             log_new_exec: false,
         },
-        seccomp: seccomp_bpf::default_programs(arch),
+        seccomp,
         rlimits: limits.rlimits.clone(),
         env: env.vars.into_iter().collect(),
         argv: inv.argv.clone(),
@@ -394,6 +436,7 @@ pub fn compile(
         controls,
         skipped_paths: skipped,
         withheld_env: env.withheld,
+        run_tmp,
     })
 }
 
