@@ -52,6 +52,7 @@ lint:
 hardening: deps
 	$(CARGO) build --workspace --locked
 	$(CARGO) run -q -p missy-hardening --bin missy-hardening --locked
+	$(CARGO) run -q -p missy-hardening --bin missy-hardening --locked -- --mode no-namespace
 
 # Real developer tasks (C, cargo, pytest, venv, node, git, ...) each in a fresh workspace, bare
 # and under the dev profile, checked by their results, as root and as uid 65534 when run as

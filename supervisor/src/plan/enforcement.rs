@@ -243,7 +243,7 @@ fn network(policy: &Policy, k: &KernelFeatures, userns: Option<&Gap>) -> (Status
         (_, None, false) => enforced("network namespace (loopback only)"),
         (_, Some(g), true) => (
             Status::Degraded(format!(
-                "no network namespace ({}): Landlock denies every TCP bind and connect{}, seccomp denies UDP, raw and packet sockets; still possible: Unix sockets by path where the filesystem rules allow, and abstract Unix sockets unless signal-scope holds",
+                "no network namespace ({}): Landlock denies every TCP bind and connect{}; seccomp denies UDP, raw, packet and Unix sockets (Landlock does not check connecting to a host Unix socket by path), so programs that create Unix sockets fail; socketpair still works",
                 g.reason,
                 if proxy {
                     " (the egress proxy is not offered without a network namespace: no egress at all)"

@@ -2,7 +2,7 @@
 //! new root, so the Landlock rules name host paths directly and grant nothing the mount
 //! namespace used to provide (a listable root, a private /tmp, /dev/shm, a pty instance); the
 //! sandbox's /tmp becomes a private host directory; and a seccomp program keeps the workload off
-//! every socket but TCP (which Landlock controls) and Unix ones.
+//! every socket but TCP (which Landlock controls).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -98,6 +98,7 @@ pub fn degrade_limits(limits: &mut LimitPlan) {
     }
 }
 
+const AF_UNIX: u64 = 1;
 const AF_INET: u64 = 2;
 const AF_INET6: u64 = 10;
 /// The socket type is the low bits of `type`; SOCK_NONBLOCK and SOCK_CLOEXEC sit above them.
@@ -106,13 +107,17 @@ const SOCK_TYPE_MASK: u64 = 0xf;
 const NON_STREAM: [u64; 6] = [2, 3, 4, 5, 6, 10];
 
 /// `socket(AF_INET or AF_INET6, anything but SOCK_STREAM)` fails with EPERM: with no network
-/// namespace, UDP would reach the host's network, and Landlock controls TCP only. (The default
-/// deny-list already refuses every family but Unix, IPv4 and IPv6.)
+/// namespace, UDP would reach the host's network, and Landlock controls TCP only. So does
+/// `socket(AF_UNIX)`: Landlock does not check connecting to a Unix socket by path, and the
+/// host's (a container engine's, a session bus) would be in reach; `socketpair` stays allowed.
+/// (The default deny-list already refuses every family but Unix, IPv4 and IPv6.)
 pub fn socket_filter(arch: Arch) -> Result<SeccompProgram, String> {
     let cond = |arg: u8, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).map_err(|e| e.to_string())
     };
-    let mut rules = Vec::new();
+    let mut rules = vec![
+        SeccompRule::new(vec![cond(0, SeccompCmpOp::Eq, AF_UNIX)?]).map_err(|e| e.to_string())?,
+    ];
     for family in [AF_INET, AF_INET6] {
         for kind in NON_STREAM {
             rules.push(
@@ -188,14 +193,14 @@ mod tests {
         assert_eq!(vars["OTHER"], "/tmpfoo");
     }
 
-    /// The filter denies UDP and allows TCP: installed on a thread of its own (seccomp applies
+    /// The filter denies UDP and Unix sockets and allows TCP: installed on a thread of its own (seccomp applies
     /// per thread without TSYNC), and compared with the same calls on this thread.
     #[test]
-    fn socket_filter_denies_udp_and_allows_tcp() {
+    fn socket_filter_denies_udp_and_unix_and_allows_tcp() {
         let program = socket_filter(Arch::native().unwrap()).unwrap().to_bpf();
-        let try_socket = |kind: i32| {
+        let try_socket = |(family, kind): (i32, i32)| {
             // SAFETY: plain socket creation; the fd is closed at once.
-            let fd = unsafe { libc::socket(libc::AF_INET, kind | libc::SOCK_CLOEXEC, 0) };
+            let fd = unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, 0) };
             let errno = std::io::Error::last_os_error().raw_os_error();
             if fd >= 0 {
                 // SAFETY: the fd we just created.
@@ -205,14 +210,19 @@ mod tests {
                 errno
             }
         };
-        assert_eq!(try_socket(libc::SOCK_DGRAM), None, "UDP works unfiltered");
-        let (udp, tcp) = std::thread::spawn(move || {
+        let udp = (libc::AF_INET, libc::SOCK_DGRAM);
+        let udp6 = (libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK);
+        let unix = (libc::AF_UNIX, libc::SOCK_STREAM);
+        let tcp = (libc::AF_INET, libc::SOCK_STREAM);
+        assert_eq!(try_socket(udp), None, "UDP works unfiltered");
+        assert_eq!(try_socket(unix), None, "Unix sockets work unfiltered");
+        let filtered = std::thread::spawn(move || {
             seccompiler::apply_filter(&program).unwrap();
-            (try_socket(libc::SOCK_DGRAM), try_socket(libc::SOCK_STREAM))
+            [udp, udp6, unix, tcp].map(try_socket)
         })
         .join()
         .unwrap();
-        assert_eq!(udp, Some(libc::EPERM));
-        assert_eq!(tcp, None);
+        let eperm = Some(libc::EPERM);
+        assert_eq!(filtered, [eperm, eperm, eperm, None]);
     }
 }
