@@ -186,7 +186,7 @@ pub fn assess(policy: &Policy, k: &KernelFeatures, limits: &LimitPlan) -> Vec<Co
             (false, None) => enforced("pid and network namespaces"),
             (false, Some(g)) => (
                 Status::Degraded(format!(
-                    "Landlock ABI {abi} has no scopes (ABI 6) and there is no pid or network namespace ({}): the workload can signal the user's other processes and reach abstract Unix sockets",
+                    "Landlock ABI {abi} has no scopes (ABI 6) and there is no pid or network namespace ({}): the workload can signal the user's other processes (abstract Unix sockets stay out of reach: seccomp denies creating Unix sockets there)",
                     g.reason
                 )),
                 Some(format!(
