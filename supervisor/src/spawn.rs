@@ -78,6 +78,8 @@ pub struct Launched {
     pub namespaces: bool,
     /// The run's private /tmp on the no-namespace path; removed when dropped, after the run.
     pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// The egress proxy's listener on the host's loopback (no-namespace path, `mode = "proxy"`).
+    pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
 }
 
 /// Threads of this process: field 20 of /proc/self/stat (one read of a short line; the fields
@@ -193,6 +195,7 @@ impl Pending {
         before_start: impl FnOnce() -> Result<(), String>,
     ) -> Result<Launched, LaunchError> {
         let run_tmp = compiled.run_tmp.take();
+        let host_proxy = compiled.host_proxy.take();
         let result = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))
             .map_err(LaunchError::from)
             .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
@@ -210,6 +213,7 @@ impl Pending {
                 cgroup,
                 namespaces: self.namespaces,
                 run_tmp,
+                host_proxy,
             }),
             // The init's own report of an earlier failure says more than a broken pipe.
             Err(e @ LaunchError::Refused(_)) => {

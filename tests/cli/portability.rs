@@ -552,3 +552,116 @@ fn check_as_nobody_without_user_namespaces_names_the_cause() {
     assert!(pid["remedy"].is_string(), "{pid}");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A server on the host's loopback answering every request with `hello`.
+fn hello_server() -> (u16, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < until {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    use std::io::Write;
+                    s.set_nonblocking(false).unwrap();
+                    let mut buf = [0u8; 1024];
+                    let _ = s.read(&mut buf);
+                    let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn the_proxy_without_namespaces_serves_the_sandbox_and_refuses_host_processes() {
+    if !Path::new("/usr/bin/curl").exists() {
+        eprintln!("SKIP: /usr/bin/curl is needed inside the sandbox");
+        return;
+    }
+    let (port, _server) = hello_server();
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let px = profile(
+            &ws,
+            user,
+            "px.toml",
+            &format!(
+                "[network]\nmode = \"proxy\"\nallow = [\"allowed.test:{port}\"]\n\
+                 allow_cidrs = [\"127.0.0.1/32\"]\nhosts = {{ \"allowed.test\" = \"127.0.0.1\" }}\n\
+                 {BEST_EFFORT}"
+            ),
+        );
+        let script = format!(
+            "echo \"$HTTP_PROXY\" > proxy.txt; \
+             curl -s http://allowed.test:{port}/ > through-proxy.txt; \
+             curl -s --noproxy '*' --max-time 3 http://127.0.0.1:{port}/ > direct.txt; \
+             sleep 3"
+        );
+        let child = user
+            .command(&sandbox_bin())
+            .args(["exec", "--profile", &px, "--workspace"])
+            .arg(ws.path())
+            .args(["--", "sh", "-c", &script])
+            .current_dir(ws.path())
+            .env("HOME", ws.path())
+            .env(CAP, "no-userns")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // While the sandbox sleeps, a host process tries its proxy.
+        let proxy_file = ws.path().join("proxy.txt");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut proxy = String::new();
+        while proxy.trim().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            proxy = std::fs::read_to_string(&proxy_file).unwrap_or_default();
+        }
+        let proxy_port = proxy.trim().rsplit(':').next().unwrap_or("").to_string();
+        assert!(
+            proxy.starts_with("http://127.0.0.1:"),
+            "{user:?}: {proxy:?}"
+        );
+        assert_ne!(proxy_port, "3128", "an ephemeral port per run on the host");
+        let from_host = {
+            use std::io::Write;
+            let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{proxy_port}")).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(
+                format!("GET http://allowed.test:{port}/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n")
+                    .as_bytes(),
+            );
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            String::from_utf8_lossy(&got).into_owned()
+        };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{user:?}: {}", text(&out));
+        let read = |f: &str| std::fs::read_to_string(ws.path().join(f)).unwrap_or_default();
+        assert_eq!(
+            read("through-proxy.txt"),
+            "hello",
+            "{user:?}: {}",
+            text(&out)
+        );
+        assert_eq!(
+            read("direct.txt"),
+            "",
+            "{user:?}: a direct connection got through"
+        );
+        assert!(
+            !from_host.contains("hello"),
+            "{user:?}: a host process used the sandbox's proxy: {from_host:?}"
+        );
+        // Control: the same request from the host straight to the server works.
+        let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert!(got.contains("hello"));
+    }
+}

@@ -294,7 +294,9 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
             .map(|c| c.id.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        PlanError::RunTmp(_) | PlanError::SocketFilter(_) => "launch".to_string(),
+        PlanError::RunTmp(_) | PlanError::SocketFilter(_) | PlanError::ProxyListener(_) => {
+            "launch".to_string()
+        }
         PlanError::Workspace(_) => "workspace".to_string(),
         PlanError::Arch => "architecture".to_string(),
         PlanError::MissingGrant { at, .. } => at.clone(),
@@ -305,9 +307,10 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
         report(&refused.source);
     }
     match e {
-        PlanError::Unenforceable { .. } | PlanError::RunTmp(_) | PlanError::SocketFilter(_) => {
-            EXIT_SETUP_FAILED
-        }
+        PlanError::Unenforceable { .. }
+        | PlanError::RunTmp(_)
+        | PlanError::SocketFilter(_)
+        | PlanError::ProxyListener(_) => EXIT_SETUP_FAILED,
         _ => EXIT_BAD_INPUT,
     }
 }

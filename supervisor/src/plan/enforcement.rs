@@ -246,7 +246,7 @@ fn network(policy: &Policy, k: &KernelFeatures, userns: Option<&Gap>) -> (Status
                 "no network namespace ({}): Landlock denies every TCP bind and connect{}; seccomp denies UDP, raw, packet and Unix sockets (Landlock does not check connecting to a host Unix socket by path), so programs that create Unix sockets fail; socketpair still works",
                 g.reason,
                 if proxy {
-                    " (the egress proxy is not offered without a network namespace: no egress at all)"
+                    " but to the egress proxy's own port on the host's loopback (it serves only this sandbox's processes)"
                 } else {
                     ""
                 },

@@ -125,6 +125,9 @@ pub struct Compiled {
     /// No-namespace runs: the run's private host directory standing in for /tmp, removed
     /// when dropped (after the run).
     pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// No-namespace runs with `mode = "proxy"`: the proxy's listener on the host's loopback, at
+    /// an ephemeral port (the Plan's `proxy_port`), served by the supervisor.
+    pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +140,8 @@ pub enum PlanError {
     RunTmp(std::io::Error),
     #[error("cannot compile the no-namespace socket filter: {0}")]
     SocketFilter(String),
+    #[error("cannot bind the egress proxy's listener on 127.0.0.1: {0}")]
+    ProxyListener(std::io::Error),
     #[error("{at}: {} does not exist on this machine; create it, or write the grant as \"?{}\" to skip it when it is missing", .path.display(), .spelled)]
     MissingGrant {
         /// The expanded path.
@@ -368,10 +373,16 @@ pub fn compile(
         }
     }
     let mut limits = limits::compile(&policy.limits, kernel);
-    // Without a network namespace the proxy's port would be the host's: not offered yet, so
-    // every TCP connect is denied (see docs/portability.md).
-    let proxy_port =
-        (policy.network == NetworkMode::Proxy && namespaces).then_some(crate::egress::PROXY_PORT);
+    // Without a network namespace the proxy listens on the host's loopback at a port of its
+    // own, and serves only this sandbox's connections (`egress::peer`).
+    let host_proxy = (policy.network == NetworkMode::Proxy && !namespaces)
+        .then(|| std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)))
+        .transpose()
+        .map_err(PlanError::ProxyListener)?;
+    let proxy_port = match &host_proxy {
+        Some(l) => Some(l.local_addr().map_err(PlanError::ProxyListener)?.port()),
+        None => (policy.network == NetworkMode::Proxy).then_some(crate::egress::PROXY_PORT),
+    };
     let mut env = env::compile(policy, &inv.host_env, &inv.env_overrides, proxy_port);
     if let Some(dir) = &run_tmp {
         nons::relocate_env(&mut env.vars, dir.path());
@@ -437,6 +448,7 @@ pub fn compile(
         skipped_paths: skipped,
         withheld_env: env.withheld,
         run_tmp,
+        host_proxy: host_proxy.map(std::sync::Arc::new),
     })
 }
 
