@@ -54,6 +54,7 @@ lint:
 hardening: deps
 	$(CARGO) build --workspace --locked
 	$(CARGO) run -q -p missy-hardening --bin missy-hardening --locked
+	$(CARGO) run -q -p missy-hardening --bin missy-hardening --locked -- --mode no-namespace
 
 # Real developer tasks (C, cargo, pytest, venv, node, git, ...) each in a fresh workspace, bare
 # and under the dev profile, checked by their results, as root and as uid 65534 when run as
@@ -79,6 +80,7 @@ bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/proxy.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/censor.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/daemon.sh >> docs/benchmarks.md
+	MISSY_BIN=$(RELEASE) bash integration/bench/nons.sh >> docs/benchmarks.md
 
 # Fuzzing (fuzz/, its own workspace): each target in turn, from its committed corpus, for
 # FUZZ_SECONDS; stops at the first target that crashes (libFuzzer leaves the input in

@@ -12,6 +12,10 @@
 //!   workload signals reset · setsid · die with pid 1 · drop caps · no_new_privs
 //!            · Landlock · seccomp · execve
 //! ```
+//! Without user namespaces (`Pid1Start::namespaces` false) the same process is an ordinary host
+//! process ([`run_pid1_without_namespaces`]): no id maps, namespaces, mounts or hostname; it is
+//! a child subreaper instead, and kills every descendant when the workload ends.
+//!
 //! Every step is one line below; each failure is sent to the supervisor as (step, errno).
 
 use std::convert::Infallible;
@@ -50,7 +54,10 @@ pub struct Pid1Start {
     /// Host uid/gid the sandbox's root maps to (the supervisor's own).
     pub uid: u32,
     pub gid: u32,
-    /// Create a network namespace (false only for `mode = "host"`).
+    /// Clone into new user and pid namespaces and create the others; false when this user
+    /// cannot have user namespaces (the no-namespace path).
+    pub namespaces: bool,
+    /// Create a network namespace (false for `mode = "host"` and without namespaces).
     pub new_netns: bool,
     /// The censored output channels for fds 1 and 2 (`secrets::relay`), or `relay::INHERIT`.
     pub stdio: [i32; 2],
@@ -74,7 +81,11 @@ pub fn pid1(control_fd: i32, how: Pid1Start) -> ! {
     }
     // SAFETY: fd 3 is the control socket and nothing else in this process owns it.
     let mut control = unsafe { UnixStream::from_raw_fd(CONTROL_FD) };
-    let Err(failure) = run_pid1(&mut control, how);
+    let Err(failure) = if how.namespaces {
+        run_pid1(&mut control, how)
+    } else {
+        run_pid1_without_namespaces(&mut control)
+    };
     report_and_exit(&mut control, failure)
 }
 
@@ -146,12 +157,48 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)
         .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
-    let child = start_workload(control, &plan, &ruleset)?;
+    let child = start_workload(control, &plan, &ruleset, 1)?;
     drop(ruleset);
     // pid 1 no longer needs the control socket; the workload's copy closed at its execve.
     // SAFETY: fd 3 is the control socket; `control` is not used after this.
     unsafe { libc::close(CONTROL_FD) };
-    supervise_workload(child, &forwarded)
+    supervise_workload(child, &forwarded, false)
+}
+
+/// The sequence without namespaces: the host's root, network and pids, so no id maps, mounts
+/// or hostname. Landlock, seccomp, no_new_privs, the cleared capabilities, rlimits, the cgroup,
+/// the cleared environment and the closed fds hold as on the namespace path; this process is
+/// the tree's subreaper, so that nothing the workload starts can outlive it.
+fn run_pid1_without_namespaces(control: &mut UnixStream) -> Result<Infallible, ConfineError> {
+    privileges::die_with_parent(None)?;
+    fds::close_from(CONTROL_FD as u32 + 1)?;
+    privileges::not_dumpable()?;
+    let plan = read_plan(control)?;
+    privileges::supervisor_alive(control)?;
+    fds::set_cloexec(CONTROL_FD)?;
+    privileges::own_process_group()?;
+    crate::tree::become_subreaper()
+        .map_err(|e| ConfineError::os(Step::Session, e, "PR_SET_CHILD_SUBREAPER"))?;
+    let ruleset = landlock::prepare(&plan.landlock)?;
+    // Only a privileged supervisor has a bounding set to empty (and may); an unprivileged one
+    // has no capabilities, and no_new_privs keeps file capabilities from adding any.
+    if caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SETPCAP).unwrap_or(false)
+    {
+        privileges::drop_bounding_set()?;
+    }
+    default_signal_handling(Some(Signal::SIGPIPE));
+    let tasks = wait_admitted(control)?;
+    crate::cgroup::enter(&tasks)?;
+    drop(tasks);
+    let forwarded = block_signals()?;
+    limits::apply(&plan.rlimits)?;
+    nix::unistd::chdir(&plan.cwd)
+        .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
+    let child = start_workload(control, &plan, &ruleset, nix::unistd::getpid().as_raw())?;
+    drop(ruleset);
+    // SAFETY: fd 3 is the control socket; `control` is not used after this.
+    unsafe { libc::close(CONTROL_FD) };
+    supervise_workload(child, &forwarded, true)
 }
 
 /// Stack of the workload between its start and its execve.
@@ -167,11 +214,12 @@ fn start_workload(
     control: &mut UnixStream,
     plan: &Plan,
     ruleset: &landlock::Prepared,
+    parent: i32,
 ) -> Result<Pid, ConfineError> {
     let mut stack = crate::spawn::Stack::new(WORKLOAD_STACK)
         .map_err(|e| ConfineError::os(Step::ForkWorkload, e, "map the workload's stack"))?;
     let workload = Box::new(|| -> isize {
-        let Err(failure) = run_workload(plan, ruleset);
+        let Err(failure) = run_workload(plan, ruleset, parent);
         report_and_exit(control, failure)
     });
     // SAFETY: as above; the child runs on `stack`, never returns into our frames (it execs or
@@ -228,13 +276,18 @@ fn receive(control: &mut UnixStream) -> Result<ToInit, ConfineError> {
     }
 }
 
-fn run_workload(plan: &Plan, ruleset: &landlock::Prepared) -> Result<Infallible, ConfineError> {
+/// `parent`: pid 1's pid as the workload sees it (1 in a pid namespace, its host pid without).
+fn run_workload(
+    plan: &Plan,
+    ruleset: &landlock::Prepared,
+    parent: i32,
+) -> Result<Infallible, ConfineError> {
     // pid 1 reset every other disposition before the fork; it keeps SIGPIPE ignored itself.
     default_signal_handling_for(Signal::SIGPIPE);
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| ConfineError::os(Step::Session, e, "unblock signals"))?;
     privileges::new_session()?;
-    privileges::die_with_parent(Some(1))?;
+    privileges::die_with_parent(Some(parent))?;
     privileges::drop_capabilities()?;
     privileges::no_new_privs()?;
     ruleset.restrict_self()?;
@@ -283,10 +336,16 @@ fn default_signal_handling_for(sig: Signal) {
 
 /// Wait for the workload, forwarding signals to its process group; reap any other child (pid 1
 /// adopts orphans). When the workload ends, exit with its status (a signal N becomes 128+N);
-/// the kernel then kills everything left in the pid namespace.
-fn supervise_workload(child: Pid, forwarded: &SigSet) -> ! {
+/// the kernel then kills everything left in the pid namespace. Without one (`kill_tree`),
+/// pid 1 kills its remaining descendants itself first.
+fn supervise_workload(child: Pid, forwarded: &SigSet, kill_tree: bool) -> ! {
     loop {
         if let Some(code) = reap(child) {
+            if kill_tree {
+                crate::tree::kill_descendants(nix::unistd::getpid().as_raw());
+                // Reap what was killed; ECHILD once none is left.
+                while waitpid(Pid::from_raw(-1), None).is_ok() {}
+            }
             // SAFETY: exiting without running destructors is what a cloned init should do.
             unsafe { libc::_exit(code) }
         }

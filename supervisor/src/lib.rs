@@ -22,3 +22,4 @@ pub mod secrets;
 pub mod server;
 pub mod spawn;
 pub mod supervise;
+pub mod tree;

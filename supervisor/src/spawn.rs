@@ -62,6 +62,7 @@ const INIT_STACK: usize = 8 << 20;
 pub struct Pending {
     pid: Pid,
     control: UnixStream,
+    namespaces: bool,
 }
 
 /// A started sandbox, not yet waited for.
@@ -72,6 +73,13 @@ pub struct Launched {
     /// Supervisor end of the control socket; end-of-file once the workload has exec'd.
     pub control: UnixStream,
     pub cgroup: RunCgroup,
+    /// False on the no-namespace path: pid 1 is then an ordinary host process, and killing it
+    /// does not end its descendants (`tree::kill_descendants` does).
+    pub namespaces: bool,
+    /// The run's private /tmp on the no-namespace path; removed when dropped, after the run.
+    pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// The egress proxy's listener on the host's loopback (no-namespace path, `mode = "proxy"`).
+    pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
 }
 
 /// Threads of this process: field 20 of /proc/self/stat (one read of a short line; the fields
@@ -155,7 +163,12 @@ pub fn start(how: Pid1Start) -> Result<Pending, LaunchError> {
     let child = Box::new(move || -> isize { init::pid1(their_fd, how) });
     // User and pid namespaces are created here, in the clone (the child is then pid 1 with
     // every capability in its namespace); the costly ones it creates itself, concurrently.
-    let flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID;
+    // Without user namespaces, none: the child is an ordinary process (`init` no-namespace path).
+    let flags = if how.namespaces {
+        CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID
+    } else {
+        CloneFlags::empty()
+    };
     // SAFETY: single-threaded (checked above), so the child may allocate and run Rust code;
     // it runs on its own copy of `stack` and never returns into our frames.
     let pid = unsafe { nix::sched::clone(child, stack.usable(), flags, Some(libc::SIGCHLD)) }
@@ -163,7 +176,11 @@ pub fn start(how: Pid1Start) -> Result<Pending, LaunchError> {
     // The child has its own copies of the stack and of its end of the socket.
     drop(stack);
     drop(theirs);
-    Ok(Pending { pid, control: ours })
+    Ok(Pending {
+        pid,
+        control: ours,
+        namespaces: how.namespaces,
+    })
 }
 
 impl Pending {
@@ -173,10 +190,12 @@ impl Pending {
     /// own, its report is the error.
     pub fn commit(
         mut self,
-        compiled: Compiled,
+        mut compiled: Compiled,
         run_id: u64,
         before_start: impl FnOnce() -> Result<(), String>,
     ) -> Result<Launched, LaunchError> {
+        let run_tmp = compiled.run_tmp.take();
+        let host_proxy = compiled.host_proxy.take();
         let result = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))
             .map_err(LaunchError::from)
             .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
@@ -192,6 +211,9 @@ impl Pending {
                 pid: self.pid,
                 control: self.control,
                 cgroup,
+                namespaces: self.namespaces,
+                run_tmp,
+                host_proxy,
             }),
             // The init's own report of an earlier failure says more than a broken pipe.
             Err(e @ LaunchError::Refused(_)) => {
@@ -209,6 +231,11 @@ impl Pending {
 
     /// Kill and reap the init; the failure it reported, if it did.
     fn kill(&mut self) -> Option<ConfineError> {
+        // Before the Admitted message pid 1 has forked nothing; afterwards, on the
+        // no-namespace path, its descendants must be ended one by one.
+        if !self.namespaces {
+            crate::tree::kill_descendants(self.pid.as_raw());
+        }
         let _ = kill(self.pid, Signal::SIGKILL);
         let _ = waitpid(self.pid, None);
         // Every copy of the init's end is closed now, so this read ends.

@@ -74,6 +74,10 @@ pub async fn wait(
         pid,
         control,
         mut cgroup,
+        namespaces,
+        // Held to the end of the run: the directory is removed when this is dropped.
+        run_tmp: _run_tmp,
+        host_proxy,
     } = launched;
     // Installed before the first waitpid, so an exit between the two cannot be missed.
     let mut sigchld = signal(SignalKind::child())?;
@@ -87,9 +91,21 @@ pub async fn wait(
         (None, None) => (tokio::spawn(control::recv_all(control)), None),
         (egress, watch) => {
             let mut routes = control::FdRoutes { proxy: None, watch };
-            let proxy = egress.map(|egress| {
+            let proxy = egress.map(|mut egress| {
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                routes.proxy = Some(tx);
+                // Without namespaces the supervisor bound the listener itself, on the host's
+                // loopback: it serves only this sandbox's processes.
+                match host_proxy.as_ref().map(|l| l.try_clone()) {
+                    Some(Ok(listener)) => {
+                        egress.peers =
+                            Some(crate::egress::peer::SandboxPeers { root: pid.as_raw() });
+                        let _ = tx.send(std::os::fd::OwnedFd::from(listener));
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "egress proxy: cannot use the host listener")
+                    }
+                    None => routes.proxy = Some(tx),
+                }
                 let events = egress.events.clone();
                 let proxy = tokio::spawn(crate::egress::serve_handed_over(rx, egress));
                 (proxy, events)
@@ -167,7 +183,11 @@ pub async fn wait(
             }
         }
         Err(()) => {
-            // Killing pid 1 makes the kernel kill everything else in its pid namespace.
+            // Killing pid 1 makes the kernel kill everything else in its pid namespace; without
+            // one, its descendants are found and killed first (pid 1 is their subreaper).
+            if !namespaces {
+                crate::tree::kill_descendants(pid.as_raw());
+            }
             let _ = kill(pid, nix::sys::signal::Signal::SIGKILL);
             exited(pid, &mut sigchld).await;
             messages.abort();

@@ -15,6 +15,7 @@ fn the_strict_profile_blocks_every_escape_and_every_control_escapes() {
         users: vec![User::Current, User::Nobody],
         jobs: 4,
         only: Vec::new(),
+        mode: Default::default(),
     };
     let r = suite::run(&config).expect("the suite runs");
     let table = report::text(&r);

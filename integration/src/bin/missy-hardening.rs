@@ -8,13 +8,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use missy_hardening::suite::{self, Config, ProbeProgram, User, report};
+use missy_hardening::suite::{self, Config, Mode, ProbeProgram, User, report};
 
 const USAGE: &str = "\
 usage: missy-hardening [--sandbox PATH] [--probe PATH] [--profile NAME]... [--users root|nobody|both]
-                       [--jobs N] [--only SCENARIO]... [--markdown] [--list]
+                       [--jobs N] [--only SCENARIO]... [--mode namespaces|no-namespace]
+                       [--markdown] [--list]
   --profile   profiles to run under (default: base strict dev ci-strict)
   --users     who runs the supervisor (default: root and nobody when root, else the current user)
+  --mode      no-namespace: launch as on a host without user namespaces (profiles made
+              best-effort); scenarios that path cannot stop are marked `expected`
   --markdown  print docs/hardening.md instead of the table (the table goes to stderr)
   --list      list the scenarios and exit";
 
@@ -37,6 +40,7 @@ fn real_main() -> Result<ExitCode, String> {
     let mut jobs = 4;
     let mut only = Vec::new();
     let mut markdown = false;
+    let mut mode = Mode::Namespaces;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -54,6 +58,13 @@ fn real_main() -> Result<ExitCode, String> {
             }
             "--jobs" => jobs = value()?.parse().map_err(|_| "--jobs needs a number")?,
             "--only" => only.push(value()?),
+            "--mode" => {
+                mode = match value()?.as_str() {
+                    "namespaces" => Mode::Namespaces,
+                    "no-namespace" => Mode::NoNamespaces,
+                    other => return Err(format!("unknown --mode {other:?}")),
+                }
+            }
             "--markdown" => markdown = true,
             "--list" => {
                 for s in suite::scenarios::catalogue() {
@@ -94,6 +105,7 @@ fn real_main() -> Result<ExitCode, String> {
         users,
         jobs,
         only,
+        mode,
     };
     let r = suite::run(&config)?;
     let table = report::text(&r);

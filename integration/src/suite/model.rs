@@ -83,6 +83,35 @@ impl ProbeProgram {
     }
 }
 
+/// How the sandboxed cells launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The normal path: new user, mount, pid, network, ipc, uts and cgroup namespaces.
+    #[default]
+    Namespaces,
+    /// As on a host that denies user namespaces: `missy-sandbox` runs with
+    /// `MISSY_SANDBOX_CAP_FEATURES=no-userns`, each profile made best-effort. Scenarios listed
+    /// in `scenarios::nons` are expected to escape there, and are marked so.
+    NoNamespaces,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Namespaces => "namespaces",
+            Mode::NoNamespaces => "no-namespace",
+        }
+    }
+
+    /// The environment `missy-sandbox exec` gets in this mode.
+    pub fn sandbox_env(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Mode::Namespaces => None,
+            Mode::NoNamespaces => Some(("MISSY_SANDBOX_CAP_FEATURES", "no-userns")),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -96,6 +125,7 @@ pub struct Config {
     pub jobs: usize,
     /// Only these scenarios (all when empty).
     pub only: Vec<String>,
+    pub mode: Mode,
 }
 
 /// The limits a profile declares (`None`: the profile sets none).
@@ -329,6 +359,7 @@ pub struct Cell {
 #[derive(Debug)]
 pub struct Report {
     pub kernel: String,
+    pub mode: Mode,
     pub profiles: Vec<Profile>,
     pub users: Vec<User>,
     pub scenarios: Vec<&'static Scenario>,

@@ -334,11 +334,20 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     let unprotected = std::mem::take(&mut compiled.unprotected);
     let mut degraded = Vec::new();
     for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
+        degraded.push(control.describe());
+    }
+    if !degraded.is_empty() {
+        // One line naming what is not enforced; the details go to the audit log.
+        let ids: Vec<&str> = compiled
+            .controls
+            .iter()
+            .filter(|c| !c.status.is_enforced())
+            .map(|c| c.id.as_str())
+            .collect();
         eprintln!(
-            "missy-sandbox: WARNING (best-effort profile): {}: {}",
-            control.name, control.status
+            "missy-sandbox: WARNING: not enforced on this machine: {} (`missy-sandbox check` explains)",
+            ids.join(", ")
         );
-        degraded.push(format!("{}: {}", control.name, control.status));
     }
     if !compiled.withheld_env.is_empty() {
         tracing::info!(names = ?compiled.withheld_env, "secret-looking variables withheld from the sandbox");
@@ -528,9 +537,12 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
     let rule = match e {
         PlanError::Unenforceable { unmet, .. } => unmet
             .iter()
-            .map(|c| c.name.as_str())
+            .map(|c| c.id.as_str())
             .collect::<Vec<_>>()
             .join(", "),
+        PlanError::RunTmp(_) | PlanError::SocketFilter(_) | PlanError::ProxyListener(_) => {
+            "launch".to_string()
+        }
         PlanError::Workspace(_) => "workspace".to_string(),
         PlanError::Arch => "architecture".to_string(),
         PlanError::MissingGrant { at, .. } => at.clone(),
@@ -542,7 +554,10 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
         report(&refused.source);
     }
     match e {
-        PlanError::Unenforceable { .. } => EXIT_SETUP_FAILED,
+        PlanError::Unenforceable { .. }
+        | PlanError::RunTmp(_)
+        | PlanError::SocketFilter(_)
+        | PlanError::ProxyListener(_) => EXIT_SETUP_FAILED,
         _ => EXIT_BAD_INPUT,
     }
 }

@@ -34,6 +34,10 @@ impl Prestarted {
     /// asks for). Call single-threaded, with fds 1 and 2 not a terminal (the channels are then
     /// pipes): this process's fd 0 becomes the read end of pid 1's stdin pipe.
     pub fn start() -> Result<Prestarted, String> {
+        // Without user namespaces each run takes the no-namespace path: nothing to prestart.
+        if let Err(why) = crate::kernel::KernelFeatures::probe().user_namespaces {
+            return Err(format!("no spare pid 1 without user namespaces: {why}"));
+        }
         let (read, stdin_feed) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| format!("stdin pipe: {e}"))?;
         dup_onto(&read, 0).map_err(|e| format!("stdin pipe: {e}"))?;
@@ -42,6 +46,7 @@ impl Prestarted {
         let start = crate::init::Pid1Start {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
+            namespaces: true,
             new_netns: true,
             stdio: stdio.child_fds(),
         };

@@ -148,6 +148,12 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
             "best-effort"
         }
     );
+    if !policy.optional_controls.is_empty() {
+        println!(
+            "  kernel.optional = {} (a strict run goes on without them)",
+            policy.optional_controls.join(", ")
+        );
+    }
     println!(
         "\nFILESYSTEM  (mount namespace: only what is listed exists; Landlock ABI {} checks every access)",
         p.landlock.abi
@@ -295,8 +301,27 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
         "  host variables with secret-looking names (TOKEN, SECRET, PASSWORD, API_KEY, AWS_*, ...) never pass, even when named"
     );
     println!("\nENFORCEMENT ON THIS KERNEL");
+    if !compiled.plan.namespaces {
+        println!("  launch path: no namespaces (this user cannot create user namespaces)");
+    }
     for c in &compiled.controls {
-        println!("  {:<48} {}", c.name, c.status);
+        println!(
+            "  {:<18} {}{}",
+            c.id,
+            c.status,
+            if c.optional { " (optional)" } else { "" }
+        );
+        if let Some(remedy) = &c.remedy {
+            println!("  {:<18} remedy: {remedy}", "");
+        }
+    }
+    let unmet = crate::plan::enforcement::unmet(&compiled.controls);
+    if strict && !unmet.is_empty() {
+        let ids: Vec<&str> = unmet.iter().map(|c| c.id.as_str()).collect();
+        println!(
+            "\nexec REFUSES this strict profile here: not enforced: {}",
+            ids.join(", ")
+        );
     }
     0
 }

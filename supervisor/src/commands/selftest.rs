@@ -40,6 +40,7 @@ pub fn run(args: SelftestArgs) -> i32 {
         users,
         jobs: args.jobs.max(1),
         only: args.only,
+        mode: Default::default(),
     };
     match suite::run(&config) {
         Ok(r) => {

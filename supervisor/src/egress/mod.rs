@@ -19,6 +19,7 @@ pub mod dns;
 pub mod event;
 pub mod fetch;
 pub mod http;
+pub mod peer;
 pub mod policy;
 pub mod proxy;
 pub mod pump;
@@ -51,6 +52,9 @@ pub fn policy_of(policy: &Policy) -> EgressPolicy {
 pub struct Egress {
     pub policy: Arc<EgressPolicy>,
     pub events: Events,
+    /// On the host's loopback (no network namespace): serve only connections a process of
+    /// this sandbox holds (`peer`).
+    pub peers: Option<peer::SandboxPeers>,
 }
 
 impl Egress {
@@ -59,6 +63,7 @@ impl Egress {
         Egress {
             policy: Arc::new(policy_of(policy)),
             events: Events::audited(audit),
+            peers: None,
         }
     }
 }

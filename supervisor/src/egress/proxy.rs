@@ -39,7 +39,18 @@ pub async fn serve(listener: TcpListener, egress: Egress) {
             return;
         };
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, peer)) => {
+                // On the host's loopback, only the sandbox's own connections are served.
+                if let Some(peers) = &egress.peers
+                    && !listener
+                        .local_addr()
+                        .is_ok_and(|local| peers.owns(peer, local))
+                {
+                    tracing::warn!(%peer, "egress proxy: a connection from outside the sandbox was refused");
+                    continue;
+                }
+                stream
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "egress proxy: accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -302,6 +313,7 @@ mod tests {
                 Default::default(),
             )),
             events: Events::audited(audit),
+            peers: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = listener.local_addr().unwrap();

@@ -9,6 +9,7 @@ pub mod enforcement;
 pub mod env;
 pub mod limits;
 pub mod mounts;
+pub mod nons;
 pub mod protect;
 pub mod seccomp;
 pub mod seccomp_bpf;
@@ -72,6 +73,11 @@ pub struct LandlockPlan {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub profile: String,
+    /// Run in new user, mount, pid, ipc, uts, cgroup (and network) namespaces. False when user
+    /// namespaces are unavailable: the no-namespace path (`plan::nons`), where Landlock,
+    /// seccomp, the cgroup and a subreaper hold the sandbox without them.
+    #[serde(default = "yes")]
+    pub namespaces: bool,
     /// Host uid/gid the sandbox's root maps to (the supervisor's own).
     pub uid: u32,
     pub gid: u32,
@@ -93,6 +99,10 @@ pub struct Plan {
     /// deny-list and hands its listener to the supervisor.
     #[serde(default)]
     pub watch: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Per-invocation inputs that are not in the profile.
@@ -120,6 +130,12 @@ pub struct Compiled {
     pub protected: Vec<PathBuf>,
     /// Protected paths whose parent did not exist at launch (not protected; checked after).
     pub unprotected: Vec<PathBuf>,
+    /// No-namespace runs: the run's private host directory standing in for /tmp, removed
+    /// when dropped (after the run).
+    pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// No-namespace runs with `mode = "proxy"`: the proxy's listener on the host's loopback, at
+    /// an ephemeral port (the Plan's `proxy_port`), served by the supervisor.
+    pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +144,12 @@ pub enum PlanError {
     Workspace(PathBuf),
     #[error("this CPU architecture is not supported (x86_64 and aarch64 are)")]
     Arch,
+    #[error("cannot create the run's private /tmp directory on the host: {0}")]
+    RunTmp(std::io::Error),
+    #[error("cannot compile the no-namespace socket filter: {0}")]
+    SocketFilter(String),
+    #[error("cannot bind the egress proxy's listener on 127.0.0.1: {0}")]
+    ProxyListener(std::io::Error),
     #[error("{at}: {} does not exist on this machine; create it, or write the grant as \"?{}\" to skip it when it is missing", .path.display(), .spelled)]
     MissingGrant {
         /// The expanded path.
@@ -139,9 +161,9 @@ pub enum PlanError {
     },
     #[error("the protected path {} is a symbolic link: a link cannot be pinned in place, so the sandbox could replace it; replace the link by its target, or take the path out of [filesystem] protect", .0.display())]
     ProtectedSymlink(PathBuf),
-    #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}",
-        .unmet.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-        .unmet.iter().map(|c| format!("  {}: {}", c.name, c.status)).collect::<Vec<_>>().join("\n"))]
+    #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}\n  (a profile may list controls it can do without in [kernel] optional, or set [kernel] require = \"best-effort\"; `missy-sandbox check` explains this machine)",
+        .unmet.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", "),
+        .unmet.iter().map(|c| format!("  {}", c.describe())).collect::<Vec<_>>().join("\n"))]
     Unenforceable {
         profile: String,
         unmet: Vec<Control>,
@@ -313,10 +335,12 @@ fn builtin_rules(policy: &Policy) -> Vec<Grant> {
 /// What the sandbox's pid 1 needs before its Plan exists (it is cloned while the supervisor is
 /// still compiling): the ids its root maps to, and whether it gets a network namespace.
 pub fn pid1_start(policy: &Policy) -> Pid1Start {
+    let namespaces = KernelFeatures::probe().user_namespaces.is_ok();
     Pid1Start {
         uid: nix::unistd::geteuid().as_raw(),
         gid: nix::unistd::getegid().as_raw(),
-        new_netns: policy.network != NetworkMode::Host,
+        namespaces,
+        new_netns: namespaces && policy.network != NetworkMode::Host,
         stdio: crate::secrets::relay::INHERIT,
     }
 }
@@ -331,27 +355,61 @@ pub fn compile(
         return Err(PlanError::Workspace(inv.workspace.clone()));
     }
     let arch = kernel.arch.ok_or(PlanError::Arch)?;
+    let namespaces = kernel.user_namespaces.is_ok();
     let mut skipped = Vec::new();
     let (mut grants, symlinks) = resolve_grants(policy, &mut skipped)?;
-    let protected = protect::resolve(&policy.protect, &grants)?;
+    // Protection is built from mounts: without a mount namespace there is none (the
+    // `protected-paths` control says so).
+    let protected = if namespaces {
+        protect::resolve(&policy.protect, &grants)?
+    } else {
+        protect::Protected::default()
+    };
     for extra in &protected.extra_grants {
         if !grants.iter().any(|g| same_path(&g.path, &extra.path)) {
             grants.push(extra.clone());
         }
     }
     let tmp_size = policy.limits.tmp_size.map(|s| s.0);
-    let mount_ops = mounts::compile(&grants, &symlinks, &policy.mask, tmp_size, &protected);
-
-    let mut rules = builtin_rules(policy);
+    let mount_ops = if namespaces {
+        mounts::compile(&grants, &symlinks, &policy.mask, tmp_size, &protected)
+    } else {
+        Vec::new()
+    };
+    let run_tmp = (!namespaces)
+        .then(nons::run_tmp)
+        .transpose()
+        .map_err(PlanError::RunTmp)?
+        .map(std::sync::Arc::new);
+    let (grants, mut rules) = match &run_tmp {
+        None => (grants, builtin_rules(policy)),
+        Some(dir) => (
+            nons::relocate_tmp(grants, dir.path()),
+            nons::builtin_rules(dir.path()),
+        ),
+    };
     for g in &grants {
         match rules.iter_mut().find(|r| same_path(&r.path, &g.path)) {
             Some(r) => r.access = r.access.max(g.access),
             None => rules.push(g.clone()),
         }
     }
-    let limits = limits::compile(&policy.limits, kernel);
-    let proxy_port = (policy.network == NetworkMode::Proxy).then_some(crate::egress::PROXY_PORT);
-    let env = env::compile(policy, &inv.host_env, &inv.env_overrides, proxy_port);
+    let mut limits = limits::compile(&policy.limits, kernel);
+    // Without a network namespace the proxy listens on the host's loopback at a port of its
+    // own, and serves only this sandbox's connections (`egress::peer`).
+    let host_proxy = (policy.network == NetworkMode::Proxy && !namespaces)
+        .then(|| std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)))
+        .transpose()
+        .map_err(PlanError::ProxyListener)?;
+    let proxy_port = match &host_proxy {
+        Some(l) => Some(l.local_addr().map_err(PlanError::ProxyListener)?.port()),
+        None => (policy.network == NetworkMode::Proxy).then_some(crate::egress::PROXY_PORT),
+    };
+    let mut env = env::compile(policy, &inv.host_env, &inv.env_overrides, proxy_port);
+    if let Some(dir) = &run_tmp {
+        nons::relocate_env(&mut env.vars, dir.path());
+        nons::degrade_limits(&mut limits);
+    }
     let cwd = if grants
         .iter()
         .any(|g| g.is_dir && !mounts::is_builtin(&g.path) && within(&inv.cwd, &g.path))
@@ -368,11 +426,7 @@ pub fn compile(
     };
     let controls = enforcement::assess(policy, kernel, &limits);
     if policy.require == Require::Strict {
-        let unmet: Vec<Control> = controls
-            .iter()
-            .filter(|c| !c.status.is_enforced())
-            .cloned()
-            .collect();
+        let unmet = enforcement::unmet(&controls);
         if !unmet.is_empty() {
             return Err(PlanError::Unenforceable {
                 profile: policy.name.clone(),
@@ -381,11 +435,16 @@ pub fn compile(
         }
     }
     let start = pid1_start(policy);
+    let mut seccomp = seccomp_bpf::default_programs(arch);
+    if !namespaces && policy.network != NetworkMode::Host {
+        seccomp.push(nons::socket_filter(arch).map_err(PlanError::SocketFilter)?);
+    }
     let plan = Plan {
         profile: policy.name.clone(),
+        namespaces,
         uid: start.uid,
         gid: start.gid,
-        new_netns: start.new_netns,
+        new_netns: namespaces && policy.network != NetworkMode::Host,
         hostname: "missy-sandbox".into(),
         proxy_port,
         mounts: mount_ops,
@@ -397,7 +456,7 @@ pub fn compile(
             connect_ports: proxy_port.into_iter().collect(),
             log_new_exec: false,
         },
-        seccomp: seccomp_bpf::default_programs(arch),
+        seccomp,
         rlimits: limits.rlimits.clone(),
         env: env.vars.into_iter().collect(),
         argv: inv.argv.clone(),
@@ -413,6 +472,8 @@ pub fn compile(
         placeholders: protected.placeholders,
         protected: protected.paths,
         unprotected: protected.skipped,
+        run_tmp,
+        host_proxy: host_proxy.map(std::sync::Arc::new),
     })
 }
 

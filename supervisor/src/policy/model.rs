@@ -100,6 +100,9 @@ pub struct Policy {
     /// Variable name → vault entry name (`vault://` stripped), resolved at launch.
     pub env_secrets: BTreeMap<String, String>,
     pub require: Require,
+    /// `[kernel] optional`: controls (ids from `plan::enforcement::CONTROL_IDS`) a strict
+    /// profile can run without; accumulated along the `extends` chain.
+    pub optional_controls: Vec<String>,
     pub audit: AuditSettings,
 }
 
@@ -129,6 +132,7 @@ impl Policy {
             env_path: Vec::new(),
             env_secrets: BTreeMap::new(),
             require: Require::Strict,
+            optional_controls: Vec::new(),
             audit: AuditSettings::default(),
         }
     }
@@ -443,10 +447,29 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
     if let Some(env) = &raw.env {
         super::env::apply(policy, file, env, ctx)?;
     }
-    if let Some(k) = &raw.kernel
-        && let Some(r) = k.require
-    {
-        policy.require = r;
+    if let Some(k) = &raw.kernel {
+        if let Some(r) = k.require {
+            policy.require = r;
+        }
+        for id in k.optional.iter().flatten() {
+            let name = id.get_ref();
+            if !crate::plan::enforcement::CONTROL_IDS.contains(&name.as_str()) {
+                return Err(invalid(
+                    file,
+                    "kernel",
+                    "optional",
+                    id.span(),
+                    format!("`{name}` is not a control this sandbox knows"),
+                    &format!(
+                        "one of {}",
+                        crate::plan::enforcement::CONTROL_IDS.join(", ")
+                    ),
+                ));
+            }
+            if !policy.optional_controls.contains(name) {
+                policy.optional_controls.push(name.clone());
+            }
+        }
     }
     if let Some(a) = &raw.audit {
         apply_audit(&mut policy.audit, file, a, ctx)?;

@@ -129,6 +129,8 @@ pub enum Require {
 #[serde(deny_unknown_fields)]
 pub struct RawKernel {
     pub require: Option<Require>,
+    /// Controls a strict profile may run without (`plan::enforcement::CONTROL_IDS`).
+    pub optional: Option<Vec<Located<String>>>,
 }
 
 /// `[audit]`: where this profile's runs are recorded and what a failed record means.

@@ -71,6 +71,7 @@ macro_rules! plain {
 
 mod filesystem;
 mod network;
+pub mod nons;
 mod processes;
 mod resources;
 mod secrets;
