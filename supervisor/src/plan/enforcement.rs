@@ -17,6 +17,7 @@ pub const CONTROL_IDS: &[&str] = &[
     "ipc-namespace",
     "network",
     "filesystem",
+    "protected-paths",
     "signal-scope",
     "seccomp",
     "capabilities",
@@ -147,6 +148,18 @@ pub fn assess(policy: &Policy, k: &KernelFeatures, limits: &LimitPlan) -> Vec<Co
         },
     );
     push("network", "network isolation", network(policy, k, userns));
+    if !policy.protect.is_empty() {
+        push(
+            "protected-paths",
+            "protected paths in writable grants ([filesystem] protect)",
+            match userns {
+                None => enforced("read-only binds and placeholders in the mount namespace"),
+                Some(_) => no_userns(
+                    "the protected paths (git hooks and config, .envrc, shell startup files, ...) are as writable as the rest of the workspace",
+                ),
+            },
+        );
+    }
     push(
         "filesystem",
         "filesystem access rules",
