@@ -11,6 +11,7 @@ pub mod base;
 pub mod diff;
 mod fsat;
 pub mod layer;
+pub mod run;
 #[cfg(test)]
 mod tests;
 

@@ -6,6 +6,8 @@
 use std::time::Instant;
 
 use crate::audit::{self, AuditConfig, Ending, RunAudit, RunInfo};
+use crate::changes::run::OverlayRun;
+use crate::changes::{OnExit, WorkspaceMode};
 use crate::cli::ExecArgs;
 use crate::commands::{EXIT_BAD_INPUT, context, report};
 use crate::init::EXIT_SETUP_FAILED;
@@ -18,6 +20,7 @@ use crate::{policy, report, spawn};
 pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     let started = Instant::now();
     let run_id = audit::new_run_id();
+    let change_set_id = run_id.clone();
     let span = tracing::info_span!("run", run = %run_id, profile = %args.profile);
     let _entered = span.enter();
     let ctx = match context(args.workspace.as_deref()) {
@@ -149,6 +152,22 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             return report_plan_error(&e, Some(&audit));
         }
     };
+    let overlay = match overlay_run(
+        &args.workspace_mode,
+        args.on_exit,
+        &policy,
+        &invocation,
+        &change_set_id,
+        &mut compiled.plan.mounts,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            pending.abort();
+            report(&e);
+            let _ = audit.policy_refusal("workspace-mode", &e);
+            return EXIT_SETUP_FAILED;
+        }
+    };
     let mut degraded = Vec::new();
     for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
         eprintln!(
@@ -181,10 +200,12 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         Ok(l) => l,
         Err(e @ spawn::LaunchError::Refused(_)) => {
             report(&e);
+            overlay.map(OverlayRun::abandon);
             return EXIT_SETUP_FAILED;
         }
         Err(e) => {
             report(&e);
+            overlay.map(OverlayRun::abandon);
             let end = ending(EXIT_SETUP_FAILED, started, None);
             let _ = audit.setup_failure("launch", &e.to_string(), &end);
             return EXIT_SETUP_FAILED;
@@ -243,6 +264,13 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
                 report(m);
             }
             let status = outcome.exit_status();
+            if let Some(overlay) = overlay {
+                if matches!(outcome, Outcome::SetupFailed { .. }) {
+                    overlay.abandon();
+                } else {
+                    overlay.finish(status, &protected_paths());
+                }
+            }
             let mut end = ending(status, started, message);
             end.resources.output_bytes = Some(relayed.bytes);
             end.report = denial_report;
@@ -263,6 +291,39 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             EXIT_SETUP_FAILED
         }
     }
+}
+
+/// `--workspace-mode overlay` (or the profile's): create the change set and overlay the
+/// workspace in the mount plan. None in direct mode.
+fn overlay_run(
+    mode: &Option<WorkspaceMode>,
+    on_exit: Option<OnExit>,
+    policy: &policy::Policy,
+    invocation: &Invocation,
+    id: &str,
+    mounts: &mut Vec<plan::MountOp>,
+) -> Result<Option<OverlayRun>, String> {
+    // TODO(profile keys): `[filesystem] workspace_mode` / `on_exit` fill these defaults.
+    if mode.unwrap_or_default() != WorkspaceMode::Overlay {
+        return Ok(None);
+    }
+    let on_exit = on_exit.unwrap_or(OnExit::Keep);
+    crate::changes::run::prepare(
+        id,
+        &policy.name,
+        &invocation.workspace,
+        &invocation.argv,
+        on_exit,
+        mounts,
+    )
+    .map(Some)
+}
+
+/// Paths never applied from a change set.
+// TODO(protect): use the profile's `[filesystem] protect` list once that key is merged.
+fn protected_paths() -> crate::changes::Protected {
+    crate::changes::Protected::new(crate::changes::DEFAULT_PROTECTED)
+        .expect("the default protected patterns are valid globs")
 }
 
 fn ending(exit_status: i32, started: Instant, message: Option<String>) -> Ending {

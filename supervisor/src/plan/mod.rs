@@ -9,6 +9,7 @@ pub mod enforcement;
 pub mod env;
 pub mod limits;
 pub mod mounts;
+pub mod overlay;
 pub mod seccomp;
 pub mod seccomp_bpf;
 

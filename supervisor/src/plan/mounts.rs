@@ -33,6 +33,13 @@ pub enum MountOp {
     MaskDir { path: PathBuf },
     /// Hide a file behind an empty read-only file.
     MaskFile { path: PathBuf },
+    /// `--workspace-mode overlay`: an overlayfs at `path` over the host's `path`, whose writes
+    /// land in `upper` (a change-set directory of the supervisor). See plan/overlay.rs.
+    Overlay {
+        path: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+    },
 }
 
 impl MountOp {
@@ -41,7 +48,8 @@ impl MountOp {
             MountOp::Bind { path, .. }
             | MountOp::Tmpfs { path, .. }
             | MountOp::MaskDir { path }
-            | MountOp::MaskFile { path } => path,
+            | MountOp::MaskFile { path }
+            | MountOp::Overlay { path, .. } => path,
             MountOp::Symlink { link, .. } => link,
             MountOp::Dev => Path::new("/dev"),
             MountOp::Proc => Path::new("/proc"),
