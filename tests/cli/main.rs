@@ -15,6 +15,7 @@ mod harness;
 mod host_state;
 mod lifetime;
 mod load;
+mod overlay;
 mod profiles;
 mod report;
 mod secrets;
