@@ -303,11 +303,11 @@ fn overlay_run(
     id: &str,
     mounts: &mut Vec<plan::MountOp>,
 ) -> Result<Option<OverlayRun>, String> {
-    // TODO(profile keys): `[filesystem] workspace_mode` / `on_exit` fill these defaults.
-    if mode.unwrap_or_default() != WorkspaceMode::Overlay {
+    // The flag, else the profile's `[filesystem]` key, else direct (and keep).
+    if mode.or(policy.workspace_mode).unwrap_or_default() != WorkspaceMode::Overlay {
         return Ok(None);
     }
-    let on_exit = on_exit.unwrap_or(OnExit::Keep);
+    let on_exit = on_exit.or(policy.on_exit).unwrap_or(OnExit::Keep);
     crate::changes::run::prepare(
         id,
         &policy.name,

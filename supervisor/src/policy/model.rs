@@ -72,6 +72,9 @@ pub struct Policy {
     pub exec: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
     pub mask: Vec<PathBuf>,
+    /// `[filesystem] workspace_mode` and `on_exit`: the defaults of the `exec` flags.
+    pub workspace_mode: Option<crate::changes::WorkspaceMode>,
+    pub on_exit: Option<crate::changes::OnExit>,
     /// Grants written with the optional marker (`"?{home}/.cargo"`) in every file that names
     /// them: skipped when the path does not exist. Any other grant must exist.
     pub optional: Vec<PathBuf>,
@@ -111,6 +114,8 @@ impl Policy {
             exec: Vec::new(),
             write: Vec::new(),
             mask: Vec::new(),
+            workspace_mode: None,
+            on_exit: None,
             optional: Vec::new(),
             grant_origins: Vec::new(),
             network: NetworkMode::None,
@@ -360,6 +365,12 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
                 _ => &mut policy.mask,
             };
             push_unique_paths(target, entries.into_iter().map(|e| e.path));
+        }
+        if let Some(mode) = &fs.workspace_mode {
+            policy.workspace_mode = Some(*mode.get_ref());
+        }
+        if let Some(on_exit) = &fs.on_exit {
+            policy.on_exit = Some(*on_exit.get_ref());
         }
     }
     if let Some(net) = &raw.network {
