@@ -76,6 +76,7 @@ bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/audit.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/proxy.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/censor.sh >> docs/benchmarks.md
+	MISSY_BIN=$(RELEASE) bash integration/bench/workspace.sh >> docs/benchmarks.md
 
 # Fuzzing (fuzz/, its own workspace): each target in turn, from its committed corpus, for
 # FUZZ_SECONDS; stops at the first target that crashes (libFuzzer leaves the input in
