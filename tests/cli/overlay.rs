@@ -14,7 +14,8 @@ use crate::harness::*;
 /// Deletes, edits, renames a directory, changes a mode, adds a symlink and a nested directory.
 const SCRIPT: &str = "set -e; echo changed >> a.txt; rm del.txt; mv dir renamed; \
 chmod 755 script.sh; ln -s a.txt link; mkdir -p new/deep; echo n > new/deep/f; rm -r gone; \
-printf 'x\\000y' > bin.dat";
+printf 'x\\000y' > bin.dat; \
+rm -r swap; mkdir swap; echo fresh > swap/n";
 
 /// Every entry below `dir`: type, mode, content hash or link target (owners and times aside).
 fn tree(dir: &Path) -> BTreeMap<String, String> {
@@ -48,12 +49,13 @@ fn populate(ws: &Scratch, user: User) {
     ws.file("a.txt", "one\n", user);
     ws.file("del.txt", "bye\n", user);
     ws.file("script.sh", "#!/bin/sh\n", user);
-    for d in ["dir", "gone"] {
+    for d in ["dir", "gone", "swap"] {
         std::fs::create_dir(ws.path().join(d)).unwrap();
         chown(&ws.path().join(d), user);
     }
     ws.file("dir/x", "x\n", user);
     ws.file("gone/y", "y\n", user);
+    ws.file("swap/old", "old\n", user);
 }
 
 fn store(user: User) -> Scratch {
@@ -233,5 +235,42 @@ fn a_change_set_cannot_write_outside_through_its_symlink() {
             target.exists(),
             "as {user:?}: the control run did not write outside"
         );
+    }
+}
+
+#[test]
+fn overlay_mode_refuses_a_workspace_the_profile_does_not_grant_writable() {
+    for user in USERS {
+        let (ws, st, profiles) = (Scratch::new(user), store(user), Scratch::new(user));
+        let profile = profiles.file(
+            "ro.toml",
+            "extends = \"base\"\n[filesystem]\nread = [\"{workspace}\"]\n",
+            user,
+        );
+        let out = exec_command(
+            user,
+            &ws,
+            profile.to_str().unwrap(),
+            &["--workspace-mode", "overlay", "--"],
+        )
+        .args(["sh", "-c", "true"])
+        .env("MISSY_SANDBOX_CHANGES", st.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(125), "as {user:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("overlay mode needs the workspace"));
+        assert_eq!(
+            set_count(&st),
+            0,
+            "as {user:?}: a refused run left a change set"
+        );
+        // The control: the same profile runs in direct mode.
+        let direct = exec_command(user, &ws, profile.to_str().unwrap(), &["--"])
+            .args(["sh", "-c", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        ok("direct run", &direct);
     }
 }

@@ -29,6 +29,8 @@ use super::layer::{Change, Kind};
 #[derive(Debug, Clone)]
 pub struct Protected {
     set: GlobSet,
+    /// Fail closed: set when the default list could not be compiled.
+    all: bool,
 }
 
 /// What the dev and agent profiles protect (issue 9): hooks and config that the host runs later.
@@ -67,14 +69,24 @@ impl Protected {
             pattern: String::new(),
             reason: e.to_string(),
         })?;
-        Ok(Protected { set })
+        Ok(Protected { set, all: false })
+    }
+
+    /// [`DEFAULT_PROTECTED`]; if it ever failed to compile, everything is protected.
+    pub fn defaults() -> Protected {
+        Protected::new(DEFAULT_PROTECTED).unwrap_or(Protected {
+            set: GlobSet::empty(),
+            all: true,
+        })
     }
 
     /// `rel` or one of its ancestors is protected.
     pub fn covers(&self, rel: &Path) -> bool {
-        rel.ancestors()
-            .filter(|a| !a.as_os_str().is_empty())
-            .any(|a| self.set.is_match(a))
+        self.all
+            || rel
+                .ancestors()
+                .filter(|a| !a.as_os_str().is_empty())
+                .any(|a| self.set.is_match(a))
     }
 }
 
@@ -195,8 +207,21 @@ fn apply_one(ws: BorrowedFd<'_>, upper: &Path, change: &Change) -> Result<(), Er
                 .open(upper.join(&change.rel))
                 .map_err(io_errno)?;
             let (tmp, fd) = temp(dir, |dir, tmp| fsat::create_file(dir, tmp, 0o600))?;
-            let written = copy(&source, fd)
-                .and_then(|fd| fchmod(fd.as_fd(), Mode::from_bits_truncate(mode & 0o777)));
+            let written = copy(&source, fd).and_then(|fd| {
+                // A replaced file keeps its owner, as an edit in place would (possible only
+                // for root; anyone else owns what they create anyway).
+                if let Some(st) = existing
+                    .as_ref()
+                    .filter(|st| fsat::kind(st) == SFlag::S_IFREG)
+                {
+                    let _ = nix::unistd::fchown(
+                        fd.as_fd(),
+                        Some(nix::unistd::Uid::from_raw(st.st_uid)),
+                        Some(nix::unistd::Gid::from_raw(st.st_gid)),
+                    );
+                }
+                fchmod(fd.as_fd(), Mode::from_bits_truncate(mode & 0o777))
+            });
             replace(dir, &tmp, name, existing.as_ref(), written)
         }
         Kind::Symlink { target } => {

@@ -200,12 +200,16 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         Ok(l) => l,
         Err(e @ spawn::LaunchError::Refused(_)) => {
             report(&e);
-            overlay.map(OverlayRun::abandon);
+            if let Some(o) = overlay {
+                o.abandon();
+            }
             return EXIT_SETUP_FAILED;
         }
         Err(e) => {
             report(&e);
-            overlay.map(OverlayRun::abandon);
+            if let Some(o) = overlay {
+                o.abandon();
+            }
             let end = ending(EXIT_SETUP_FAILED, started, None);
             let _ = audit.setup_failure("launch", &e.to_string(), &end);
             return EXIT_SETUP_FAILED;
@@ -322,8 +326,7 @@ fn overlay_run(
 /// Paths never applied from a change set.
 // TODO(protect): use the profile's `[filesystem] protect` list once that key is merged.
 fn protected_paths() -> crate::changes::Protected {
-    crate::changes::Protected::new(crate::changes::DEFAULT_PROTECTED)
-        .expect("the default protected patterns are valid globs")
+    crate::changes::Protected::defaults()
 }
 
 fn ending(exit_status: i32, started: Instant, message: Option<String>) -> Ending {
