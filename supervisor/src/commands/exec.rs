@@ -106,7 +106,15 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     };
     if args.dry_run {
         return match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
-            Ok(compiled) => match serde_json::to_string_pretty(&compiled.plan) {
+            Ok(mut compiled) => match dry_run_overlay(
+                args.workspace_mode.or(policy.workspace_mode),
+                &invocation.workspace,
+                &change_set_id,
+                &mut compiled.plan.mounts,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|()| serde_json::to_string_pretty(&compiled.plan).map_err(|e| e.to_string()))
+            {
                 Ok(json) => {
                     println!("{}", crate::secrets::guard::censor(&json));
                     0
@@ -309,6 +317,11 @@ fn overlay_run(
 ) -> Result<Option<OverlayRun>, String> {
     // The flag, else the profile's `[filesystem]` key, else direct (and keep).
     if mode.or(policy.workspace_mode).unwrap_or_default() != WorkspaceMode::Overlay {
+        if on_exit.is_some() {
+            report(
+                &"--on-exit has no effect in direct workspace mode (the workload writes to the workspace itself)",
+            );
+        }
         return Ok(None);
     }
     let on_exit = on_exit.or(policy.on_exit).unwrap_or(OnExit::Keep);
@@ -321,6 +334,20 @@ fn overlay_run(
         mounts,
     )
     .map(Some)
+}
+
+/// A dry run shows the overlay where the change set would be, without creating it.
+fn dry_run_overlay(
+    mode: Option<WorkspaceMode>,
+    workspace: &std::path::Path,
+    id: &str,
+    mounts: &mut Vec<plan::MountOp>,
+) -> Result<(), plan::overlay::OverlayError> {
+    if mode.unwrap_or_default() != WorkspaceMode::Overlay {
+        return Ok(());
+    }
+    let dir = crate::changes::store().join(id);
+    plan::overlay::apply(mounts, workspace, &dir.join("upper"), &dir.join("work"))
 }
 
 /// Paths never applied from a change set.
