@@ -274,3 +274,40 @@ fn overlay_mode_refuses_a_workspace_the_profile_does_not_grant_writable() {
         ok("direct run", &direct);
     }
 }
+
+#[test]
+fn a_path_edited_after_the_run_is_a_conflict_left_as_the_user_made_it() {
+    for user in USERS {
+        let (ws, st) = (Scratch::new(user), store(user));
+        populate(&ws, user);
+        ok(
+            "sandboxed run",
+            &overlay_run(
+                user,
+                &ws,
+                &st,
+                "keep",
+                "echo sandbox > a.txt; echo new > b.txt",
+            ),
+        );
+        ws.file("a.txt", "edited by the user\n", user);
+        let id = String::from_utf8_lossy(&changes(user, &st, &["list"]).stdout)
+            .split_whitespace()
+            .next()
+            .expect("one change set")
+            .to_string();
+        let applied = changes(user, &st, &["apply", &id]);
+        ok("changes apply", &applied);
+        let stderr = String::from_utf8_lossy(&applied.stderr);
+        assert!(
+            stderr.contains("conflict") && stderr.contains("a.txt"),
+            "{stderr}"
+        );
+        let a = std::fs::read_to_string(ws.path().join("a.txt")).unwrap();
+        assert_eq!(a, "edited by the user\n", "as {user:?}");
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join("b.txt")).unwrap(),
+            "new\n"
+        );
+    }
+}
