@@ -1,45 +1,82 @@
 //! `changes show`: a change set as a unified diff against the workspace as it is now. Text
 //! files get line diffs; a binary file (a NUL byte, or not UTF-8) is summarised by size and hash.
+//! The workspace side is read through `fsat` like apply: a symlink there is never followed.
 
 use std::fmt::Write;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
+use nix::sys::stat::SFlag;
 use similar::TextDiff;
 
-use super::base;
 use super::layer::{Change, Kind};
+use super::{base, fsat};
 
-fn read_text(path: &Path) -> Result<Option<String>, std::io::Error> {
-    let bytes = std::fs::read(path)?;
-    if bytes.contains(&0) {
-        return Ok(None);
-    }
-    Ok(String::from_utf8(bytes).ok())
+/// The workspace's entry at a changed path.
+enum Old {
+    Absent,
+    File {
+        bytes: Vec<u8>,
+        mode: u32,
+    },
+    /// A directory, symlink, something else, or a path that cannot be reached without following
+    /// a symlink.
+    Other,
 }
 
-fn summary(path: &Path) -> String {
-    match std::fs::File::open(path) {
-        Ok(f) => {
-            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let hash = base::hash(f).unwrap_or_default();
-            format!("{size} bytes, sha256 {hash}")
+fn old_state(ws: BorrowedFd<'_>, rel: &Path) -> Old {
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Old::Other;
+    };
+    let Ok(dir) = fsat::open_dir(ws, parent) else {
+        return Old::Absent;
+    };
+    match fsat::stat(dir.as_fd(), name) {
+        Ok(None) => Old::Absent,
+        Ok(Some(st)) if fsat::kind(&st) == SFlag::S_IFREG => {
+            let mut bytes = Vec::new();
+            let read = fsat::open_file(dir.as_fd(), name)
+                .map(std::fs::File::from)
+                .map_err(std::io::Error::from)
+                .and_then(|mut f| f.read_to_end(&mut bytes));
+            match read {
+                Ok(_) => Old::File {
+                    bytes,
+                    mode: st.st_mode & 0o7777,
+                },
+                Err(_) => Old::Other,
+            }
         }
-        Err(e) => format!("unreadable: {e}"),
+        _ => Old::Other,
     }
 }
 
-/// Render every change; `old` is the workspace path, `new` the layer path. Symlinks in the
-/// workspace are shown as symlinks, not followed.
-pub fn render(changes: &[Change], workspace: &Path, upper: &Path) -> String {
+fn text(bytes: &[u8]) -> Option<&str> {
+    if bytes.contains(&0) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
+fn summary(bytes: &[u8]) -> String {
+    format!(
+        "{} bytes, sha256 {}",
+        bytes.len(),
+        base::hash(bytes).unwrap_or_default()
+    )
+}
+
+/// Render every change of the layer at `upper` against `workspace`.
+pub fn render(changes: &[Change], workspace: &Path, upper: &Path) -> std::io::Result<String> {
+    let ws = std::fs::File::open(workspace)?;
     let mut out = String::new();
     for change in changes {
         let rel = change.rel.display();
-        let old = workspace.join(&change.rel);
-        let old_meta = std::fs::symlink_metadata(&old).ok();
-        let old_is_file = old_meta.as_ref().is_some_and(|m| m.is_file());
+        let old = old_state(ws.as_fd(), &change.rel);
         match &change.kind {
             Kind::Dir { mode, opaque } => {
-                if old_meta.is_none() {
+                if matches!(old, Old::Absent) {
                     let _ = writeln!(out, "new directory {rel} (mode {mode:o})");
                 } else if *opaque {
                     let _ = writeln!(out, "replaced directory {rel}: old content removed");
@@ -55,30 +92,31 @@ pub fn render(changes: &[Change], workspace: &Path, upper: &Path) -> String {
                 let _ = writeln!(out, "refused {rel}: {why} (never applied)");
             }
             Kind::File { mode, .. } => {
-                let new = upper.join(&change.rel);
-                let before = if old_is_file {
-                    read_text(&old).ok().flatten()
-                } else {
-                    Some(String::new())
+                let new = match std::fs::read(upper.join(&change.rel)) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = writeln!(out, "unreadable {rel} in the change set: {e}");
+                        continue;
+                    }
                 };
-                let after = read_text(&new).ok().flatten();
-                let old_mode = old_meta
-                    .as_ref()
-                    .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
-                if old_mode.is_some_and(|m| m != *mode) {
-                    let _ = writeln!(out, "mode {rel}: {:o} -> {mode:o}", old_mode.unwrap_or(0));
-                }
-                match (before, after) {
-                    (Some(before), Some(after)) => {
-                        if before == after && old_is_file {
+                let (before, from) = match &old {
+                    Old::File {
+                        bytes,
+                        mode: old_mode,
+                    } => {
+                        if old_mode != mode {
+                            let _ = writeln!(out, "mode {rel}: {old_mode:o} -> {mode:o}");
+                        }
+                        if *bytes == new {
                             continue;
                         }
-                        let from = if old_is_file {
-                            format!("a/{rel}")
-                        } else {
-                            "/dev/null".into()
-                        };
-                        let diff = TextDiff::from_lines(&before, &after);
+                        (bytes.as_slice(), format!("a/{rel}"))
+                    }
+                    _ => (&[][..], "/dev/null".to_string()),
+                };
+                match (text(before), text(&new)) {
+                    (Some(before), Some(after)) => {
+                        let diff = TextDiff::from_lines(before, after);
                         let _ = write!(
                             out,
                             "{}",
@@ -86,10 +124,9 @@ pub fn render(changes: &[Change], workspace: &Path, upper: &Path) -> String {
                         );
                     }
                     _ => {
-                        let was = if old_is_file {
-                            summary(&old)
-                        } else {
-                            "absent".into()
+                        let was = match &old {
+                            Old::File { bytes, .. } => summary(bytes),
+                            _ => "absent".into(),
                         };
                         let _ = writeln!(out, "binary {rel}: {was} -> {}", summary(&new));
                     }
@@ -97,5 +134,5 @@ pub fn render(changes: &[Change], workspace: &Path, upper: &Path) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }

@@ -203,3 +203,27 @@ fn opaque_directory_replaces_old_content() {
     assert!(!ws.join("d/old").exists());
     assert!(ws.join("d/new").exists());
 }
+
+#[test]
+fn show_never_reads_through_a_workspace_symlink() {
+    let t = tempfile::tempdir().unwrap();
+    let (ws, up, outside) = (
+        t.path().join("ws"),
+        t.path().join("up"),
+        t.path().join("outside"),
+    );
+    fs::create_dir_all(&ws).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("secret"), "TOPSECRET\n").unwrap();
+    symlink(&outside, ws.join("link")).unwrap();
+    fs::create_dir_all(up.join("link")).unwrap();
+    fs::write(up.join("link/secret"), "mine\n").unwrap();
+    fs::write(up.join("bin"), b"a\0b").unwrap();
+    let changes = layer::read(&up).unwrap();
+    let shown = super::diff::render(&changes, &ws, &up).unwrap();
+    assert!(!shown.contains("TOPSECRET"), "{shown}");
+    assert!(
+        shown.contains("+mine") && shown.contains("binary bin: absent -> 3 bytes"),
+        "{shown}"
+    );
+}

@@ -54,10 +54,10 @@ pub fn run(cmd: ChangesCommand) -> i32 {
         ChangesCommand::List => list(),
         ChangesCommand::Show { id } => ChangeSet::open(&id).and_then(|set| {
             let changes = set.changes()?;
-            print!(
-                "{}",
-                changes::diff::render(&changes, &set.meta.workspace, &set.upper())
-            );
+            let diff = changes::diff::render(&changes, &set.meta.workspace, &set.upper()).map_err(
+                |e| changes::ChangesError::io("open the workspace", &set.meta.workspace, e),
+            )?;
+            print!("{diff}");
             Ok(0)
         }),
         ChangesCommand::Apply { id } => ChangeSet::open(&id).and_then(apply),
