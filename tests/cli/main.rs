@@ -6,7 +6,9 @@
 
 mod audit;
 mod behaviour;
+mod broker;
 mod corpus;
+mod daemon;
 mod egress;
 mod escapes;
 mod faults;
@@ -17,5 +19,6 @@ mod lifetime;
 mod load;
 mod overlay;
 mod profiles;
+mod protect;
 mod report;
 mod secrets;

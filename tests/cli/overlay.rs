@@ -311,3 +311,48 @@ fn a_path_edited_after_the_run_is_a_conflict_left_as_the_user_made_it() {
         );
     }
 }
+
+/// Under `dev` the repository is a writable bind of its own (protected paths inside it): in
+/// overlay mode its writes must go through the change set too.
+#[test]
+fn a_git_commit_under_dev_goes_through_the_overlay() {
+    const COMMIT: &str =
+        "git add a.txt && git -c user.email=t@t -c user.name=t commit -qm sandboxed";
+    for user in USERS {
+        let (ws, st) = (Scratch::new(user), store(user));
+        populate(&ws, user);
+        bare(user, &ws, "git init -q .");
+        let before = tree(ws.path());
+        let run = |on_exit: &str| {
+            exec_command(
+                user,
+                &ws,
+                "dev",
+                &["--workspace-mode", "overlay", "--on-exit", on_exit, "--"],
+            )
+            .args(["sh", "-c", COMMIT])
+            .env("MISSY_SANDBOX_CHANGES", st.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+        };
+        ok("commit, discarded", &run("discard"));
+        assert_eq!(
+            tree(ws.path()),
+            before,
+            "as {user:?}: the discarded commit reached .git"
+        );
+        ok("commit, applied", &run("apply"));
+        let log = user
+            .command(Path::new("/usr/bin/git"))
+            .args(["log", "--format=%s"])
+            .current_dir(ws.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&log.stdout).trim(),
+            "sandboxed",
+            "as {user:?}: {log:?}"
+        );
+    }
+}

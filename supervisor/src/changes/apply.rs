@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use nix::errno::Errno;
 use nix::sys::stat::{Mode, SFlag, fchmod};
 
@@ -23,9 +23,9 @@ use super::base::{self, Base};
 use super::fsat;
 use super::layer::{Change, Kind};
 
-/// Paths (or globs) relative to the workspace that are never applied.
-// TODO(protect): fill from the profile's `[filesystem] protect` key once it is merged; until then
-// callers pass the list (exec and `changes apply` use `DEFAULT_PROTECTED`).
+/// Paths (or globs, matching within one component) relative to the workspace that are never
+/// applied: the profile's `[filesystem] protect` list plus [`DEFAULT_PROTECTED`], so a profile
+/// without a list (strict) still never applies a git hook from a change set.
 #[derive(Debug, Clone)]
 pub struct Protected {
     set: GlobSet,
@@ -59,10 +59,13 @@ impl Protected {
         let mut b = GlobSetBuilder::new();
         for p in patterns {
             let p = p.as_ref().trim_end_matches('/');
-            let glob = Glob::new(p).map_err(|e| ChangesError::Protect {
-                pattern: p.to_string(),
-                reason: e.to_string(),
-            })?;
+            let glob = GlobBuilder::new(p)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| ChangesError::Protect {
+                    pattern: p.to_string(),
+                    reason: e.to_string(),
+                })?;
             b.add(glob);
         }
         let set = b.build().map_err(|e| ChangesError::Protect {
@@ -70,6 +73,27 @@ impl Protected {
             reason: e.to_string(),
         })?;
         Ok(Protected { set, all: false })
+    }
+
+    /// The profile's `protect` entries (relative ones as they are, absolute ones inside
+    /// `workspace` made relative to it) plus the defaults; if they fail to compile (the policy
+    /// loader validated them), everything is protected.
+    pub fn for_profile(protect: &[String], workspace: &Path) -> Protected {
+        let mut patterns: Vec<String> = DEFAULT_PROTECTED.iter().map(|p| p.to_string()).collect();
+        for entry in protect {
+            let path = Path::new(entry);
+            if path.is_absolute() {
+                if let Ok(rel) = path.strip_prefix(workspace) {
+                    patterns.push(rel.to_string_lossy().into_owned());
+                }
+            } else {
+                patterns.push(entry.clone());
+            }
+        }
+        Protected::new(&patterns).unwrap_or(Protected {
+            set: GlobSet::empty(),
+            all: true,
+        })
     }
 
     /// [`DEFAULT_PROTECTED`]; if it ever failed to compile, everything is protected.

@@ -81,6 +81,9 @@ pub struct Meta {
     pub argv: Vec<String>,
     /// None while the run is going (or when it never finished).
     pub exit_status: Option<i32>,
+    /// The profile's `[filesystem] protect` list, kept for a later `changes apply`.
+    #[serde(default)]
+    pub protect: Vec<String>,
     /// Each changed path's state in the workspace when the run ended.
     #[serde(default)]
     pub bases: BTreeMap<PathBuf, base::Base>,
@@ -200,6 +203,11 @@ impl ChangeSet {
             .map(|c| (c.rel.clone(), base::of(ws, &c.rel)))
             .collect();
         Ok(())
+    }
+
+    /// What is never applied: the profile's `protect` list and [`DEFAULT_PROTECTED`].
+    pub fn protected(&self) -> Protected {
+        Protected::for_profile(&self.meta.protect, &self.meta.workspace)
     }
 
     /// Apply to the workspace; `check_bases` refuses paths changed since the run.

@@ -1,9 +1,7 @@
 //! An overlay-mode run from `exec`'s side: create the change set and the overlay mount before
 //! the launch, and settle it (apply, discard or keep) when the run has ended.
 
-use std::path::Path;
-
-use super::{ChangeSet, Meta, OnExit, Protected, print_report};
+use super::{ChangeSet, Meta, OnExit, print_report};
 use crate::plan::MountOp;
 
 /// A change set the sandbox writes into.
@@ -13,33 +11,23 @@ pub struct OverlayRun {
     on_exit: OnExit,
 }
 
-/// Create the change set `id` and put the overlay in `mounts`. The error is for the user.
+/// Create the change set described by `meta` and put the overlay in `mounts`. The error is for
+/// the user.
 pub fn prepare(
-    id: &str,
-    profile: &str,
-    workspace: &Path,
-    argv: &[String],
+    meta: Meta,
     on_exit: OnExit,
     mounts: &mut Vec<MountOp>,
 ) -> Result<OverlayRun, String> {
-    let set = ChangeSet::create(Meta {
-        id: id.to_string(),
-        created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        profile: profile.to_string(),
-        workspace: workspace.to_path_buf(),
-        argv: argv.to_vec(),
-        exit_status: None,
-        bases: Default::default(),
-    })
-    .map_err(|e| e.to_string())?;
+    let workspace = meta.workspace.clone();
+    let set = ChangeSet::create(meta).map_err(|e| e.to_string())?;
     // overlayfs shows the upper directory's own mode on the merged root: give it the
     // workspace's (the change set's directory above it stays 0700).
-    if let Ok(meta) = std::fs::metadata(workspace) {
+    if let Ok(m) = std::fs::metadata(&workspace) {
         use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o1777;
+        let mode = m.permissions().mode() & 0o1777;
         let _ = std::fs::set_permissions(set.upper(), std::fs::Permissions::from_mode(mode));
     }
-    if let Err(e) = crate::plan::overlay::apply(mounts, workspace, &set.upper(), &set.work()) {
+    if let Err(e) = crate::plan::overlay::apply(mounts, &workspace, &set.upper(), &set.work()) {
         let _ = set.discard();
         return Err(e.to_string());
     }
@@ -54,7 +42,8 @@ impl OverlayRun {
 
     /// The run has ended with `status`: apply, discard or keep its changes, saying what was done.
     /// Returns false when changes could not all be applied (the set is then kept).
-    pub fn finish(mut self, status: i32, protected: &Protected) -> bool {
+    pub fn finish(mut self, status: i32) -> bool {
+        let protected = &self.set.protected();
         let id = self.set.meta.id.clone();
         self.set.meta.exit_status = Some(status);
         match self.on_exit {

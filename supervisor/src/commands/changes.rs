@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use crate::changes::{self, ChangeSet, Protected};
+use crate::changes::{self, ChangeSet};
 use crate::commands::{EXIT_BAD_INPUT, report};
 
 const EXIT_FAILED: i32 = 1;
@@ -112,9 +112,7 @@ fn list() -> Result<i32, changes::ChangesError> {
 }
 
 fn apply(set: ChangeSet) -> Result<i32, changes::ChangesError> {
-    // TODO(protect): the profile's `[filesystem] protect` list, once that key is merged.
-    let protected = Protected::defaults();
-    let report = set.apply(&protected, true)?;
+    let report = set.apply(&set.protected(), true)?;
     changes::print_report(&report);
     if report.failed.is_empty() {
         set.discard()?;

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod fetch;
 pub mod profile;
 pub mod selftest;
+pub mod serve;
 pub mod vault;
 
 use std::path::{Path, PathBuf};

@@ -241,6 +241,21 @@ fn apply(op: &MountOp) -> Result<(), ConfineError> {
             set_attrs(&target, true, true)
         }
         MountOp::Overlay { path, upper, work } => mount_overlay(path, upper, work),
+        MountOp::Pin { path, is_dir } => {
+            let target = under(NEW, path);
+            bind(&target, &target, *is_dir)?;
+            set_attrs(&target, false, true)
+        }
+        MountOp::Placeholder { path } => {
+            // Empty and readable: git and other tree walkers skip an empty directory silently.
+            let target = under(NEW, path);
+            mount_tmpfs(
+                &target,
+                "mode=0555,size=4k",
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            )?;
+            set_attrs(&target, true, true)
+        }
     }
 }
 

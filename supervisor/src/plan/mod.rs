@@ -10,6 +10,7 @@ pub mod env;
 pub mod limits;
 pub mod mounts;
 pub mod overlay;
+pub mod protect;
 pub mod seccomp;
 pub mod seccomp_bpf;
 
@@ -113,6 +114,11 @@ pub struct Compiled {
     pub controls: Vec<Control>,
     pub skipped_paths: Vec<PathBuf>,
     pub withheld_env: Vec<String>,
+    /// Absent protected paths, (path, is_dir): the supervisor creates them on the host for the
+    /// run (`workspace::placeholders`) and pid 1 masks them.
+    pub placeholders: Vec<(PathBuf, bool)>,
+    /// Every protected path of the run.
+    pub protected: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +136,8 @@ pub enum PlanError {
         /// The path as a grant would spell it (for the hint).
         spelled: String,
     },
+    #[error("the protected path {} is a symbolic link: a link cannot be pinned in place, so the sandbox could replace it; replace the link by its target, or take the path out of [filesystem] protect", .0.display())]
+    ProtectedSymlink(PathBuf),
     #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}",
         .unmet.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
         .unmet.iter().map(|c| format!("  {}: {}", c.name, c.status)).collect::<Vec<_>>().join("\n"))]
@@ -323,9 +331,15 @@ pub fn compile(
     }
     let arch = kernel.arch.ok_or(PlanError::Arch)?;
     let mut skipped = Vec::new();
-    let (grants, symlinks) = resolve_grants(policy, &mut skipped)?;
+    let (mut grants, symlinks) = resolve_grants(policy, &mut skipped)?;
+    let protected = protect::resolve(&policy.protect, &grants)?;
+    for extra in &protected.extra_grants {
+        if !grants.iter().any(|g| same_path(&g.path, &extra.path)) {
+            grants.push(extra.clone());
+        }
+    }
     let tmp_size = policy.limits.tmp_size.map(|s| s.0);
-    let mount_ops = mounts::compile(&grants, &symlinks, &policy.mask, tmp_size);
+    let mount_ops = mounts::compile(&grants, &symlinks, &policy.mask, tmp_size, &protected);
 
     let mut rules = builtin_rules(policy);
     for g in &grants {
@@ -395,6 +409,8 @@ pub fn compile(
         controls,
         skipped_paths: skipped,
         withheld_env: env.withheld,
+        placeholders: protected.placeholders,
+        protected: protected.paths,
     })
 }
 

@@ -40,6 +40,12 @@ pub enum MountOp {
         upper: PathBuf,
         work: PathBuf,
     },
+    /// Overlay mode: a writable grant inside the workspace, bound from the overlay onto itself
+    /// (so its writes land in the change set too, and it stays pinned as a mount point).
+    Pin { path: PathBuf, is_dir: bool },
+    /// Keep an absent protected path from being created: an empty, readable, read-only
+    /// directory over the placeholder the supervisor made on the host.
+    Placeholder { path: PathBuf },
 }
 
 impl MountOp {
@@ -49,7 +55,9 @@ impl MountOp {
             | MountOp::Tmpfs { path, .. }
             | MountOp::MaskDir { path }
             | MountOp::MaskFile { path }
-            | MountOp::Overlay { path, .. } => path,
+            | MountOp::Overlay { path, .. }
+            | MountOp::Pin { path, .. }
+            | MountOp::Placeholder { path } => path,
             MountOp::Symlink { link, .. } => link,
             MountOp::Dev => Path::new("/dev"),
             MountOp::Proc => Path::new("/proc"),
@@ -74,6 +82,7 @@ pub fn compile(
     symlinks: &[(PathBuf, PathBuf)],
     masks: &[PathBuf],
     tmp_size: Option<u64>,
+    protected: &super::protect::Protected,
 ) -> Vec<MountOp> {
     let mut ops = vec![
         MountOp::Tmpfs {
@@ -116,6 +125,8 @@ pub fn compile(
             });
         }
     }
+    // Pins and read-only protected paths sit inside the writable binds.
+    ops.extend(protected.binds.iter().cloned());
     // Parents before children, so a nested bind lands on top of its parent's bind.
     ops.sort_by_cached_key(|op| depth(op.path()));
     for mask in masks {
@@ -128,5 +139,7 @@ pub fn compile(
             _ => {}
         }
     }
+    // The placeholders of absent protected paths, masked last like the profile's masks.
+    ops.extend(protected.masks.iter().cloned());
     ops
 }

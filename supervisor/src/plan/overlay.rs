@@ -38,6 +38,23 @@ pub fn apply(
         upper: upper.to_path_buf(),
         work: work.to_path_buf(),
     };
+    // A writable bind inside the workspace would write to the real workspace, past the
+    // overlay: bind the overlay's own directory there instead.
+    for op in ops.iter_mut() {
+        if let MountOp::Bind {
+            path,
+            writable: true,
+            is_dir,
+        } = op
+            && path.as_path() != workspace
+            && within(path, workspace)
+        {
+            *op = MountOp::Pin {
+                path: path.clone(),
+                is_dir: *is_dir,
+            };
+        }
+    }
     if let Some(i) = ops.iter().position(|op| {
         matches!(op, MountOp::Bind { path, writable: true, is_dir: true } if path == workspace)
     }) {

@@ -75,6 +75,9 @@ pub struct Policy {
     /// `[filesystem] workspace_mode` and `on_exit`: the defaults of the `exec` flags.
     pub workspace_mode: Option<crate::changes::WorkspaceMode>,
     pub on_exit: Option<crate::changes::OnExit>,
+    /// Paths kept read-only, and from being created, inside the writable grants: relative to
+    /// each writable directory grant, or absolute; a trailing `/` marks a directory.
+    pub protect: Vec<String>,
     /// Grants written with the optional marker (`"?{home}/.cargo"`) in every file that names
     /// them: skipped when the path does not exist. Any other grant must exist.
     pub optional: Vec<PathBuf>,
@@ -116,6 +119,7 @@ impl Policy {
             mask: Vec::new(),
             workspace_mode: None,
             on_exit: None,
+            protect: Vec::new(),
             optional: Vec::new(),
             grant_origins: Vec::new(),
             network: NetworkMode::None,
@@ -371,6 +375,9 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
         }
         if let Some(on_exit) = &fs.on_exit {
             policy.on_exit = Some(*on_exit.get_ref());
+        }
+        if let Some(protect) = &fs.protect {
+            super::protect::apply(policy, file, protect, ctx)?;
         }
     }
     if let Some(net) = &raw.network {

@@ -67,6 +67,7 @@ pub struct RawFilesystem {
     pub workspace_mode: Option<Located<crate::changes::WorkspaceMode>>,
     /// `apply`, `discard` or `keep`: the default of `exec --on-exit` in overlay mode.
     pub on_exit: Option<Located<crate::changes::OnExit>>,
+    pub protect: Option<Vec<Located<String>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -21,6 +21,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "ci-strict",
         include_str!("../../../sandbox-profiles/ci-strict.toml"),
     ),
+    (
+        "agent",
+        include_str!("../../../sandbox-profiles/agent.toml"),
+    ),
 ];
 
 /// The profile used when none is named.
