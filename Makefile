@@ -79,6 +79,7 @@ bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/audit.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/proxy.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/censor.sh >> docs/benchmarks.md
+	MISSY_BIN=$(RELEASE) bash integration/bench/workspace.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/daemon.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/nons.sh >> docs/benchmarks.md
 

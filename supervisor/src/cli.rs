@@ -179,6 +179,13 @@ Exit status: 0 a 2xx response; 1 another status or a network failure; 2 bad inpu
     )]
     Fetch(FetchArgs),
 
+    /// List, show, apply and discard the change sets of overlay-mode runs.
+    #[command(
+        subcommand,
+        long_about = "Manage the change sets that `exec --workspace-mode overlay` leaves (with --on-exit keep, the default): `list` them, `show` one as a unified diff, `apply` it to its workspace or `discard` it. Change sets live in /var/lib/missy-sandbox/changes for root and in $XDG_STATE_HOME/missy-sandbox/changes (~/.local/state/...) for anyone else; the environment variable MISSY_SANDBOX_CHANGES names another directory."
+    )]
+    Changes(crate::commands::changes::ChangesCommand),
+
     /// List, show, validate and explain profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -357,6 +364,18 @@ pub struct ExecArgs {
     pub broker: Vec<String>,
 
     /// The command and its arguments (after `--`).
+    /// How the workload sees the workspace: `direct` (writes go to it) or `overlay` (writes go
+    /// to a copy-on-write change set, settled by --on-exit). Default: the profile's
+    /// `[filesystem] workspace_mode`, else direct.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub workspace_mode: Option<crate::changes::WorkspaceMode>,
+
+    /// Overlay mode: on exit `apply` the changes to the workspace, `discard` them, or `keep`
+    /// them as a pending change set (`missy-sandbox changes`). Default: the profile's
+    /// `[filesystem] on_exit`, else keep.
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_exit: Option<crate::changes::OnExit>,
+
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
 }

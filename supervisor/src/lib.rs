@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod cgroup;
+pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod confine;

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Exec(args) => commands::exec::run(args, cli.global.audit_log.as_deref()),
         Command::Audit(cmd) => commands::audit::run(cmd, cli.global.audit_log.as_deref()),
+        Command::Changes(cmd) => commands::changes::run(cmd),
         Command::Serve(args) => commands::serve::run(args, cli.global.audit_log.as_deref()),
         Command::Check { json } => commands::check::run(json),
         Command::Fetch(args) => commands::fetch::run(args),

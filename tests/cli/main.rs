@@ -17,6 +17,7 @@ mod harness;
 mod host_state;
 mod lifetime;
 mod load;
+mod overlay;
 mod portability;
 mod privilege;
 mod profiles;

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::audit::{self, AuditConfig, Ending, RunAudit, RunInfo};
+use crate::changes::run::OverlayRun;
+use crate::changes::{OnExit, WorkspaceMode};
 use crate::cli::ExecArgs;
 use crate::commands::{EXIT_BAD_INPUT, context, launch, report};
 use crate::init::EXIT_SETUP_FAILED;
@@ -61,6 +63,9 @@ pub struct RunSpec {
     pub prestarted: Option<launch::Prestarted>,
     /// The run's stdin, when it is not this process's fd 0.
     pub stdin: Option<OwnedFd>,
+    /// `--workspace-mode` and `--on-exit` (None: the profile's, else direct and keep).
+    pub workspace_mode: Option<WorkspaceMode>,
+    pub on_exit: Option<OnExit>,
 }
 
 impl From<ExecArgs> for RunSpec {
@@ -80,6 +85,8 @@ impl From<ExecArgs> for RunSpec {
             extra_write: Vec::new(),
             prestarted: None,
             stdin: None,
+            workspace_mode: args.workspace_mode,
+            on_exit: args.on_exit,
         }
     }
 }
@@ -156,6 +163,7 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     let mut said = Said::default();
     let started = Instant::now();
     let run_id = audit::new_run_id();
+    let change_set_id = run_id.clone();
     let span = tracing::info_span!("run", run = %run_id, profile = %spec.profile);
     let _entered = span.enter();
     let ctx = match context(spec.workspace.as_deref()) {
@@ -260,7 +268,15 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     };
     if spec.dry_run {
         return match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
-            Ok(compiled) => match serde_json::to_string_pretty(&compiled.plan) {
+            Ok(mut compiled) => match dry_run_overlay(
+                spec.workspace_mode.or(policy.workspace_mode),
+                &invocation.workspace,
+                &change_set_id,
+                &mut compiled.plan.mounts,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|()| serde_json::to_string_pretty(&compiled.plan).map_err(|e| e.to_string()))
+            {
                 Ok(json) => {
                     println!("{}", crate::secrets::guard::censor(&json));
                     said.done(0)
@@ -332,6 +348,22 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
         }
     };
     let unprotected = std::mem::take(&mut compiled.unprotected);
+    let overlay = match overlay_run(
+        spec.workspace_mode,
+        spec.on_exit,
+        &policy,
+        &invocation,
+        &change_set_id,
+        &mut compiled.plan.mounts,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            pending.abort();
+            said.report(&e);
+            let _ = audit.policy_refusal("workspace-mode", &e);
+            return said.done(EXIT_SETUP_FAILED);
+        }
+    };
     let mut degraded = Vec::new();
     for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
         degraded.push(control.describe());
@@ -373,10 +405,16 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
         Ok(l) => l,
         Err(e @ spawn::LaunchError::Refused(_)) => {
             said.report(&e);
+            if let Some(o) = overlay {
+                o.abandon();
+            }
             return said.done(EXIT_SETUP_FAILED);
         }
         Err(e) => {
             said.report(&e);
+            if let Some(o) = overlay {
+                o.abandon();
+            }
             let end = ending(EXIT_SETUP_FAILED, started, None);
             let _ = audit.setup_failure("launch", &e.to_string(), &end);
             return said.done(EXIT_SETUP_FAILED);
@@ -447,6 +485,13 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
                 report(m);
             }
             let status = outcome.exit_status();
+            if let Some(overlay) = overlay {
+                if matches!(outcome, Outcome::SetupFailed { .. }) {
+                    overlay.abandon();
+                } else {
+                    overlay.finish(status);
+                }
+            }
             let mut end = ending(status, started, message);
             end.resources.output_bytes = Some(relayed.bytes);
             end.report = denial_report;
@@ -518,6 +563,56 @@ fn watch_cancel(
         }
     });
     flag
+}
+
+/// `--workspace-mode overlay` (or the profile's): create the change set and overlay the
+/// workspace in the mount plan. None in direct mode.
+fn overlay_run(
+    mode: Option<WorkspaceMode>,
+    on_exit: Option<OnExit>,
+    policy: &policy::Policy,
+    invocation: &Invocation,
+    id: &str,
+    mounts: &mut Vec<plan::MountOp>,
+) -> Result<Option<OverlayRun>, String> {
+    // The flag, else the profile's `[filesystem]` key, else direct (and keep).
+    if mode.or(policy.workspace_mode).unwrap_or_default() != WorkspaceMode::Overlay {
+        if on_exit.is_some() {
+            report(
+                &"--on-exit has no effect in direct workspace mode (the workload writes to the workspace itself)",
+            );
+        }
+        return Ok(None);
+    }
+    crate::changes::run::prepare(
+        crate::changes::Meta {
+            id: id.to_string(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            profile: policy.name.clone(),
+            workspace: invocation.workspace.clone(),
+            argv: invocation.argv.clone(),
+            exit_status: None,
+            protect: policy.protect.clone(),
+            bases: Default::default(),
+        },
+        on_exit.or(policy.on_exit).unwrap_or(OnExit::Keep),
+        mounts,
+    )
+    .map(Some)
+}
+
+/// A dry run shows the overlay where the change set would be, without creating it.
+fn dry_run_overlay(
+    mode: Option<WorkspaceMode>,
+    workspace: &std::path::Path,
+    id: &str,
+    mounts: &mut Vec<plan::MountOp>,
+) -> Result<(), plan::overlay::OverlayError> {
+    if mode.unwrap_or_default() != WorkspaceMode::Overlay {
+        return Ok(());
+    }
+    let dir = crate::changes::store().join(id);
+    plan::overlay::apply(mounts, workspace, &dir.join("upper"), &dir.join("work"))
 }
 
 fn ending(exit_status: i32, started: Instant, message: Option<String>) -> Ending {

@@ -1,6 +1,7 @@
 //! The subcommands. Each returns the process exit status.
 
 pub mod audit;
+pub mod changes;
 pub mod check;
 pub mod exec;
 pub mod fetch;

@@ -240,6 +240,12 @@ fn apply(op: &MountOp) -> Result<(), ConfineError> {
             bind(Path::new("/empty"), &target, false)?;
             set_attrs(&target, true, true)
         }
+        MountOp::Overlay { path, upper, work } => mount_overlay(path, upper, work),
+        MountOp::Pin { path, is_dir } => {
+            let target = under(NEW, path);
+            bind(&target, &target, *is_dir)?;
+            set_attrs(&target, false, true)
+        }
         MountOp::Placeholder { path } => {
             // Empty and readable: git and other tree walkers skip an empty directory silently.
             let target = under(NEW, path);
@@ -251,6 +257,34 @@ fn apply(op: &MountOp) -> Result<(), ConfineError> {
             set_attrs(&target, true, true)
         }
     }
+}
+
+/// The overlay of `--workspace-mode overlay`: lower is the host's workspace, upper and work the
+/// change set's directories (all reached through the host tree at /oldroot). `userxattr` is
+/// what lets a user namespace mount it (Linux 5.11); a kernel without it refuses the run here.
+fn mount_overlay(path: &Path, upper: &Path, work: &Path) -> Result<(), ConfineError> {
+    let target = under(NEW, path);
+    make_mountpoint(&target, true)?;
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        under(OLD, path).display(),
+        under(OLD, upper).display(),
+        under(OLD, work).display()
+    );
+    mount(
+        Some("overlay"),
+        &target,
+        Some("overlay"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .map_err(|e| {
+        fail(
+            e,
+            format!("mount overlay on {} ({options})", path.display()),
+        )
+    })?;
+    set_attrs(&target, false, true)
 }
 
 /// Build the new root from `ops` and make it the root of this mount namespace.

@@ -10,6 +10,7 @@ pub mod env;
 pub mod limits;
 pub mod mounts;
 pub mod nons;
+pub mod overlay;
 pub mod protect;
 pub mod seccomp;
 pub mod seccomp_bpf;

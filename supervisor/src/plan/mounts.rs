@@ -33,6 +33,16 @@ pub enum MountOp {
     MaskDir { path: PathBuf },
     /// Hide a file behind an empty read-only file.
     MaskFile { path: PathBuf },
+    /// `--workspace-mode overlay`: an overlayfs at `path` over the host's `path`, whose writes
+    /// land in `upper` (a change-set directory of the supervisor). See plan/overlay.rs.
+    Overlay {
+        path: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    /// Overlay mode: a writable grant inside the workspace, bound from the overlay onto itself
+    /// (so its writes land in the change set too, and it stays pinned as a mount point).
+    Pin { path: PathBuf, is_dir: bool },
     /// Keep an absent protected path from being created: an empty, readable, read-only
     /// directory over the placeholder the supervisor made on the host.
     Placeholder { path: PathBuf },
@@ -45,6 +55,8 @@ impl MountOp {
             | MountOp::Tmpfs { path, .. }
             | MountOp::MaskDir { path }
             | MountOp::MaskFile { path }
+            | MountOp::Overlay { path, .. }
+            | MountOp::Pin { path, .. }
             | MountOp::Placeholder { path } => path,
             MountOp::Symlink { link, .. } => link,
             MountOp::Dev => Path::new("/dev"),

@@ -72,6 +72,9 @@ pub struct Policy {
     pub exec: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
     pub mask: Vec<PathBuf>,
+    /// `[filesystem] workspace_mode` and `on_exit`: the defaults of the `exec` flags.
+    pub workspace_mode: Option<crate::changes::WorkspaceMode>,
+    pub on_exit: Option<crate::changes::OnExit>,
     /// Paths kept read-only, and from being created, inside the writable grants: relative to
     /// each writable directory grant, or absolute; a trailing `/` marks a directory.
     pub protect: Vec<String>,
@@ -117,6 +120,8 @@ impl Policy {
             exec: Vec::new(),
             write: Vec::new(),
             mask: Vec::new(),
+            workspace_mode: None,
+            on_exit: None,
             protect: Vec::new(),
             optional: Vec::new(),
             grant_origins: Vec::new(),
@@ -368,6 +373,12 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
                 _ => &mut policy.mask,
             };
             push_unique_paths(target, entries.into_iter().map(|e| e.path));
+        }
+        if let Some(mode) = &fs.workspace_mode {
+            policy.workspace_mode = Some(*mode.get_ref());
+        }
+        if let Some(on_exit) = &fs.on_exit {
+            policy.on_exit = Some(*on_exit.get_ref());
         }
         if let Some(protect) = &fs.protect {
             super::protect::apply(policy, file, protect, ctx)?;

@@ -63,6 +63,10 @@ pub struct RawFilesystem {
     pub exec: Option<Vec<Located<String>>>,
     pub write: Option<Vec<Located<String>>>,
     pub mask: Option<Vec<Located<String>>>,
+    /// `direct` or `overlay` (see changes/): the default of `exec --workspace-mode`.
+    pub workspace_mode: Option<Located<crate::changes::WorkspaceMode>>,
+    /// `apply`, `discard` or `keep`: the default of `exec --on-exit` in overlay mode.
+    pub on_exit: Option<Located<crate::changes::OnExit>>,
     pub protect: Option<Vec<Located<String>>>,
 }
 

@@ -555,3 +555,18 @@ fn byte_path_checks_agree_with_path_components_for_normalized_paths() {
         }
     }
 }
+
+#[test]
+fn workspace_mode_and_on_exit_keys_load_and_bad_values_name_the_key() {
+    use crate::changes::{OnExit, WorkspaceMode};
+    let p = load_text("[filesystem]\nworkspace_mode = \"overlay\"\non_exit = \"apply\"\n").unwrap();
+    assert_eq!(p.workspace_mode, Some(WorkspaceMode::Overlay));
+    assert_eq!(p.on_exit, Some(OnExit::Apply));
+    let err = load_text("[filesystem]\non_exit = \"later\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("filesystem.on_exit") && err.contains("t.toml:2"),
+        "{err}"
+    );
+}
