@@ -218,6 +218,7 @@ pub fn assess(policy: &Policy, k: &KernelFeatures, limits: &LimitPlan) -> Vec<Co
         let id = format!("limit-{}", name.replace('_', "-"));
         let status = match result {
             Ok(how) => enforced(how.clone()),
+            Err(why) if *name == "tmp_size" => degraded(why.clone(), userns),
             Err(why) => (
                 Status::Degraded(why.clone()),
                 Some("run as a user with a writable pids cgroup (root on a cgroup v1 host), or not as root (RLIMIT_NPROC then applies)".into()),
