@@ -146,7 +146,7 @@ fn memory_by_cgroup(user: User) -> bool {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    !v["kernel"]["cgroups"]["memory"].is_null()
+    !v["cgroups"]["memory"].is_null()
 }
 
 #[test]
