@@ -6,7 +6,7 @@
 #   make selftest   the same suite from the missy-sandbox binary: what this kernel enforces
 #   make workloads  real developer tasks under the dev profile, bare and sandboxed (ratios)
 #   make soak       the full load (1000 sequential, 200 concurrent) and fault tests
-#   make bench      launch-time, memory and egress-proxy benchmarks → docs/benchmarks.md
+#   make bench      launch-time, memory, egress-proxy and daemon benchmarks → docs/benchmarks.md
 #   make install    install the binary to $(PREFIX)/bin
 #   make fuzz       every cargo-fuzz target for FUZZ_SECONDS each (nightly; not part of CI)
 #   make fuzz-smoke the same, 20 seconds per target
@@ -34,9 +34,11 @@ release:
 run: release
 	./$(RELEASE) exec -- sh -c 'echo hi'
 
-# setpriv (util-linux) drops to uid 65534 for the unprivileged half of the tests.
+# setpriv (util-linux) drops to uid 65534 for the unprivileged half of the tests; setcap
+# (libcap2-bin) is what the file-capability planting test tries.
 deps:
 	@command -v setpriv >/dev/null || (apt-get update -qq && apt-get install -y -qq util-linux)
+	@command -v setcap >/dev/null || PATH="$$PATH:/usr/sbin:/sbin" command -v setcap >/dev/null || (apt-get update -qq && apt-get install -y -qq libcap2-bin) || true
 
 test: deps
 	$(CARGO) build --workspace --locked
@@ -77,6 +79,7 @@ bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/audit.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/proxy.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/censor.sh >> docs/benchmarks.md
+	MISSY_BIN=$(RELEASE) bash integration/bench/daemon.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/nons.sh >> docs/benchmarks.md
 
 # Fuzzing (fuzz/, its own workspace): each target in turn, from its committed corpus, for
@@ -84,7 +87,7 @@ bench: release
 # fuzz/artifacts/<target>/). New corpus entries go to a scratch directory, so the committed corpus
 # only changes when someone minimises and commits on purpose. Runs at the lowest priority.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= profile_parser censor proxy_request shell_policy
+FUZZ_TARGETS ?= profile_parser censor proxy_request shell_policy daemon_protocol
 FUZZ_SCRATCH ?= /tmp/missy-fuzz-corpus
 
 fuzz-deps:

@@ -1,7 +1,9 @@
 //! missy-agent: what an agent runtime needs to run its tool calls under `missy-sandbox`.
 //!
-//! Two parts:
+//! Three parts:
 //!
+//! - **A client for `missy-sandbox serve`** ([`client`]): run tool calls through the daemon (or a
+//!   brokered agent's `$MISSY_SANDBOX_SOCKET`), output streamed and censored.
 //! - **Running a tool call** in a sandbox: [`SandboxCommand`] builds the `missy-sandbox exec`
 //!   command line, [`RunStatus`] decodes how it ended.
 //! - **The in-process first layer**, run before a tool call is asked for and on what it returns:
@@ -39,6 +41,7 @@
 //! ```
 
 mod approval;
+pub mod client;
 mod exec;
 mod policy;
 mod sanitize;

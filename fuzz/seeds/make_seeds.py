@@ -126,3 +126,30 @@ for p in ["agent/src/shell_tests.rs", "agent/src/policy_tests.rs"]:
             continue
         if s.strip():
             put("shell_policy", s)
+
+
+# daemon_protocol: [reader buffer size byte] + request lines, from the protocol's own examples
+# (docs/protocol.md) and the daemon tests' malformed ones.
+PROTOCOL_LINES = [
+    '{"type":"hello","versions":[1],"client":"my-agent/0.3"}',
+    '{"type":"hello","versions":[99],"id":"h"}',
+    '{"type":"exec","id":"t1","profile":"dev","argv":["cargo","test"],"workspace":"/home/me/proj",'
+    '"stdin":"","env":{"RUST_LOG":"debug"},"timeout_ms":60000,"report":false}',
+    '{"type":"exec","id":"b","profile":"strict","argv":["true"],"workspace":"/w","stdin_b64":"aGk="}',
+    '{"type":"exec","id":"e","profile":"strict","argv":[],"workspace":"/"}',
+    '{"type":"exec","id":"e","profile":"strict","argv":["true"],"workspace":"relative"}',
+    '{"type":"exec","id":"x","profile":"p","argv":["a"],"workspace":"/","stdin":"a","stdin_b64":"YQ=="}',
+    '{"type":"fetch","id":"f1","profile":"registry","url":"https://pypi.org/simple/","workspace":"/w"}',
+    '{"type":"cancel","id":"t1"}',
+    '{"type":"profiles"}',
+    '{"type":"health","id":"q"}',
+    '{"type":"health","surprise":true}',
+    '{"type":"launch","id":"x"}',
+    '{not json',
+    '[1,2,3]',
+    '{"type":"exec","id":"\\u0000","profile":"p","argv":["a\\u0000"],"workspace":"/"}',
+]
+for n, line in enumerate(PROTOCOL_LINES):
+    put("daemon_protocol", bytes([n % 64]) + line.encode() + b"\n")
+put("daemon_protocol", b"\x03" + "\n".join(PROTOCOL_LINES).encode() + b"\n")
+put("daemon_protocol", b"\x07" + b'{"type":"exec","id":"big","stdin":"' + b"a" * 300 + b'"}\n{"type":"health"}')

@@ -155,6 +155,10 @@ what the profile passes and sets; secret-looking variables are never passed thro
     )]
     Exec(ExecArgs),
 
+    /// Serve the sandbox protocol on a Unix socket: each request runs in a fresh sandbox.
+    #[command(long_about = SERVE_ABOUT)]
+    Serve(ServeArgs),
+
     /// Report which controls this kernel can enforce, and whether each shipped profile can run
     /// strictly here. Exits 1 when the default profile cannot.
     Check {
@@ -345,9 +349,44 @@ pub struct ExecArgs {
     #[arg(long)]
     pub report: bool,
 
+    /// Run CMD as an agent that may ask for tool runs under these profiles only
+    /// (comma-separated): the protocol of `serve` is at $MISSY_SANDBOX_SOCKET inside the
+    /// sandbox, and each tool run is a fresh sandbox started outside this one, with its
+    /// workspace inside this run's. See docs/agents.md.
+    #[arg(long, value_name = "PROFILES", value_delimiter = ',')]
+    pub broker: Vec<String>,
+
     /// The command and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+const SERVE_ABOUT: &str = "\
+Run the supervisor daemon: a JSON-lines protocol on a Unix socket (docs/protocol.md) through \
+which agent runtimes run each tool call in a fresh sandbox, with output streamed and censored. \
+The socket is created with mode 0600; only the uids given with --allow-uid may connect (checked \
+with SO_PEERCRED), each limited to its profiles. Without --allow-uid, only the daemon's own uid \
+may connect, with any profile found by name. If the daemon is killed, every sandbox it started \
+dies with it.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Path of the Unix socket to listen on.
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+
+    /// Let UID connect, limited to the listed profiles (names, comma-separated), or any profile
+    /// found by name when none are listed (repeatable).
+    #[arg(long = "allow-uid", value_name = "UID[:PROFILES]")]
+    pub allow_uid: Vec<String>,
+
+    /// Sandboxes that may run at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_runs: u32,
+
+    /// Runs that may wait for a free slot; beyond that, requests get a `busy` error.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub queue: u32,
 }
 
 #[derive(Debug, Args)]

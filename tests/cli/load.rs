@@ -404,3 +404,125 @@ fn sequential_and_concurrent_runs_leave_nothing_behind_as_root() {
 fn sequential_and_concurrent_runs_leave_nothing_behind_as_nobody() {
     load(User::Nobody);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same load through `serve`
+// ---------------------------------------------------------------------------------------------
+
+/// A process's resident set, KiB.
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Sequential and concurrent runs through one daemon: every run's output is its own, and
+/// afterwards the daemon's resident set is back within 10 % of where it stood after a warm-up,
+/// the daemon and its zygote hold no more descriptors than before, and no run's process is left.
+fn daemon_load(user: User) {
+    use crate::daemon::{Daemon, processes_with, workspace};
+    use missy_agent::client::{Client, ExecRequest};
+    let sequential = env_size("MISSY_LOAD_SEQUENTIAL", 100);
+    let concurrent = env_size("MISSY_LOAD_CONCURRENT", 48);
+    let parallelism = env_size("MISSY_LOAD_PARALLELISM", 8).max(1);
+    let d = Daemon::start(user, &["--max-runs", &parallelism.to_string()]);
+    let ws = workspace();
+    let ws_path = ws.path().to_str().unwrap().to_string();
+    let marker = format!("missy-daemon-load-{}-{}", std::process::id(), user.uid());
+    let run = |c: &mut Client, n: usize| -> Result<(), String> {
+        let req = ExecRequest::new(
+            &format!("r{n}"),
+            "strict",
+            ["/bin/sh", "-c", WORKLOAD, &marker, &n.to_string()],
+            &ws_path,
+        );
+        let done = c.run(&req).map_err(|e| format!("run {n}: {e}"))?;
+        if done.exit.status != 0 || done.stdout != format!("ok {n}\n").as_bytes() {
+            return Err(format!("run {n}: {:?} {:?}", done.exit, done.stdout));
+        }
+        Ok(())
+    };
+    let parallel = |from: usize, count: usize| -> Vec<String> {
+        let next = AtomicUsize::new(0);
+        let errors = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..parallelism.min(count.max(1)) {
+                s.spawn(|| {
+                    let mut c = d.client();
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= count {
+                            break;
+                        }
+                        if let Err(e) = run(&mut c, from + n) {
+                            errors.lock().unwrap().push(e);
+                        }
+                    }
+                });
+            }
+        });
+        errors.into_inner().unwrap()
+    };
+    // Warm-up: the runtime's and allocator's pools reach their working size.
+    fail_on("daemon warm-up", &parallel(0, parallelism * 2));
+    let zygote = processes_with(d.socket.to_str().unwrap())
+        .into_iter()
+        .find(|&p| p != d.pid() && proc_stat(p).is_some_and(|s| s.ppid == d.pid()))
+        .expect("the zygote");
+    let (rss_before, fds_before, zygote_fds) =
+        (rss_kib(d.pid()), fd_count(d.pid()), fd_count(zygote));
+
+    let started = Instant::now();
+    let mut c = d.client();
+    let errors: Vec<String> = (0..sequential)
+        .filter_map(|n| run(&mut c, 1000 + n).err())
+        .collect();
+    drop(c);
+    eprintln!(
+        "daemon load as {user:?}: {sequential} sequential runs in {:.2?}",
+        started.elapsed()
+    );
+    fail_on(&format!("daemon load as {user:?}, sequential"), &errors);
+    let started = Instant::now();
+    let errors = parallel(100_000, concurrent);
+    eprintln!(
+        "daemon load as {user:?}: {concurrent} runs, {parallelism} at a time, in {:.2?}",
+        started.elapsed()
+    );
+    fail_on(&format!("daemon load as {user:?}, concurrent"), &errors);
+
+    let deadline = Instant::now() + GRACE;
+    loop {
+        let rss = rss_kib(d.pid());
+        let left = processes_with(&marker);
+        let fds = (fd_count(d.pid()), fd_count(zygote));
+        let settled = rss * 10 <= rss_before * 11
+            && left.is_empty()
+            && fds.0 <= fds_before
+            && fds.1 <= zygote_fds;
+        if settled {
+            eprintln!("daemon load as {user:?}: RSS {rss_before} KiB -> {rss} KiB, nothing left");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "daemon load as {user:?}: RSS {rss_before} -> {rss} KiB (limit +10 %), fds \
+             {fds_before}/{zygote_fds} -> {fds:?}, processes left {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn runs_through_the_daemon_leave_its_memory_and_descriptors_as_they_were() {
+    for user in USERS {
+        daemon_load(user);
+    }
+}

@@ -6,7 +6,9 @@
 
 mod audit;
 mod behaviour;
+mod broker;
 mod corpus;
+mod daemon;
 mod egress;
 mod escapes;
 mod faults;
@@ -16,6 +18,8 @@ mod host_state;
 mod lifetime;
 mod load;
 mod portability;
+mod privilege;
 mod profiles;
+mod protect;
 mod report;
 mod secrets;

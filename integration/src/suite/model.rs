@@ -163,6 +163,8 @@ pub struct Profile {
     /// the run uses a generated profile that extends it with the workspace read-only and
     /// executable (nothing writable, no other grant).
     pub wrapper: Option<PathBuf>,
+    /// Its `[filesystem] protect` entries, as written (`.git/hooks/`, `.envrc`, ...).
+    pub protect: Vec<String>,
 }
 
 /// Which side of the comparison a cell is.

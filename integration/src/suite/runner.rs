@@ -207,6 +207,14 @@ fn load_profile(sandbox: &Path, name: &str, scratch: &Path, mode: Mode) -> Resul
         file_size: limit("file_size"),
         tmp_size: limit("tmp_size"),
     };
+    let protect = json["protect"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     let ws = probe_ws.to_string_lossy().to_string();
     let granted = ["read", "exec", "write"].iter().any(|k| {
         json[*k]
@@ -220,6 +228,7 @@ fn load_profile(sandbox: &Path, name: &str, scratch: &Path, mode: Mode) -> Resul
             limits,
             reference: name.to_string(),
             wrapper: None,
+            protect,
         });
     }
     let file = scratch
@@ -243,6 +252,7 @@ fn load_profile(sandbox: &Path, name: &str, scratch: &Path, mode: Mode) -> Resul
         limits,
         reference: file.to_string_lossy().to_string(),
         wrapper: (!granted).then_some(file),
+        protect,
     })
 }
 

@@ -265,6 +265,7 @@ fn build(mut kernel: KernelFeatures) -> Report {
 
 /// Exit status: 0 when the default profile runs here, 1 otherwise.
 pub fn run(json: bool) -> i32 {
+    sweep_placeholders();
     let r = build(KernelFeatures::probe());
     let default_runs = r.profiles.iter().any(|p| p.default && p.runs);
     if json {
@@ -276,6 +277,19 @@ pub fn run(json: bool) -> i32 {
         print_text(&r);
     }
     if default_runs { 0 } else { 1 }
+}
+
+/// Placeholders of protected paths left by a SIGKILLed supervisor go here too, not only at the
+/// next run.
+fn sweep_placeholders() {
+    let euid = nix::unistd::geteuid().as_raw();
+    let registry = crate::placeholders::registry_path(euid, &super::home_dir());
+    let removed = crate::placeholders::sweep(&registry);
+    if removed > 0 {
+        eprintln!(
+            "missy-sandbox: removed {removed} placeholder(s) of protected paths left by runs that were killed"
+        );
+    }
 }
 
 fn yes_no(ok: bool) -> &'static str {

@@ -2,55 +2,214 @@
 //! audited: `exec-start` before the sandbox gets its Plan (a start record that cannot be written
 //! refuses the run by default), then `exec-end` or `setup-failure`; a run refused earlier leaves
 //! `profile-load` or `policy-refusal`.
+//!
+//! [`run_spec`] is the one launch path: the CLI calls it with its own stdio, and `serve`'s
+//! per-run supervisor (server/zygote.rs) with the run's pipes on its fds 0-2, a client
+//! environment the profile filters, and a cancel socket.
 
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::audit::{self, AuditConfig, Ending, RunAudit, RunInfo};
 use crate::cli::ExecArgs;
-use crate::commands::{EXIT_BAD_INPUT, context, report};
+use crate::commands::{EXIT_BAD_INPUT, context, launch, report};
 use crate::init::EXIT_SETUP_FAILED;
 use crate::kernel::KernelFeatures;
 use crate::plan::{self, Invocation, PlanError};
-use crate::secrets::{env as secret_env, relay};
+use crate::policy::Context;
+use crate::policy::units::Duration as Millis;
+use crate::secrets::env as secret_env;
+use crate::server::broker::{self, Broker};
 use crate::supervise::{self, Outcome};
 use crate::{policy, report, spawn};
 
+/// How a caller's wall-clock limit combines with the profile's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeLimit {
+    /// `exec --timeout`: replaces the profile's limit (the operator may lengthen it).
+    Override(Millis),
+    /// A daemon client: may only shorten the profile's limit.
+    AtMost(Millis),
+}
+
+/// One run, as the CLI or the daemon asks for it.
+#[derive(Debug, Default)]
+pub struct RunSpec {
+    pub profile: String,
+    pub workspace: Option<PathBuf>,
+    /// `{cwd}` and the command's working directory, instead of this process's own (profiles are
+    /// still found relative to this process's directory).
+    pub cwd: Option<PathBuf>,
+    pub timeout: Option<TimeLimit>,
+    /// Set inside the sandbox whatever the profile says (`exec --env`, the operator's choice).
+    pub env: Vec<(String, String)>,
+    /// A daemon client's environment: it replaces the host's as the source of the profile's
+    /// `[env] pass`, and a name the profile does not pass is refused.
+    pub client_env: Option<Vec<(String, String)>>,
+    pub argv: Vec<String>,
+    pub vault_dir: Option<PathBuf>,
+    pub report: bool,
+    pub dry_run: bool,
+    /// Readable (a byte or end-of-file) when the run must be cancelled: the sandbox is killed.
+    pub cancel: Option<OwnedFd>,
+    /// Extra read-write grants (the broker's socket directory).
+    pub extra_write: Vec<PathBuf>,
+    /// A pid 1 cloned ahead of the run (`serve`'s launcher), used when it fits the profile.
+    pub prestarted: Option<launch::Prestarted>,
+    /// The run's stdin, when it is not this process's fd 0.
+    pub stdin: Option<OwnedFd>,
+}
+
+impl From<ExecArgs> for RunSpec {
+    fn from(args: ExecArgs) -> RunSpec {
+        RunSpec {
+            profile: args.profile,
+            workspace: args.workspace,
+            cwd: None,
+            timeout: args.timeout.map(TimeLimit::Override),
+            env: args.env,
+            client_env: None,
+            argv: args.command,
+            vault_dir: args.vault_dir,
+            report: args.report,
+            dry_run: args.dry_run,
+            cancel: None,
+            extra_write: Vec::new(),
+            prestarted: None,
+            stdin: None,
+        }
+    }
+}
+
+/// How a run ended, for the CLI's exit status and the daemon's `exit` event.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    /// The exit status `exec` returns (see the CLI's EXIT STATUS).
+    pub status: i32,
+    /// The first error reported, when the run failed before or while it ran.
+    pub error: Option<String>,
+    /// How the started run ended (None when it never started).
+    pub ending: Option<Ending>,
+    /// The run was cancelled (its sandbox killed) at the caller's request.
+    pub cancelled: bool,
+}
+
+/// Errors said on stderr, as every command does, and the first kept for the result.
+#[derive(Debug, Default)]
+struct Said(Option<String>);
+
+impl Said {
+    fn report(&mut self, e: &dyn std::fmt::Display) {
+        report(e);
+        if self.0.is_none() {
+            self.0 = Some(crate::secrets::guard::censor(&e.to_string()));
+        }
+    }
+
+    fn done(self, status: i32) -> RunResult {
+        RunResult {
+            status,
+            error: self.0,
+            ..RunResult::default()
+        }
+    }
+}
+
 pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
-    let started = Instant::now();
-    let run_id = audit::new_run_id();
-    let span = tracing::info_span!("run", run = %run_id, profile = %args.profile);
-    let _entered = span.enter();
-    let ctx = match context(args.workspace.as_deref()) {
-        Ok(ctx) => ctx,
+    if args.broker.is_empty() || args.dry_run {
+        return run_spec(RunSpec::from(args), audit_flag).status;
+    }
+    // `--broker`: the tool-run daemon starts first, forked while this process is still
+    // single-threaded, and serves the agent's sandbox through a socket granted to it.
+    let profiles = args.broker.clone();
+    let workspace = match context(args.workspace.as_deref()) {
+        Ok(ctx) => ctx.workspace,
         Err(e) => {
             report(&e);
             return EXIT_BAD_INPUT;
         }
     };
+    let broker = match Broker::start(profiles, &workspace, audit_flag) {
+        Ok(b) => b,
+        Err(e) => {
+            report(&format!("--broker: {e}"));
+            return EXIT_SETUP_FAILED;
+        }
+    };
+    let mut spec = RunSpec::from(args);
+    spec.extra_write.push(broker.dir().to_path_buf());
+    spec.env.push((
+        broker::SOCKET_ENV.to_string(),
+        broker.socket.to_string_lossy().into_owned(),
+    ));
+    let status = run_spec(spec, audit_flag).status;
+    broker.stop();
+    status
+}
+
+/// Run one sandbox to its end. Must be called while the process is single-threaded (pid 1 is
+/// cloned from it); stdin, stdout and stderr are the process's own fds 0-2.
+pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
+    let mut said = Said::default();
+    let started = Instant::now();
+    let run_id = audit::new_run_id();
+    let span = tracing::info_span!("run", run = %run_id, profile = %spec.profile);
+    let _entered = span.enter();
+    let ctx = match context(spec.workspace.as_deref()) {
+        Ok(ctx) => Context {
+            cwd: spec.cwd.clone().unwrap_or(ctx.cwd),
+            ..ctx
+        },
+        Err(e) => {
+            said.report(&e);
+            return said.done(EXIT_BAD_INPUT);
+        }
+    };
     let info = RunInfo {
         run: run_id,
-        profile: args.profile.clone(),
+        profile: spec.profile.clone(),
         profile_sha256: None,
-        argv: args.command.clone(),
+        argv: spec.argv.clone(),
         cwd: ctx.cwd.to_string_lossy().into_owned(),
     };
-    let mut policy = match policy::load(&args.profile, &ctx) {
+    let mut policy = match policy::load(&spec.profile, &ctx) {
         Ok(p) => p,
         Err(e) => {
-            report(&e);
+            said.report(&e);
             let config = AuditConfig::resolve(audit_flag, &Default::default(), &ctx.home);
-            if !args.dry_run
+            if !spec.dry_run
                 && let Err(refused) =
                     RunAudit::new(&config, info).profile_load_failed(&e.to_string())
             {
                 report(&refused.source);
             }
-            return EXIT_BAD_INPUT;
+            return said.done(EXIT_BAD_INPUT);
         }
     };
-    if let Some(timeout) = args.timeout {
-        policy.limits.wall_time = Some(timeout);
+    match spec.timeout {
+        Some(TimeLimit::Override(limit)) => policy.limits.wall_time = Some(limit),
+        Some(TimeLimit::AtMost(limit)) => {
+            let current = policy.limits.wall_time.map_or(u64::MAX, |d| d.0);
+            policy.limits.wall_time = Some(Millis(current.min(limit.0)));
+        }
+        None => {}
     }
+    policy.write.extend(spec.extra_write.iter().cloned());
+    let host_env = match &spec.client_env {
+        Some(client) => match client_env(&policy, client) {
+            Ok(()) => client.clone(),
+            Err(e) => {
+                said.report(&e);
+                return said.done(EXIT_BAD_INPUT);
+            }
+        },
+        None => std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+    };
     let config = AuditConfig::resolve(audit_flag, &policy.audit, &ctx.home);
     let audit = RunAudit::new(
         &config,
@@ -63,7 +222,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     );
     tracing::debug!(log = ?config.log.as_ref().map(|l| &l.path), "audit log");
     // Vault values are resolved before anything starts: a missing one is bad input.
-    let secrets = if args.dry_run {
+    let secrets = if spec.dry_run {
         // A dry run shows the plan without opening the vault.
         policy
             .env_secrets
@@ -71,11 +230,11 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             .map(|k| (k.clone(), zeroize::Zeroizing::new("***".to_string())))
             .collect()
     } else {
-        match secret_env::resolve(&policy, args.vault_dir.as_deref()) {
+        match secret_env::resolve(&policy, spec.vault_dir.as_deref()) {
             Ok(s) => s,
             Err(e) => {
-                report(&e);
-                return EXIT_BAD_INPUT;
+                said.report(&e);
+                return said.done(EXIT_BAD_INPUT);
             }
         }
     };
@@ -85,70 +244,94 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         match secret_env::detector(&secrets) {
             Ok(d) => crate::secrets::guard::install(d),
             Err(e) => {
-                report(&e);
-                return EXIT_BAD_INPUT;
+                said.report(&e);
+                return said.done(EXIT_BAD_INPUT);
             }
         }
     }
-    let mut env_overrides = args.env;
+    let mut env_overrides = spec.env;
     env_overrides.extend(secrets.iter().map(|(k, v)| (k.clone(), v.to_string())));
     let invocation = Invocation {
-        argv: args.command,
+        argv: spec.argv,
         workspace: ctx.workspace.clone(),
         cwd: ctx.cwd.clone(),
         env_overrides,
-        host_env: std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect(),
+        host_env,
     };
-    if args.dry_run {
+    if spec.dry_run {
         return match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
             Ok(compiled) => match serde_json::to_string_pretty(&compiled.plan) {
                 Ok(json) => {
                     println!("{}", crate::secrets::guard::censor(&json));
-                    0
+                    said.done(0)
                 }
                 Err(e) => {
-                    report(&e);
-                    EXIT_SETUP_FAILED
+                    said.report(&e);
+                    said.done(EXIT_SETUP_FAILED)
                 }
             },
-            Err(e) => report_plan_error(&e, None),
+            Err(e) => {
+                let status = report_plan_error(&e, None);
+                said.0 = Some(e.to_string());
+                said.done(status)
+            }
         };
     }
-    // The censored output channels exist before pid 1, which takes them as its fds 1 and 2.
-    let mut stdio = match relay::Stdio::new() {
+    // The censored output channels exist before pid 1, which takes them as its fds 1 and 2;
+    // pid 1 creates its namespaces while the Plan is compiled (or has, when prestarted).
+    let (stdio, cloned) = match launch::pid1(&policy, spec.prestarted, spec.stdin) {
         Ok(s) => s,
         Err(e) => {
-            report(&format!("cannot create the output channels: {e}"));
-            return EXIT_SETUP_FAILED;
+            said.report(&format!("cannot create the output channels: {e}"));
+            return said.done(EXIT_SETUP_FAILED);
         }
     };
-    let mut start = plan::pid1_start(&policy);
-    start.stdio = stdio.child_fds();
-    // pid 1 starts now and creates its namespaces while the Plan is compiled.
-    let cloned = spawn::start(start);
-    stdio.close_child_ends();
     let pending = match cloned {
         Ok(p) => p,
         Err(e) => {
             // A kernel that cannot give us the namespaces usually lacks more: the compiler's
             // list of every control it cannot enforce says more than the clone's errno.
             if let Err(plan_error) = plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
-                return report_plan_error(&plan_error, Some(&audit));
+                let status = report_plan_error(&plan_error, Some(&audit));
+                said.0 = Some(plan_error.to_string());
+                return said.done(status);
             }
-            report(&e);
+            said.report(&e);
             let _ = audit.policy_refusal("launch", &e.to_string());
-            return EXIT_SETUP_FAILED;
+            return said.done(EXIT_SETUP_FAILED);
         }
     };
     let mut compiled = match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
         Ok(c) => c,
         Err(e) => {
             pending.abort();
-            return report_plan_error(&e, Some(&audit));
+            let status = report_plan_error(&e, Some(&audit));
+            said.0 = Some(e.to_string());
+            return said.done(status);
         }
     };
+    // Absent protected paths get their placeholders before pid 1 mounts over them; they are
+    // removed when `_placeholders` is dropped, after the run.
+    let _placeholders = if compiled.protected.is_empty() {
+        None
+    } else {
+        let registry =
+            crate::placeholders::registry_path(nix::unistd::geteuid().as_raw(), &ctx.home);
+        match crate::placeholders::Placeholders::acquire(
+            registry,
+            &compiled.placeholders,
+            &compiled.protected,
+        ) {
+            Ok(held) => Some(held),
+            Err(e) => {
+                pending.abort();
+                said.report(&e);
+                let _ = audit.policy_refusal("filesystem.protect", &e.to_string());
+                return said.done(EXIT_SETUP_FAILED);
+            }
+        }
+    };
+    let unprotected = std::mem::take(&mut compiled.unprotected);
     let mut degraded = Vec::new();
     for control in compiled.controls.iter().filter(|c| !c.status.is_enforced()) {
         degraded.push(control.describe());
@@ -178,7 +361,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         .then(|| crate::egress::Egress::for_run(&policy, audit.clone()));
     let memory_limit = policy.limits.memory;
     // `--report`: the sources start before the sandbox may run, so they miss nothing of it.
-    let watching = args.report.then(|| Watching::start(&policy, &mut compiled));
+    let watching = spec.report.then(|| Watching::start(&policy, &mut compiled));
     // The start record is written while pid 1 builds the root, before it may fork the
     // workload: a run that cannot be recorded never runs.
     let record_start = || {
@@ -189,24 +372,27 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     let launched = match pending.commit(compiled, 0, record_start) {
         Ok(l) => l,
         Err(e @ spawn::LaunchError::Refused(_)) => {
-            report(&e);
-            return EXIT_SETUP_FAILED;
+            said.report(&e);
+            return said.done(EXIT_SETUP_FAILED);
         }
         Err(e) => {
-            report(&e);
+            said.report(&e);
             let end = ending(EXIT_SETUP_FAILED, started, None);
             let _ = audit.setup_failure("launch", &e.to_string(), &end);
-            return EXIT_SETUP_FAILED;
+            return said.done(EXIT_SETUP_FAILED);
         }
     };
     // The runtime starts only now: pid 1 was cloned from a single-threaded process.
     let runtime = match super::current_thread_runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            report(&e);
-            return EXIT_SETUP_FAILED;
+            said.report(&e);
+            return said.done(EXIT_SETUP_FAILED);
         }
     };
+    let cancelled = spec
+        .cancel
+        .map(|fd| watch_cancel(fd, launched.pid, &runtime));
     let relays = stdio.start(crate::secrets::guard::detector, &runtime);
     let (watching, handoff) = match watching {
         Some(w) => {
@@ -224,6 +410,9 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
             "secrets censored in the sandbox's output"
         );
     }
+    if let Some(warning) = plan::protect::created_unprotected(&unprotected) {
+        report(&warning);
+    }
     let denial_report = watching.map(Running::finish);
     if let Some(r) = &denial_report {
         eprint!(
@@ -235,7 +424,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
         Ok(outcome) => {
             let message = match &outcome {
                 Outcome::SetupFailed { error, .. } => {
-                    report(error);
+                    said.report(error);
                     None
                 }
                 Outcome::TimedOut(limit) => Some(format!(
@@ -247,6 +436,12 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
                     memory_limit.map(|b| format!(" of {b}")).unwrap_or_default()
                 )),
                 Outcome::Finished(_) => None,
+            };
+            let cancelled = cancelled.is_some_and(|c| c.load(Ordering::SeqCst));
+            let message = if cancelled {
+                Some("cancelled: the sandbox was killed".to_string())
+            } else {
+                message
             };
             if let Some(m) = &message {
                 report(m);
@@ -265,13 +460,64 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
                 // The run has happened; say that its end is not on record.
                 report(&e.source);
             }
-            status
+            RunResult {
+                status,
+                error: said.0,
+                ending: Some(end),
+                cancelled,
+            }
         }
         Err(e) => {
-            report(&format!("waiting for the sandbox: {e}"));
-            EXIT_SETUP_FAILED
+            said.report(&format!("waiting for the sandbox: {e}"));
+            said.done(EXIT_SETUP_FAILED)
         }
     }
+}
+
+/// A daemon client's variables must each be passed by the profile's `[env] pass`, and none
+/// may look like a secret (those enter only from the vault).
+fn client_env(policy: &policy::Policy, client: &[(String, String)]) -> Result<(), String> {
+    let passed = plan::env::compile(policy, client, &[], None);
+    let refused: Vec<&str> = client
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !passed.vars.contains_key(*k) || passed.withheld.iter().any(|w| w == k))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "env: profile `{}` does not pass {} (its [env] pass list, secret-looking names excluded)",
+        policy.name,
+        refused.join(", ")
+    ))
+}
+
+/// Kill the sandbox's pid 1 (and so its whole pid namespace) when `cancel` becomes readable:
+/// the daemon shut its end (a `cancel` request, or the client went away).
+fn watch_cancel(
+    cancel: OwnedFd,
+    pid1: nix::unistd::Pid,
+    runtime: &tokio::runtime::Runtime,
+) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    let _guard = runtime.enter();
+    // SAFETY: `cancel` is an open fd the AsyncFd owns for the life of the task; nothing else
+    // closes or replaces it meanwhile.
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(cancel, tokio::io::Interest::READABLE)
+    };
+    let Ok(watched) = registered else {
+        return flag;
+    };
+    runtime.spawn(async move {
+        if watched.readable().await.is_ok() {
+            set.store(true, Ordering::SeqCst);
+            let _ = nix::sys::signal::kill(pid1, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    flag
 }
 
 fn ending(exit_status: i32, started: Instant, message: Option<String>) -> Ending {
@@ -300,6 +546,7 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
         PlanError::Workspace(_) => "workspace".to_string(),
         PlanError::Arch => "architecture".to_string(),
         PlanError::MissingGrant { at, .. } => at.clone(),
+        PlanError::ProtectedSymlink(_) => "filesystem.protect".to_string(),
     };
     if let Some(audit) = audit
         && let Err(refused) = audit.policy_refusal(&rule, &e.to_string())

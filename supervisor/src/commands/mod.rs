@@ -4,8 +4,10 @@ pub mod audit;
 pub mod check;
 pub mod exec;
 pub mod fetch;
+pub mod launch;
 pub mod profile;
 pub mod selftest;
+pub mod serve;
 pub mod vault;
 
 use std::path::{Path, PathBuf};

@@ -205,6 +205,18 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
             MountOp::Symlink { link, target } => {
                 println!("  {:<40} symlink -> {}", link.display(), target.display())
             }
+            MountOp::Placeholder { path } => println!(
+                "  {:<40} protected: absent, kept from being created (an empty read-only directory for the run)",
+                path.display()
+            ),
+            MountOp::Bind {
+                path,
+                writable: false,
+                ..
+            } if compiled.protected.contains(path) => println!(
+                "  {:<40} protected: read-only inside the writable grant",
+                path.display()
+            ),
             _ => {}
         }
     }

@@ -240,6 +240,16 @@ fn apply(op: &MountOp) -> Result<(), ConfineError> {
             bind(Path::new("/empty"), &target, false)?;
             set_attrs(&target, true, true)
         }
+        MountOp::Placeholder { path } => {
+            // Empty and readable: git and other tree walkers skip an empty directory silently.
+            let target = under(NEW, path);
+            mount_tmpfs(
+                &target,
+                "mode=0555,size=4k",
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            )?;
+            set_attrs(&target, true, true)
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub const CONTROL_IDS: &[&str] = &[
     "ipc-namespace",
     "network",
     "filesystem",
+    "protect",
     "signal-scope",
     "seccomp",
     "capabilities",
@@ -177,6 +178,18 @@ pub fn assess(policy: &Policy, k: &KernelFeatures, limits: &LimitPlan) -> Vec<Co
             )),
         },
     );
+    if !policy.protect.is_empty() {
+        push(
+            "protect",
+            "protected paths inside writable grants ([filesystem] protect)",
+            match userns {
+                None => enforced("read-only binds and placeholders in the mount namespace"),
+                Some(_) => no_userns(
+                    "Landlock cannot take write access back from a path inside a writable grant: the protected paths (.git/hooks, .envrc, ...) are writable",
+                ),
+            },
+        );
+    }
     push(
         "signal-scope",
         "signals and abstract Unix sockets outside the sandbox",

@@ -10,6 +10,7 @@ pub mod env;
 pub mod limits;
 pub mod mounts;
 pub mod nons;
+pub mod protect;
 pub mod seccomp;
 pub mod seccomp_bpf;
 
@@ -128,6 +129,13 @@ pub struct Compiled {
     /// No-namespace runs with `mode = "proxy"`: the proxy's listener on the host's loopback, at
     /// an ephemeral port (the Plan's `proxy_port`), served by the supervisor.
     pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
+    /// Absent protected paths, (path, is_dir): the supervisor creates them on the host for the
+    /// run (`workspace::placeholders`) and pid 1 masks them.
+    pub placeholders: Vec<(PathBuf, bool)>,
+    /// Every protected path of the run.
+    pub protected: Vec<PathBuf>,
+    /// Protected paths whose parent did not exist at launch (not protected; checked after).
+    pub unprotected: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +159,8 @@ pub enum PlanError {
         /// The path as a grant would spell it (for the hint).
         spelled: String,
     },
+    #[error("the protected path {} is a symbolic link: a link cannot be pinned in place, so the sandbox could replace it; replace the link by its target, or take the path out of [filesystem] protect", .0.display())]
+    ProtectedSymlink(PathBuf),
     #[error("profile `{profile}` requires every control, but this kernel cannot enforce: {}\n{}\n  (a profile may list controls it can do without in [kernel] optional, or set [kernel] require = \"best-effort\"; `missy-sandbox check` explains this machine)",
         .unmet.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", "),
         .unmet.iter().map(|c| format!("  {}", c.describe())).collect::<Vec<_>>().join("\n"))]
@@ -347,10 +357,16 @@ pub fn compile(
     let arch = kernel.arch.ok_or(PlanError::Arch)?;
     let namespaces = kernel.user_namespaces.is_ok();
     let mut skipped = Vec::new();
-    let (grants, symlinks) = resolve_grants(policy, &mut skipped)?;
+    let (mut grants, symlinks) = resolve_grants(policy, &mut skipped)?;
+    let protected = protect::resolve(&policy.protect, &grants)?;
+    for extra in &protected.extra_grants {
+        if !grants.iter().any(|g| same_path(&g.path, &extra.path)) {
+            grants.push(extra.clone());
+        }
+    }
     let tmp_size = policy.limits.tmp_size.map(|s| s.0);
     let mount_ops = if namespaces {
-        mounts::compile(&grants, &symlinks, &policy.mask, tmp_size)
+        mounts::compile(&grants, &symlinks, &policy.mask, tmp_size, &protected)
     } else {
         Vec::new()
     };
@@ -449,6 +465,14 @@ pub fn compile(
         withheld_env: env.withheld,
         run_tmp,
         host_proxy: host_proxy.map(std::sync::Arc::new),
+        // Without a mount namespace nothing would mask them (`protect` is degraded).
+        placeholders: if namespaces {
+            protected.placeholders
+        } else {
+            Vec::new()
+        },
+        protected: protected.paths,
+        unprotected: protected.skipped,
     })
 }
 

@@ -33,6 +33,9 @@ pub enum MountOp {
     MaskDir { path: PathBuf },
     /// Hide a file behind an empty read-only file.
     MaskFile { path: PathBuf },
+    /// Keep an absent protected path from being created: an empty, readable, read-only
+    /// directory over the placeholder the supervisor made on the host.
+    Placeholder { path: PathBuf },
 }
 
 impl MountOp {
@@ -41,7 +44,8 @@ impl MountOp {
             MountOp::Bind { path, .. }
             | MountOp::Tmpfs { path, .. }
             | MountOp::MaskDir { path }
-            | MountOp::MaskFile { path } => path,
+            | MountOp::MaskFile { path }
+            | MountOp::Placeholder { path } => path,
             MountOp::Symlink { link, .. } => link,
             MountOp::Dev => Path::new("/dev"),
             MountOp::Proc => Path::new("/proc"),
@@ -66,6 +70,7 @@ pub fn compile(
     symlinks: &[(PathBuf, PathBuf)],
     masks: &[PathBuf],
     tmp_size: Option<u64>,
+    protected: &super::protect::Protected,
 ) -> Vec<MountOp> {
     let mut ops = vec![
         MountOp::Tmpfs {
@@ -108,6 +113,8 @@ pub fn compile(
             });
         }
     }
+    // Pins and read-only protected paths sit inside the writable binds.
+    ops.extend(protected.binds.iter().cloned());
     // Parents before children, so a nested bind lands on top of its parent's bind.
     ops.sort_by_cached_key(|op| depth(op.path()));
     for mask in masks {
@@ -120,5 +127,7 @@ pub fn compile(
             _ => {}
         }
     }
+    // The placeholders of absent protected paths, masked last like the profile's masks.
+    ops.extend(protected.masks.iter().cloned());
     ops
 }

@@ -11,6 +11,7 @@ pub mod env;
 pub mod error;
 pub mod model;
 pub mod network;
+pub mod protect;
 pub mod raw;
 pub mod resolve;
 pub mod units;

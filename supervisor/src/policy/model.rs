@@ -72,6 +72,9 @@ pub struct Policy {
     pub exec: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
     pub mask: Vec<PathBuf>,
+    /// Paths kept read-only, and from being created, inside the writable grants: relative to
+    /// each writable directory grant, or absolute; a trailing `/` marks a directory.
+    pub protect: Vec<String>,
     /// Grants written with the optional marker (`"?{home}/.cargo"`) in every file that names
     /// them: skipped when the path does not exist. Any other grant must exist.
     pub optional: Vec<PathBuf>,
@@ -114,6 +117,7 @@ impl Policy {
             exec: Vec::new(),
             write: Vec::new(),
             mask: Vec::new(),
+            protect: Vec::new(),
             optional: Vec::new(),
             grant_origins: Vec::new(),
             network: NetworkMode::None,
@@ -364,6 +368,9 @@ fn apply(policy: &mut Policy, file: &SourceFile, ctx: &Context) -> Result<(), Po
                 _ => &mut policy.mask,
             };
             push_unique_paths(target, entries.into_iter().map(|e| e.path));
+        }
+        if let Some(protect) = &fs.protect {
+            super::protect::apply(policy, file, protect, ctx)?;
         }
     }
     if let Some(net) = &raw.network {

@@ -63,6 +63,7 @@ pub struct RawFilesystem {
     pub exec: Option<Vec<Located<String>>>,
     pub write: Option<Vec<Located<String>>>,
     pub mask: Option<Vec<Located<String>>>,
+    pub protect: Option<Vec<Located<String>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -21,6 +21,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "ci-strict",
         include_str!("../../../sandbox-profiles/ci-strict.toml"),
     ),
+    (
+        "agent",
+        include_str!("../../../sandbox-profiles/agent.toml"),
+    ),
 ];
 
 /// The profile used when none is named.
@@ -66,7 +70,8 @@ pub fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-fn is_explicit_path(reference: &str) -> bool {
+/// A reference read as a file path rather than a profile name.
+pub fn is_explicit_path(reference: &str) -> bool {
     reference.contains('/') || reference.ends_with(".toml")
 }
 

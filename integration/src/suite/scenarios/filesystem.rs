@@ -1,4 +1,5 @@
-//! Scenarios: reads and writes outside the grants, link and rename tricks, /proc, devices, setuid files.
+//! Scenarios: reads and writes outside the grants, link and rename tricks, /proc, devices, setuid
+//! files, code planted in the workspace for the host to run (protected paths).
 
 use super::*;
 
@@ -180,6 +181,43 @@ pub(super) static SCENARIOS: &[Scenario] = &[
             if !side.is_control() {
                 a.evidence.push(Evidence::SetuidFile(path));
             }
+            Ok(a)
+        },
+    },
+    Scenario {
+        name: "git-hook-plant",
+        probe: Some("write-file"),
+        area: Area::Filesystem,
+        threat: "plant a git hook in the workspace's repository for the host's next git command",
+        mechanism: "protect: .git/hooks bound read-only over itself (EROFS), .git pinned",
+        pending: None,
+        exclusive: false,
+        prepare: |fx, side| {
+            protected(side, ".git/hooks/")?;
+            let hooks = fx.dir.ws.join(".git/hooks");
+            for d in [fx.dir.ws.join(".git"), hooks.clone()] {
+                std::fs::create_dir_all(&d).map_err(|e| err(".git/hooks", e))?;
+                fx.user.chown(&d).map_err(|e| err("chown .git/hooks", e))?;
+            }
+            let hook = hooks.join("pre-commit");
+            let mut a = Attempt::new(&[s(&hook)]);
+            a.evidence.push(Evidence::FileAppears(hook));
+            Ok(a)
+        },
+    },
+    Scenario {
+        name: "envrc-plant",
+        probe: Some("write-file"),
+        area: Area::Filesystem,
+        threat: "plant an .envrc that direnv runs when the host's user enters the workspace",
+        mechanism: "protect: an absent protected path is held by a read-only placeholder for the run (EISDIR), removed afterwards",
+        pending: None,
+        exclusive: false,
+        prepare: |fx, side| {
+            protected(side, ".envrc")?;
+            let envrc = fx.dir.ws.join(".envrc");
+            let mut a = Attempt::new(&[s(&envrc)]);
+            a.evidence.push(Evidence::FileAppears(envrc));
             Ok(a)
         },
     },

@@ -49,6 +49,20 @@ fn limit(side: Side, value: Option<u64>, key: &str) -> Result<u64, Skip> {
     })
 }
 
+/// The sandboxed cell tests a protected path only under a profile that protects `entry`; a
+/// profile that leaves the workspace writable without it has nothing to enforce.
+fn protected(side: Side, entry: &str) -> Result<(), Skip> {
+    match side {
+        Side::Sandbox { profile } if !profile.protect.iter().any(|p| p == entry) => {
+            Err(Skip::Reason(format!(
+                "{} does not protect {entry} (dev does): nothing to enforce",
+                profile.name
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 macro_rules! plain {
     ($($arg:expr),*) => {
         |_: &Fixture, _: Side| Ok(Attempt::new(&[$($arg),*] as &[&str]))

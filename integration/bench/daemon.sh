@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Daemon round trip and throughput: `exec /bin/true` through `missy-sandbox serve` (one
+# connection, one run at a time) against a cold `missy-sandbox exec` (one process per run),
+# both timed by the same client (agent/examples/daemon_bench.rs) from request or spawn to the
+# end of the run; then runs per second with 8 clients at once. Audit log off for both, so the
+# comparison is the launch path alone (integration/bench/audit.sh measures the log).
+# Prints a markdown section on stdout (`make bench` appends it to docs/benchmarks.md).
+# Usage: integration/bench/daemon.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs="${1:-300}"
+throughput_runs=$(( runs * 2 ))
+clients=8
+
+bin="$(realpath "${MISSY_BIN:-target/x86_64-unknown-linux-gnu/release/missy-sandbox}")"
+[ -x "$bin" ] || { echo "no binary at $bin: run \`make release\`" >&2; exit 2; }
+cargo build -q --release --locked -p missy-agent --example daemon_bench >&2
+client="$(realpath "${CARGO_TARGET_DIR:-target}/release/examples/daemon_bench")"
+
+ws="$(mktemp -d /tmp/missy-bench-daemon-XXXXXX)"
+out="$(mktemp -d /tmp/missy-bench-daemon-out-XXXXXX)"
+sock="$out/missy.sock"
+"$bin" --audit-log off serve --socket "$sock" --max-runs "$clients" &
+daemon=$!
+trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$ws" "$out"' EXIT
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+
+# Alternate short rounds of each: on a shared machine the load drifts within seconds.
+rounds=5
+per_round=$(( (runs + rounds - 1) / rounds ))
+for r in $(seq "$rounds"); do
+    "$client" roundtrip "$sock" "$ws" "$per_round" > "$out/daemon-$r.json"
+    "$client" cold "$bin" "$ws" "$per_round" > "$out/cold-$r.json"
+done
+"$client" throughput "$sock" "$ws" "$clients" "$throughput_runs" > "$out/throughput.json"
+rss_kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")"
+
+python3 - "$out" "$rounds" "$per_round" "$bin" "$rss_kib" <<'PY'
+import glob, json, sys, platform, subprocess, statistics
+out, rounds, per_round, binary, rss = sys.argv[1:6]
+def times(kind):
+    t = []
+    for f in sorted(glob.glob(f"{out}/{kind}-*.json")):
+        t += json.load(open(f))["times_ms"]
+    return t
+rows = {"daemon round trip": times("daemon"), "cold exec": times("cold")}
+tp = json.load(open(f"{out}/throughput.json"))
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+print("\n## Daemon round trip and throughput\n")
+print(f"- machine: {cpu}, {subprocess.getoutput('nproc')} cores, kernel {platform.release()}")
+print(f"- client: agent/examples/daemon_bench (release), {rounds} alternating rounds of {per_round} timed runs each (20 warm-up runs per round); audit log off")
+print(f"- daemon: `{binary} --audit-log off serve --socket SOCK --max-runs 8`; each run: `exec` of `/bin/true` under `strict`, timed from the request to the `exit` event")
+print(f"- cold: `{binary} --audit-log off exec --profile strict --workspace WS -- /bin/true`, timed from spawn to exit\n")
+print("| path | median (ms) | mean (ms) | min (ms) | p95 (ms) |")
+print("|---|---|---|---|---|")
+for name, t in rows.items():
+    t = sorted(t)
+    p95 = t[int(round((len(t) - 1) * 0.95))]
+    print(f"| {name} | {statistics.median(t):.2f} | {statistics.mean(t):.2f} | {t[0]:.2f} | {p95:.2f} |")
+d, c = statistics.median(rows["daemon round trip"]), statistics.median(rows["cold exec"])
+print(f"\ndaemon median / cold median = {d / c:.2f}; daemon round trip target: under 3 ms.")
+print(f"\nThroughput: {tp['runs']} runs from {tp['clients']} concurrent clients in {tp['wall_s']:.2f} s = **{tp['runs_per_s']:.0f} runs/s**.")
+print(f"Daemon resident set after the runs: {int(rss) / 1024:.1f} MiB.")
+PY

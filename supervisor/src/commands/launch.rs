@@ -1,0 +1,116 @@
+//! How `run_spec` gets its sandbox's pid 1: cloned on the spot (the CLI), or taken from a
+//! [`Prestarted`] one that a `serve` launcher cloned before the request arrived, so that the
+//! namespaces (the network namespace is the slowest) are ready when the run is asked for.
+//!
+//! pid 1 takes fd 0 as the workload's stdin at the clone. A prestarted pid 1 is cloned before
+//! the run's stdin exists, so it gets a pipe, and the run's stdin is copied into it.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::policy::Policy;
+use crate::secrets::relay;
+use crate::spawn::{self, LaunchError, Pending};
+
+/// A pid 1 cloned ahead of its run, waiting for its Plan.
+#[derive(Debug)]
+pub struct Prestarted {
+    pending: Pending,
+    stdio: relay::Stdio,
+    /// How it was cloned: with namespaces (not on the no-namespace path), with a network one.
+    namespaces: bool,
+    new_netns: bool,
+    /// The write end of pid 1's stdin.
+    stdin_feed: OwnedFd,
+}
+
+fn dup_onto(fd: &OwnedFd, target: i32) -> std::io::Result<()> {
+    // SAFETY: dup2 onto one of our own standard fds; the caller is single-threaded.
+    if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+impl Prestarted {
+    /// Clone a pid 1 with a new network namespace (what every profile but `mode = "host"`
+    /// asks for). Call single-threaded, with fds 1 and 2 not a terminal (the channels are then
+    /// pipes): this process's fd 0 becomes the read end of pid 1's stdin pipe.
+    pub fn start() -> Result<Prestarted, String> {
+        let (read, stdin_feed) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| format!("stdin pipe: {e}"))?;
+        dup_onto(&read, 0).map_err(|e| format!("stdin pipe: {e}"))?;
+        drop(read);
+        let mut stdio = relay::Stdio::new().map_err(|e| format!("output channels: {e}"))?;
+        let namespaces = crate::kernel::KernelFeatures::probe()
+            .user_namespaces
+            .is_ok();
+        let start = crate::init::Pid1Start {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            namespaces,
+            new_netns: namespaces,
+            stdio: stdio.child_fds(),
+        };
+        let pending = spawn::start(start).map_err(|e| e.to_string())?;
+        stdio.close_child_ends();
+        // The clone may have fallen back to the no-namespace path (`spawn::start`).
+        let namespaces = crate::kernel::KernelFeatures::probe()
+            .user_namespaces
+            .is_ok();
+        Ok(Prestarted {
+            pending,
+            stdio,
+            namespaces,
+            new_netns: namespaces,
+            stdin_feed,
+        })
+    }
+
+    /// Kill the waiting pid 1.
+    pub fn abort(self) {
+        self.pending.abort();
+    }
+}
+
+/// The run's output channels and its cloned pid 1: `prestarted` when it fits the policy (its
+/// stdin then fed from `stdin`, on a thread), else a fresh clone (which takes `stdin` as its
+/// fd 0, or this process's own when there is none).
+pub fn pid1(
+    policy: &Policy,
+    prestarted: Option<Prestarted>,
+    stdin: Option<OwnedFd>,
+) -> std::io::Result<(relay::Stdio, Result<Pending, LaunchError>)> {
+    let fresh = crate::plan::pid1_start(policy);
+    match prestarted {
+        Some(pre) if pre.new_netns == fresh.new_netns && pre.namespaces == fresh.namespaces => {
+            if let Some(from) = stdin {
+                feed(from, pre.stdin_feed);
+            }
+            return Ok((pre.stdio, Ok(pre.pending)));
+        }
+        Some(pre) => pre.abort(),
+        None => {}
+    }
+    if let Some(from) = &stdin {
+        dup_onto(from, 0)?;
+    }
+    drop(stdin);
+    let mut stdio = relay::Stdio::new()?;
+    let mut start = fresh;
+    start.stdio = stdio.child_fds();
+    // pid 1 starts now and creates its namespaces while the Plan is compiled.
+    let cloned = spawn::start(start);
+    stdio.close_child_ends();
+    Ok((stdio, cloned))
+}
+
+/// Copy the run's stdin into a prestarted pid 1's, until end of file (or until nobody reads).
+fn feed(from: OwnedFd, to: OwnedFd) {
+    let _ = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut from = std::fs::File::from(from);
+            let mut to = std::fs::File::from(to);
+            let _ = std::io::copy(&mut from, &mut to);
+        });
+}

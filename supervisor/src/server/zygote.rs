@@ -1,0 +1,366 @@
+//! The launcher ("zygote") of `serve`: a single-threaded process forked before the daemon
+//! starts its async runtime, because a sandbox's pid 1 can only be cloned from a
+//! single-threaded process (`spawn::start` runs Rust in the child).
+//!
+//! For each run the daemon sends a [`Job`] with four fds attached (SCM_RIGHTS): the run's
+//! stdin, stdout and stderr, and the daemon's end of a result socket. The zygote forks a
+//! per-run supervisor that puts the first three on its fds 0-2 and runs the very path of
+//! `missy-sandbox exec` ([`exec::run_spec`]); its relays censor the output on the way to the
+//! daemon. The result socket is the cancel signal (the daemon shuts its end: the sandbox is
+//! killed) and carries the outcome back as one JSON [`Exit`].
+//!
+//! Lifetime: the zygote and every per-run supervisor set PR_SET_PDEATHSIG(SIGKILL), and the
+//! sandbox's pid 1 does too, so a daemon killed outright takes every sandbox it started with it:
+//! daemon → zygote → per-run supervisor → pid 1 → the pid namespace.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+use serde::{Deserialize, Serialize};
+
+use crate::commands::exec::{self, RunSpec, TimeLimit};
+use crate::commands::launch::Prestarted;
+use crate::control::{self, ControlError};
+use crate::policy::units::Duration as Millis;
+use crate::server::protocol::Exit;
+
+/// What a per-run supervisor runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Job {
+    Exec {
+        profile: String,
+        argv: Vec<String>,
+        workspace: PathBuf,
+        env: Vec<(String, String)>,
+        timeout_ms: Option<u64>,
+        report: bool,
+    },
+    Fetch {
+        profile: String,
+        url: String,
+        workspace: PathBuf,
+        timeout_ms: Option<u64>,
+    },
+}
+
+/// The fds a job carries, in this order.
+#[derive(Debug)]
+pub struct JobFds {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub result: OwnedFd,
+}
+
+/// The daemon's handle on its zygote.
+#[derive(Debug)]
+pub struct Zygote {
+    sock: Mutex<UnixStream>,
+    pub pid: Pid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZygoteError {
+    #[error("cannot create the launcher's socket: {0}")]
+    Socket(std::io::Error),
+    #[error("cannot fork the launcher: {0}")]
+    Fork(nix::errno::Errno),
+    #[error("cannot hand the run to the launcher: {0}")]
+    Send(#[from] ControlError),
+    #[error("the launcher is gone")]
+    Gone,
+}
+
+impl Zygote {
+    /// Fork the zygote. Call while the process is single-threaded (before any runtime).
+    pub fn start(audit_log: Option<String>) -> Result<Zygote, ZygoteError> {
+        let (ours, theirs) = UnixStream::pair().map_err(ZygoteError::Socket)?;
+        let daemon = getpid();
+        // SAFETY: the caller is single-threaded, so the child may run ordinary Rust; it never
+        // returns from `zygote_main`.
+        match unsafe { fork() }.map_err(ZygoteError::Fork)? {
+            ForkResult::Child => {
+                drop(ours);
+                zygote_main(theirs, daemon, audit_log.as_deref())
+            }
+            ForkResult::Parent { child } => Ok(Zygote {
+                sock: Mutex::new(ours),
+                pid: child,
+            }),
+        }
+    }
+
+    /// Hand one job to the zygote. Blocking, but the frame is small and the zygote reads
+    /// every frame as soon as it arrives.
+    pub fn submit(&self, job: &Job, fds: &JobFds) -> Result<(), ZygoteError> {
+        let sock = self.sock.lock().map_err(|_| ZygoteError::Gone)?;
+        let attached = [
+            fds.stdin.as_fd(),
+            fds.stdout.as_fd(),
+            fds.stderr.as_fd(),
+            fds.result.as_fd(),
+        ];
+        control::send_with_fds(&sock, job, &attached)?;
+        Ok(())
+    }
+}
+
+/// Die with SIGKILL when the parent goes; exit at once if it already has.
+fn die_with(parent: Pid) {
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != parent {
+        // SAFETY: _exit ends this forked process without running the parent's destructors.
+        unsafe { libc::_exit(1) };
+    }
+}
+
+fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
+    die_with(daemon);
+    // Per-run supervisors are reaped by the kernel; each restores SIGCHLD before its own
+    // children exist.
+    // SAFETY: changing one signal's disposition in a single-threaded process.
+    let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigIgn) };
+    let me = getpid();
+    let mut spare = Spare::fork(&sock, me, audit_log);
+    loop {
+        match control::recv_with_fds::<Job>(&sock) {
+            Ok(Some((job, fds))) => {
+                let Ok([stdin, stdout, stderr, result]) = <[OwnedFd; 4]>::try_from(fds) else {
+                    continue;
+                };
+                let fds = JobFds {
+                    stdin,
+                    stdout,
+                    stderr,
+                    result,
+                };
+                // The spare takes the run; without one (or if it died), a fresh child does.
+                let handed = spare.take().is_some_and(|s| s.hand(&job, &fds));
+                if !handed {
+                    // SAFETY: the zygote is single-threaded; the child runs `run_job` and exits.
+                    if let Ok(ForkResult::Child) = unsafe { fork() } {
+                        become_run_supervisor(&sock, me);
+                        run_job(job, fds, None, audit_log)
+                    }
+                }
+                // Closed before the next fork: a copy left in the next spare would keep the
+                // run's pipes open after the run (the daemon waits for their end).
+                drop(fds);
+                // The next spare starts its pid 1 while this run goes on.
+                spare = Spare::fork(&sock, me, audit_log);
+            }
+            // A frame the daemon never sends; the stream is still in step.
+            Err(ControlError::Encoding(_)) => continue,
+            // The daemon is gone.
+            Ok(None) | Err(_) => {
+                // SAFETY: ending this forked process without the daemon's destructors.
+                unsafe { libc::_exit(0) }
+            }
+        }
+    }
+}
+
+/// In a child of the zygote: die with it, let its own children be waited for, and drop the
+/// zygote's socket to the daemon.
+fn become_run_supervisor(zygote_sock: &UnixStream, zygote: Pid) {
+    die_with(zygote);
+    // SAFETY: restoring the default disposition in a single-threaded process, before any
+    // child exists (`supervise` waits for pid 1 by SIGCHLD).
+    let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+    let _ = nix::unistd::close(zygote_sock.as_raw_fd());
+}
+
+/// A per-run supervisor forked ahead of its run, with its sandbox's pid 1 already cloned
+/// (`launch::Prestarted`): the namespaces are built while no one waits for them.
+struct Spare {
+    sock: UnixStream,
+}
+
+impl Spare {
+    fn fork(zygote_sock: &UnixStream, zygote: Pid, audit_log: Option<&str>) -> Option<Spare> {
+        let (ours, theirs) = UnixStream::pair().ok()?;
+        // SAFETY: the zygote is single-threaded; the child never returns from `spare_main`.
+        match unsafe { fork() }.ok()? {
+            ForkResult::Child => {
+                drop(ours);
+                become_run_supervisor(zygote_sock, zygote);
+                spare_main(theirs, audit_log)
+            }
+            ForkResult::Parent { .. } => Some(Spare { sock: ours }),
+        }
+    }
+
+    /// Hand it the job; false if it is gone.
+    fn hand(self, job: &Job, fds: &JobFds) -> bool {
+        let attached = [
+            fds.stdin.as_fd(),
+            fds.stdout.as_fd(),
+            fds.stderr.as_fd(),
+            fds.result.as_fd(),
+        ];
+        control::send_with_fds(&self.sock, job, &attached).is_ok()
+    }
+}
+
+fn spare_main(sock: UnixStream, audit_log: Option<&str>) -> ! {
+    // Until the run's pipes arrive, the standard fds are /dev/null: the output channels are
+    // then pipes, never a pseudo-terminal for a daemon started on one.
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for target in 0..3 {
+            // SAFETY: dup2 onto our own standard fds in a single-threaded process.
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
+    // A spare that cannot prestart still serves its run, with a fresh clone.
+    let prestarted = Prestarted::start().ok();
+    let job = control::recv_with_fds::<Job>(&sock)
+        .ok()
+        .flatten()
+        .and_then(|(job, fds)| Some((job, <[OwnedFd; 4]>::try_from(fds).ok()?)));
+    let Some((job, [stdin, stdout, stderr, result])) = job else {
+        if let Some(p) = prestarted {
+            p.abort();
+        }
+        // SAFETY: ending this forked process without the zygote's destructors.
+        unsafe { libc::_exit(0) }
+    };
+    drop(sock);
+    let fds = JobFds {
+        stdin,
+        stdout,
+        stderr,
+        result,
+    };
+    run_job(job, fds, prestarted, audit_log)
+}
+
+/// The per-run supervisor: the run's pipes on fds 1 and 2 (and on 0, unless a prestarted pid 1
+/// has its own stdin pipe, which the run's stdin is then copied into).
+fn run_job(job: Job, fds: JobFds, prestarted: Option<Prestarted>, audit_log: Option<&str>) -> ! {
+    let JobFds {
+        stdin,
+        stdout,
+        stderr,
+        result,
+    } = fds;
+    let (prestarted, stdin) = match (&job, prestarted) {
+        (Job::Exec { .. }, Some(p)) => (Some(p), Some(stdin)),
+        (_, p) => {
+            if let Some(p) = p {
+                p.abort();
+            }
+            // SAFETY: dup2 onto our own stdin in a single-threaded process.
+            if unsafe { libc::dup2(stdin.as_raw_fd(), 0) } < 0 {
+                // SAFETY: ending this forked process.
+                unsafe { libc::_exit(1) };
+            }
+            (None, None)
+        }
+    };
+    for (fd, target) in [(&stdout, 1), (&stderr, 2)] {
+        // SAFETY: dup2 onto our own standard fds in a single-threaded process.
+        if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+            // SAFETY: as above.
+            unsafe { libc::_exit(1) };
+        }
+    }
+    drop((stdout, stderr));
+    let started = std::time::Instant::now();
+    let exit = match job {
+        Job::Exec {
+            profile,
+            argv,
+            workspace,
+            env,
+            timeout_ms,
+            report,
+        } => {
+            let spec = RunSpec {
+                profile,
+                // The command runs in its workspace. This process stays in the daemon's
+                // directory: profiles are found from there, never from a client's workspace
+                // (whose ./sandbox-profiles/ would let a client write its own rules).
+                cwd: Some(workspace.clone()),
+                workspace: Some(workspace),
+                timeout: timeout_ms.map(|ms| TimeLimit::AtMost(Millis(ms))),
+                client_env: Some(env),
+                argv,
+                report,
+                cancel: result.try_clone().ok(),
+                prestarted,
+                stdin,
+                ..RunSpec::default()
+            };
+            let done = exec::run_spec(spec, audit_log);
+            let ending = done.ending.unwrap_or_default();
+            Exit {
+                id: String::new(),
+                status: done.status,
+                duration_ms: started.elapsed().as_millis() as u64,
+                cancelled: done.cancelled,
+                message: ending.message,
+                error: done.error,
+                resources: Some(ending.resources),
+                report: ending.report,
+            }
+        }
+        Job::Fetch {
+            profile,
+            url,
+            workspace,
+            timeout_ms,
+        } => {
+            cancel_by_exit(result.try_clone().ok());
+            let status = crate::commands::fetch::run(crate::cli::FetchArgs {
+                profile,
+                workspace: Some(workspace),
+                output: None,
+                timeout: timeout_ms.map(Millis),
+                ca_file: None,
+                url,
+            });
+            Exit {
+                id: String::new(),
+                status,
+                duration_ms: started.elapsed().as_millis() as u64,
+                cancelled: false,
+                message: None,
+                error: None,
+                resources: None,
+                report: None,
+            }
+        }
+    };
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let mut out = std::fs::File::from(result);
+    let _ = serde_json::to_writer(&mut out, &exit);
+    // SAFETY: the run is over and reported; end without the zygote's destructors.
+    unsafe { libc::_exit(0) }
+}
+
+/// A fetch has no sandbox to kill: a cancelled one ends its process.
+fn cancel_by_exit(cancel: Option<OwnedFd>) {
+    let Some(cancel) = cancel else { return };
+    let _ = std::thread::Builder::new()
+        .name("cancel".into())
+        .spawn(move || {
+            let mut fds = [nix::poll::PollFd::new(
+                cancel.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            while let Err(nix::errno::Errno::EINTR) =
+                nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE)
+            {}
+            // SAFETY: ending the process from its cancel thread; the run is abandoned.
+            unsafe { libc::_exit(137) };
+        });
+}
