@@ -118,7 +118,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
         // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
         // unprivileged pid 1 could no longer write its own maps.
         privileges::not_dumpable()?;
-        let plan = read_plan(control)?;
+        let plan = read_plan(control, true)?;
         privileges::supervisor_alive(control)?;
         fds::set_cloexec(CONTROL_FD)?;
         privileges::own_process_group()?;
@@ -173,7 +173,7 @@ fn run_pid1_without_namespaces(control: &mut UnixStream) -> Result<Infallible, C
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
     privileges::not_dumpable()?;
-    let plan = read_plan(control)?;
+    let plan = read_plan(control, false)?;
     privileges::supervisor_alive(control)?;
     fds::set_cloexec(CONTROL_FD)?;
     privileges::own_process_group()?;
@@ -236,9 +236,14 @@ fn start_workload(
     Ok(child)
 }
 
-fn read_plan(control: &mut UnixStream) -> Result<Plan, ConfineError> {
+/// The Plan, which must be compiled for the launch path this process is on.
+fn read_plan(control: &mut UnixStream, namespaces: bool) -> Result<Plan, ConfineError> {
     match receive(control)? {
-        ToInit::Plan(plan) => Ok(*plan),
+        ToInit::Plan(plan) if plan.namespaces == namespaces => Ok(*plan),
+        ToInit::Plan(_) => Err(ConfineError::other(
+            Step::ReadPlan,
+            "the plan was compiled for the other launch path (with or without namespaces)",
+        )),
         other => Err(ConfineError::other(
             Step::ReadPlan,
             format!("expected the plan, got {other:?}"),

@@ -32,6 +32,9 @@ pub struct KernelFeatures {
     pub container: Option<String>,
     /// The `MISSY_SANDBOX_CAP_FEATURES` items in force (empty on a real run).
     pub capped: Vec<String>,
+    /// `userns-clone-fails` (tests only): the launch acts as if the clone into user namespaces
+    /// were refused with EPERM.
+    pub simulate_userns_refusal: bool,
 }
 
 /// A feature this machine lacks: why, and what would give it.
@@ -61,6 +64,9 @@ impl std::fmt::Display for Gap {
     }
 }
 
+/// Set once the kernel refused the clone into a user namespace (`user_namespaces_refused`).
+static USERNS_REFUSED: OnceLock<Gap> = OnceLock::new();
+
 /// Where the AppArmor profile that grants missy-sandbox user namespaces is shipped.
 pub const APPARMOR_PROFILE: &str = "packaging/apparmor/missy-sandbox";
 
@@ -83,7 +89,7 @@ impl KernelFeatures {
     /// first call, copied after.
     pub fn probe() -> KernelFeatures {
         static PROBED: OnceLock<KernelFeatures> = OnceLock::new();
-        PROBED
+        let mut features = PROBED
             .get_or_init(|| {
                 let caps = cap::Caps::from_env().unwrap_or_else(|e| {
                     // Fail closed: a test setting we cannot read takes every feature away.
@@ -94,12 +100,30 @@ impl KernelFeatures {
                         no_cgroup: true,
                         no_seccomp: true,
                         no_seccomp_notify: true,
+                        userns_clone_fails: false,
                         items: vec![format!("invalid {}", cap::VAR)],
                     }
                 });
                 KernelFeatures::probe_uncached().capped(&caps)
             })
-            .clone()
+            .clone();
+        if let Some(gap) = USERNS_REFUSED.get() {
+            features.user_namespaces = Err(gap.clone());
+        }
+        features
+    }
+
+    /// The clone into new user and pid namespaces was refused although the probe saw nothing
+    /// against it (a container's seccomp policy, an LSM): from now on this process reports no
+    /// user namespaces, so the Plan is compiled for the no-namespace path.
+    pub fn user_namespaces_refused(errno: nix::errno::Errno) {
+        let _ = USERNS_REFUSED.set(Gap::new(
+            format!(
+                "creating a user namespace failed: {errno:?} ({}); a container runtime's seccomp policy or an LSM refuses it",
+                errno.desc()
+            ),
+            Some("allow user namespaces to this program (for a container: a seccomp profile that permits clone with CLONE_NEWUSER, or an AppArmor profile with `userns`; see `missy-sandbox check`)"),
+        ));
     }
 
     fn probe_uncached() -> KernelFeatures {
@@ -121,6 +145,7 @@ impl KernelFeatures {
             cgroups: CgroupSupport::probe(euid),
             container: container(),
             capped: Vec::new(),
+            simulate_userns_refusal: false,
         }
     }
 
@@ -147,6 +172,7 @@ impl KernelFeatures {
         if caps.no_seccomp_notify {
             self.seccomp_notify = false;
         }
+        self.simulate_userns_refusal = caps.userns_clone_fails;
         self.capped = caps.items.clone();
         self
     }

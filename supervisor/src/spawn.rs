@@ -151,7 +151,37 @@ fn page_size() -> usize {
 /// Clone the sandbox's pid 1. Must be called from the main thread before any other thread
 /// exists (checked): the child is a copy of this process, and its parent-death signal fires
 /// when the calling thread exits.
+///
+/// When the kernel refuses the clone into new user and pid namespaces although the probe saw
+/// nothing against it (a container's seccomp policy, an LSM), the refusal is recorded in the
+/// kernel features (so the Plan is compiled for the no-namespace path, and a strict profile is
+/// refused with the reason) and pid 1 is cloned without namespaces.
 pub fn start(how: Pid1Start) -> Result<Pending, LaunchError> {
+    match clone_pid1(how) {
+        Err(LaunchError::Clone(errno)) if how.namespaces && refusal(errno) => {
+            tracing::info!(%errno, "user namespaces refused; launching without namespaces");
+            crate::kernel::KernelFeatures::user_namespaces_refused(errno);
+            clone_pid1(Pid1Start {
+                namespaces: false,
+                new_netns: false,
+                ..how
+            })
+        }
+        other => other,
+    }
+}
+
+/// Errors of `clone(CLONE_NEWUSER | CLONE_NEWPID)` that mean "not allowed here" rather than a
+/// failure of this launch.
+fn refusal(errno: nix::errno::Errno) -> bool {
+    use nix::errno::Errno;
+    matches!(
+        errno,
+        Errno::EPERM | Errno::EACCES | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL
+    )
+}
+
+fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
     if thread_count() != Some(1) {
         return Err(LaunchError::Multithreaded);
     }
@@ -169,6 +199,9 @@ pub fn start(how: Pid1Start) -> Result<Pending, LaunchError> {
     } else {
         CloneFlags::empty()
     };
+    if how.namespaces && crate::kernel::KernelFeatures::probe().simulate_userns_refusal {
+        return Err(LaunchError::Clone(nix::errno::Errno::EPERM));
+    }
     // SAFETY: single-threaded (checked above), so the child may allocate and run Rust code;
     // it runs on its own copy of `stack` and never returns into our frames.
     let pid = unsafe { nix::sched::clone(child, stack.usable(), flags, Some(libc::SIGCHLD)) }

@@ -665,3 +665,49 @@ fn the_proxy_without_namespaces_serves_the_sandbox_and_refuses_host_processes() 
         assert!(got.contains("hello"));
     }
 }
+
+/// The probe sees user namespaces but the clone into them is refused (as under a container
+/// runtime's seccomp policy; simulated with `userns-clone-fails`): strict is refused with the
+/// reason, best-effort runs on the no-namespace path, still confined.
+#[test]
+fn a_refused_clone_falls_back_to_the_no_namespace_path() {
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let be = profile(&ws, user, "be.toml", BEST_EFFORT);
+        let run = |profile: &str, script: &str| {
+            user.command(&sandbox_bin())
+                .args(["exec", "--profile", profile, "--workspace"])
+                .arg(ws.path())
+                .args(["--", "sh", "-c", script])
+                .current_dir(ws.path())
+                .env("HOME", ws.path())
+                .env(CAP, "userns-clone-fails")
+                .output()
+                .unwrap()
+        };
+        let strict = run("strict", "true");
+        assert_eq!(
+            strict.status.code(),
+            Some(125),
+            "{user:?}: {}",
+            text(&strict)
+        );
+        assert!(
+            text(&strict).contains("creating a user namespace failed: EPERM"),
+            "{}",
+            text(&strict)
+        );
+        let best = run(
+            &be,
+            "echo ran > ran.txt; ls / > /dev/null 2>&1 && echo listed; true",
+        );
+        assert_eq!(best.status.code(), Some(0), "{user:?}: {}", text(&best));
+        assert!(text(&best).contains("not enforced on this machine: mount-namespace"));
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join("ran.txt")).unwrap(),
+            "ran\n"
+        );
+        // The host's root is not listable there (no grant of `/` on that path).
+        assert!(!text(&best).contains("listed"), "{}", text(&best));
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::policy::{NetworkMode, Policy};
+use crate::policy::Policy;
 use crate::secrets::relay;
 use crate::spawn::{self, LaunchError, Pending};
 
@@ -16,6 +16,8 @@ use crate::spawn::{self, LaunchError, Pending};
 pub struct Prestarted {
     pending: Pending,
     stdio: relay::Stdio,
+    /// How it was cloned: with namespaces (not on the no-namespace path), with a network one.
+    namespaces: bool,
     new_netns: bool,
     /// The write end of pid 1's stdin.
     stdin_feed: OwnedFd,
@@ -34,28 +36,32 @@ impl Prestarted {
     /// asks for). Call single-threaded, with fds 1 and 2 not a terminal (the channels are then
     /// pipes): this process's fd 0 becomes the read end of pid 1's stdin pipe.
     pub fn start() -> Result<Prestarted, String> {
-        // Without user namespaces each run takes the no-namespace path: nothing to prestart.
-        if let Err(why) = crate::kernel::KernelFeatures::probe().user_namespaces {
-            return Err(format!("no spare pid 1 without user namespaces: {why}"));
-        }
         let (read, stdin_feed) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| format!("stdin pipe: {e}"))?;
         dup_onto(&read, 0).map_err(|e| format!("stdin pipe: {e}"))?;
         drop(read);
         let mut stdio = relay::Stdio::new().map_err(|e| format!("output channels: {e}"))?;
+        let namespaces = crate::kernel::KernelFeatures::probe()
+            .user_namespaces
+            .is_ok();
         let start = crate::init::Pid1Start {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
-            namespaces: true,
-            new_netns: true,
+            namespaces,
+            new_netns: namespaces,
             stdio: stdio.child_fds(),
         };
         let pending = spawn::start(start).map_err(|e| e.to_string())?;
         stdio.close_child_ends();
+        // The clone may have fallen back to the no-namespace path (`spawn::start`).
+        let namespaces = crate::kernel::KernelFeatures::probe()
+            .user_namespaces
+            .is_ok();
         Ok(Prestarted {
             pending,
             stdio,
-            new_netns: true,
+            namespaces,
+            new_netns: namespaces,
             stdin_feed,
         })
     }
@@ -74,9 +80,9 @@ pub fn pid1(
     prestarted: Option<Prestarted>,
     stdin: Option<OwnedFd>,
 ) -> std::io::Result<(relay::Stdio, Result<Pending, LaunchError>)> {
-    let new_netns = policy.network != NetworkMode::Host;
+    let fresh = crate::plan::pid1_start(policy);
     match prestarted {
-        Some(pre) if pre.new_netns == new_netns => {
+        Some(pre) if pre.new_netns == fresh.new_netns && pre.namespaces == fresh.namespaces => {
             if let Some(from) = stdin {
                 feed(from, pre.stdin_feed);
             }
@@ -90,7 +96,7 @@ pub fn pid1(
     }
     drop(stdin);
     let mut stdio = relay::Stdio::new()?;
-    let mut start = crate::plan::pid1_start(policy);
+    let mut start = fresh;
     start.stdio = stdio.child_fds();
     // pid 1 starts now and creates its namespaces while the Plan is compiled.
     let cloned = spawn::start(start);

@@ -154,10 +154,17 @@ pub fn explain(reference: &str, workspace: Option<&Path>) -> i32 {
             policy.optional_controls.join(", ")
         );
     }
-    println!(
-        "\nFILESYSTEM  (mount namespace: only what is listed exists; Landlock ABI {} checks every access)",
-        p.landlock.abi
-    );
+    if p.namespaces {
+        println!(
+            "\nFILESYSTEM  (mount namespace: only what is listed exists; Landlock ABI {} checks every access)",
+            p.landlock.abi
+        );
+    } else {
+        println!(
+            "\nFILESYSTEM  (no mount namespace: the host's files; Landlock ABI {} denies access outside these)",
+            p.landlock.abi
+        );
+    }
     for rule in &p.landlock.rules {
         let mount = p.mounts.iter().find_map(|op| match op {
             MountOp::Bind { path, writable, .. } if rule.path.starts_with(path) => {

@@ -3,7 +3,9 @@
 //! away, never add them: a mistaken value weakens nothing.
 //!
 //! Syntax: a comma-separated list of `landlock-abi=N` (report at most ABI N; 0 = no Landlock),
-//! `no-userns`, `no-cgroup`, `no-seccomp`, `no-seccomp-notify`.
+//! `no-userns`, `no-cgroup`, `no-seccomp`, `no-seccomp-notify`, and `userns-clone-fails` (the
+//! probe sees user namespaces, but the clone into them fails with EPERM, as under a container
+//! runtime's seccomp policy).
 
 /// The variable's name.
 pub const VAR: &str = "MISSY_SANDBOX_CAP_FEATURES";
@@ -16,13 +18,14 @@ pub struct Caps {
     pub no_cgroup: bool,
     pub no_seccomp: bool,
     pub no_seccomp_notify: bool,
+    pub userns_clone_fails: bool,
     /// The items as written, for `check`.
     pub items: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{VAR}: `{item}` is not understood; expected a comma-separated list of landlock-abi=N (0-7), no-userns, no-cgroup, no-seccomp, no-seccomp-notify"
+    "{VAR}: `{item}` is not understood; expected a comma-separated list of landlock-abi=N (0-7), no-userns, no-cgroup, no-seccomp, no-seccomp-notify, userns-clone-fails"
 )]
 pub struct CapError {
     pub item: String,
@@ -39,6 +42,7 @@ impl Caps {
                 "no-cgroup" => caps.no_cgroup = true,
                 "no-seccomp" => caps.no_seccomp = true,
                 "no-seccomp-notify" => caps.no_seccomp_notify = true,
+                "userns-clone-fails" => caps.userns_clone_fails = true,
                 _ => {
                     let abi = item
                         .strip_prefix("landlock-abi=")

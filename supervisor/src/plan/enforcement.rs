@@ -17,7 +17,7 @@ pub const CONTROL_IDS: &[&str] = &[
     "ipc-namespace",
     "network",
     "filesystem",
-    "protected-paths",
+    "protect",
     "signal-scope",
     "seccomp",
     "capabilities",
@@ -148,18 +148,6 @@ pub fn assess(policy: &Policy, k: &KernelFeatures, limits: &LimitPlan) -> Vec<Co
         },
     );
     push("network", "network isolation", network(policy, k, userns));
-    if !policy.protect.is_empty() {
-        push(
-            "protected-paths",
-            "protected paths in writable grants ([filesystem] protect)",
-            match userns {
-                None => enforced("read-only binds and placeholders in the mount namespace"),
-                Some(_) => no_userns(
-                    "the protected paths (git hooks and config, .envrc, shell startup files, ...) are as writable as the rest of the workspace",
-                ),
-            },
-        );
-    }
     push(
         "filesystem",
         "filesystem access rules",
@@ -190,6 +178,18 @@ pub fn assess(policy: &Policy, k: &KernelFeatures, limits: &LimitPlan) -> Vec<Co
             )),
         },
     );
+    if !policy.protect.is_empty() {
+        push(
+            "protect",
+            "protected paths inside writable grants ([filesystem] protect)",
+            match userns {
+                None => enforced("read-only binds and placeholders in the mount namespace"),
+                Some(_) => no_userns(
+                    "Landlock cannot take write access back from a path inside a writable grant: the protected paths (.git/hooks, .envrc, ...) are writable",
+                ),
+            },
+        );
+    }
     push(
         "signal-scope",
         "signals and abstract Unix sockets outside the sandbox",
@@ -231,6 +231,7 @@ pub fn assess(policy: &Policy, k: &KernelFeatures, limits: &LimitPlan) -> Vec<Co
         let id = format!("limit-{}", name.replace('_', "-"));
         let status = match result {
             Ok(how) => enforced(how.clone()),
+            Err(why) if *name == "tmp_size" => degraded(why.clone(), userns),
             Err(why) => (
                 Status::Degraded(why.clone()),
                 Some("run as a user with a writable pids cgroup (root on a cgroup v1 host), or not as root (RLIMIT_NPROC then applies)".into()),

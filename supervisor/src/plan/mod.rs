@@ -124,6 +124,12 @@ pub struct Compiled {
     pub controls: Vec<Control>,
     pub skipped_paths: Vec<PathBuf>,
     pub withheld_env: Vec<String>,
+    /// No-namespace runs: the run's private host directory standing in for /tmp, removed
+    /// when dropped (after the run).
+    pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// No-namespace runs with `mode = "proxy"`: the proxy's listener on the host's loopback, at
+    /// an ephemeral port (the Plan's `proxy_port`), served by the supervisor.
+    pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
     /// Absent protected paths, (path, is_dir): the supervisor creates them on the host for the
     /// run (`workspace::placeholders`) and pid 1 masks them.
     pub placeholders: Vec<(PathBuf, bool)>,
@@ -131,12 +137,6 @@ pub struct Compiled {
     pub protected: Vec<PathBuf>,
     /// Protected paths whose parent did not exist at launch (not protected; checked after).
     pub unprotected: Vec<PathBuf>,
-    /// No-namespace runs: the run's private host directory standing in for /tmp, removed
-    /// when dropped (after the run).
-    pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
-    /// No-namespace runs with `mode = "proxy"`: the proxy's listener on the host's loopback, at
-    /// an ephemeral port (the Plan's `proxy_port`), served by the supervisor.
-    pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -470,11 +470,16 @@ pub fn compile(
         controls,
         skipped_paths: skipped,
         withheld_env: env.withheld,
-        placeholders: protected.placeholders,
-        protected: protected.paths,
-        unprotected: protected.skipped,
         run_tmp,
         host_proxy: host_proxy.map(std::sync::Arc::new),
+        // Without a mount namespace nothing would mask them (`protect` is degraded).
+        placeholders: if namespaces {
+            protected.placeholders
+        } else {
+            Vec::new()
+        },
+        protected: protected.paths,
+        unprotected: protected.skipped,
     })
 }
 

@@ -14,6 +14,14 @@ pub const EXPECTED_ESCAPES: &[(&str, &str)] = &[
         "supervisor-killed",
         "no pid namespace: when the supervisor is SIGKILLed, its subreaper dies with it and a daemonised process is adopted by the host (a cgroup would hold it, but nothing is left to kill it)",
     ),
+    (
+        "git-hook-plant",
+        "no mount namespace: `protect` is degraded, Landlock cannot take write access back from .git/hooks inside the writable workspace",
+    ),
+    (
+        "envrc-plant",
+        "no mount namespace: `protect` is degraded, Landlock cannot take write access back from .envrc inside the writable workspace",
+    ),
 ];
 
 /// (scenario, why it does not apply to the no-namespace path): its cells are SKIPs.
