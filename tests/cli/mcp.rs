@@ -467,3 +467,36 @@ fn the_official_python_client_drives_a_session_in_both_eras() {
         }
     }
 }
+
+#[test]
+fn the_standard_library_python_example_runs_its_loop() {
+    let ws = Scratch::new(User::Root);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/mcp_agent.py");
+    let out = Command::new("python3")
+        .arg(&example)
+        .arg("--binary")
+        .arg(sandbox_bin())
+        .args(["--profile", "strict", "--workspace"])
+        .arg(ws.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("tools: run_command, read_file, write_file, list_directory, fetch"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("written by mcp_agent.py"), "{stdout}");
+    assert!(
+        stdout.contains("6 tool calls, 2 refused or failed"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("agent-notes.txt")).unwrap(),
+        "written by mcp_agent.py\n"
+    );
+}
