@@ -430,7 +430,7 @@ EXIT STATUS
 
 EXAMPLES
   missy-sandbox mcp --profile dev --workspace ~/src/project
-  claude mcp add sandbox -- missy-sandbox mcp --profile dev --workspace .";
+  missy-sandbox mcp --profile ./tools.toml --max-calls 2 2>mcp.log";
 
 #[derive(Debug, Args)]
 pub struct McpArgs {
