@@ -50,8 +50,14 @@ struct Server {
 
 impl Server {
     fn start(user: User, workspace: &Path, profile: &str) -> Server {
+        Server::start_with(user, workspace, profile, &[])
+    }
+
+    fn start_with(user: User, workspace: &Path, profile: &str, extra: &[&str]) -> Server {
         let ws = workspace.to_str().unwrap();
-        let argv = server_argv(user, &["--profile", profile, "--workspace", ws]);
+        let mut args = vec!["--profile", profile, "--workspace", ws];
+        args.extend_from_slice(extra);
+        let argv = server_argv(user, &args);
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(Stdio::piped())
@@ -303,6 +309,27 @@ fn a_cancelled_call_and_a_killed_server_leave_no_sandboxed_process() {
             || !running(&marker),
         );
     }
+}
+
+#[test]
+fn calls_beyond_the_queue_are_busy_and_a_time_limit_ends_a_call() {
+    let ws = Scratch::new(User::Root);
+    let mut s = Server::start_with(User::Root, ws.path(), "strict", &["--max-calls", "1"]);
+    s.initialize();
+    // A time limit: the call ends with exit status 124, an error result.
+    let r = s.ask(r#"{"jsonrpc":"2.0","id":"t","method":"tools/call","params":{"name":"run_command","arguments":{"command":"sleep 30","timeout_seconds":1,"stdin":"ignored"}}}"#);
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert_eq!(r["result"]["structuredContent"]["exitStatus"], 124, "{r}");
+    // One slot, 16 admitted: the 17th call waiting is refused, and the server goes on.
+    for id in 0..16 {
+        s.send(&json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"run_command","arguments":{"argv":["sleep","30"]}}}).to_string());
+    }
+    let r = s.ask(r#"{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"run_command","arguments":{"argv":["true"]}}}"#);
+    assert_eq!((error_code(&r), &r["id"]), (-32004, &json!(16)), "{r}");
+    assert_eq!(
+        s.ask(r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#)["id"],
+        "p"
+    );
 }
 
 /// A loopback HTTP server answering every request with `body`; its port.

@@ -124,19 +124,18 @@ impl Tools {
                 }
             }
             Call::ListDirectory { path } => {
+                // Depth 0 is the directory itself: its type tells a file from a directory.
                 let argv = argv(&[
                     "find",
                     "-H",
                     &path,
-                    "-mindepth",
-                    "1",
                     "-maxdepth",
                     "1",
                     "-printf",
-                    "%y\\t%s\\t%f\\0",
+                    "%d\\t%y\\t%s\\t%f\\0",
                 ]);
                 match self.exec(&argv, None, None, MAX_OUTPUT).await {
-                    Ok(c) if c.status == 0 => listing(&c),
+                    Ok(c) if c.status == 0 => listing(&path, &c),
                     Ok(c) => self.failed("list_directory", &path, &c),
                     Err(o) => o,
                 }
@@ -274,25 +273,31 @@ fn run_command_outcome(c: &Captured) -> Outcome {
     }
 }
 
-/// `find -printf '%y\t%s\t%f\0'` as lines and entries, sorted by name.
-fn listing(c: &Captured) -> Outcome {
-    let mut entries: Vec<(String, &'static str, u64)> = c
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|r| !r.is_empty())
-        .filter_map(|record| {
-            let record = String::from_utf8_lossy(record);
-            let mut fields = record.splitn(3, '\t');
-            let kind = match fields.next()? {
-                "f" => "file",
-                "d" => "dir",
-                "l" => "link",
-                _ => "other",
-            };
-            let size = fields.next()?.parse().unwrap_or(0);
-            Some((fields.next()?.to_string(), kind, size))
-        })
-        .collect();
+/// `find -printf '%d\t%y\t%s\t%f\0'` as lines and entries, sorted by name.
+fn listing(path: &str, c: &Captured) -> Outcome {
+    let mut entries: Vec<(String, &'static str, u64)> = Vec::new();
+    for record in c.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let record = String::from_utf8_lossy(record);
+        let mut fields = record.splitn(4, '\t');
+        let (Some(depth), Some(kind), Some(size), Some(name)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if depth == "0" {
+            if kind != "d" {
+                return Outcome::error(format!("list_directory: {path}: not a directory"));
+            }
+            continue;
+        }
+        let kind = match kind {
+            "f" => "file",
+            "d" => "dir",
+            "l" => "link",
+            _ => "other",
+        };
+        entries.push((name.to_string(), kind, size.parse().unwrap_or(0)));
+    }
     entries.sort();
     let mut text = String::new();
     for (name, kind, size) in &entries {
@@ -343,8 +348,15 @@ mod tests {
 
     #[test]
     fn listings_are_sorted_and_typed() {
-        let o = listing(&captured(0, b"f\t3\tb.txt\0d\t4096\ta dir\0", b""));
+        let found = b"0\td\t4096\t.\x001\tf\t3\tb.txt\x001\td\t4096\ta dir\x00";
+        let o = listing(".", &captured(0, found, b""));
         assert_eq!(o.text, "dir\t4096\ta dir\nfile\t3\tb.txt\n");
         assert_eq!(o.structured.unwrap()["entries"][1]["type"], "file");
+        let o = listing("x", &captured(0, b"0\tf\t3\tx\x00", b""));
+        assert!(
+            o.is_error && o.text.contains("not a directory"),
+            "{}",
+            o.text
+        );
     }
 }

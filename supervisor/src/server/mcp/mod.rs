@@ -32,6 +32,8 @@ use super::daemon::{Line, next_line};
 
 /// Lines queued for stdout before readers of results wait.
 const OUT_QUEUE: usize = 64;
+/// Calls admitted (running or waiting for a slot) per call slot; beyond that, `busy`.
+const WAITING_PER_SLOT: usize = 16;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -89,6 +91,7 @@ where
         negotiation: Negotiation::new(config.server.clone()),
         tools: Arc::new(config.tools),
         slots: Arc::new(Semaphore::new(config.max_calls.max(1))),
+        max_admitted: config.max_calls.max(1) * WAITING_PER_SLOT,
         tx,
         calls: JoinSet::new(),
         in_flight: Arc::default(),
@@ -180,6 +183,7 @@ struct Session {
     negotiation: Negotiation,
     tools: Arc<Tools>,
     slots: Arc<Semaphore>,
+    max_admitted: usize,
     tx: mpsc::Sender<Vec<u8>>,
     calls: JoinSet<()>,
     in_flight: InFlight,
@@ -283,6 +287,15 @@ impl Session {
             return Err(RpcError::invalid_request(format!(
                 "id {id} is already in use by a call under way"
             )));
+        }
+        if in_flight.len() >= self.max_admitted {
+            return Err(RpcError::new(
+                protocol::BUSY,
+                format!(
+                    "busy: {} calls are under way or waiting (the limit); retry when one is answered",
+                    in_flight.len()
+                ),
+            ));
         }
         let (tools, slots, tx, table) = (
             Arc::clone(&self.tools),

@@ -29,6 +29,8 @@ pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 /// A request other than `initialize`/`ping` before the handshake (implementation-defined band).
 pub const NOT_INITIALIZED: i64 = -32003;
+/// Too many requests under way on this connection (implementation-defined band).
+pub const BUSY: i64 = -32004;
 
 /// Who this server is.
 #[derive(Debug, Clone)]
