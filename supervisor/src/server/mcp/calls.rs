@@ -166,6 +166,10 @@ impl Tools {
             "the sandbox could not be set up".to_string()
         } else if c.status == 124 {
             "timed out".to_string()
+        } else if c.status == 127 {
+            format!(
+                "a program this tool runs inside the sandbox is missing there (profile `{profile}` must grant /usr/bin and /bin)"
+            )
         } else if stderr.contains("Permission denied") || stderr.contains("Operation not permitted")
         {
             format!("permission denied: profile `{profile}` does not grant this access")
