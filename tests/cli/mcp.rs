@@ -1,8 +1,8 @@
 //! `missy-sandbox mcp`: a session driven by the official MCP Python client (`mcp` from PyPI,
 //! installed by this test into a virtual environment; SKIP when that cannot be done), in both
 //! protocol eras; raw JSON-RPC (malformed, out-of-order and oversized lines get clear errors
-//! and the server keeps serving); the golden tool list; a cancelled call and a killed server
-//! leaving no sandboxed process. The server runs as root and as uid 65534.
+//! and the server keeps serving); the golden tool list; a cancelled call, a killed server and a
+//! terminated one leaving no sandboxed process. The server runs as root and as uid 65534.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -308,6 +308,29 @@ fn a_cancelled_call_and_a_killed_server_leave_no_sandboxed_process() {
             Duration::from_secs(10),
             || !running(&marker),
         );
+        // SIGTERM mid-call: the server kills the call and exits 0, its input still open.
+        let mut s = Server::start(user, ws.path(), "strict");
+        s.initialize();
+        s.send(&call(3));
+        wait_until("the third call's sleep to start", ANSWER, || {
+            running(&marker)
+        });
+        let term = Command::new("kill")
+            .args(["-TERM", &s.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = s.child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{user:?}: SIGTERM ends the server cleanly"
+        );
+        wait_until(
+            "the terminated server's sandbox to end",
+            Duration::from_secs(10),
+            || !running(&marker),
+        );
     }
 }
 
@@ -326,6 +349,16 @@ fn calls_beyond_the_queue_are_busy_and_a_time_limit_ends_a_call() {
     }
     let r = s.ask(r#"{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"run_command","arguments":{"argv":["true"]}}}"#);
     assert_eq!((error_code(&r), &r["id"]), (-32004, &json!(16)), "{r}");
+    // An id still under way cannot be reused.
+    let r = s.ask(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"run_command","arguments":{"argv":["true"]}}}"#);
+    assert_eq!(error_code(&r), -32600, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already in use"),
+        "{r}"
+    );
     assert_eq!(
         s.ask(r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#)["id"],
         "p"
