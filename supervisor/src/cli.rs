@@ -159,6 +159,10 @@ what the profile passes and sets; secret-looking variables are never passed thro
     #[command(long_about = SERVE_ABOUT)]
     Serve(ServeArgs),
 
+    /// Serve MCP over stdio: tools that each run in a fresh sandbox under one profile.
+    #[command(long_about = MCP_ABOUT, after_long_help = MCP_AFTER_HELP)]
+    Mcp(McpArgs),
+
     /// Report which controls this kernel can enforce, and whether each shipped profile can run
     /// strictly here. Exits 1 when the default profile cannot.
     Check {
@@ -406,6 +410,46 @@ pub struct ServeArgs {
     /// Runs that may wait for a free slot; beyond that, requests get a `busy` error.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub queue: u32,
+}
+
+const MCP_ABOUT: &str = "\
+Serve the Model Context Protocol over stdin/stdout (JSON-RPC 2.0, one message per line) for an \
+MCP client such as an agent host. Five tools: run_command, read_file, write_file, \
+list_directory and fetch. Each call runs in a fresh sandbox under PROFILE with DIR as its \
+workspace (`missy-sandbox exec`), so the kernel, not this server, decides which files and \
+hosts are reachable; fetch uses the profile's network rules as `missy-sandbox fetch` does. \
+Results are censored (secrets become ***). A call the profile refuses is a tool result with \
+isError set and a message that says what was denied. Protocol revisions: 2026-07-28 (the \
+per-request envelope and server/discover) and, through initialize, 2025-11-25, 2025-06-18, \
+2025-03-26 and 2024-11-05. Logs go to stderr. See docs/agents.md.";
+
+const MCP_AFTER_HELP: &str = "\
+EXIT STATUS
+  0 the client closed stdin (calls under way were answered first); 1 stdin or stdout failed;
+  2 bad input (a profile or argument error); 125 the server could not start.
+
+EXAMPLES
+  missy-sandbox mcp --profile dev --workspace ~/src/project
+  missy-sandbox mcp --profile ./tools.toml --max-calls 2 2>mcp.log";
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Profile every tool call runs under (name or path).
+    #[arg(short, long, value_name = "PROFILE", default_value = crate::policy::DEFAULT_PROFILE)]
+    pub profile: String,
+
+    /// Directory the tools work on: `{workspace}` in the profile, where relative paths start.
+    /// Default: the current directory.
+    #[arg(short, long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Vault directory for the profile's `vault://` references (as for `vault --vault-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub vault_dir: Option<PathBuf>,
+
+    /// Tool calls that may run at once; more wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_calls: u32,
 }
 
 #[derive(Debug, Args)]

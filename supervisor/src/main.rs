@@ -17,10 +17,14 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_args();
     init_logging(cli.global.log_level.as_deref(), cli.global.log_format);
-    if !matches!(cli.command, Command::Exec(_) | Command::Serve(_)) {
+    if !matches!(
+        cli.command,
+        Command::Exec(_) | Command::Serve(_) | Command::Mcp(_)
+    ) {
         // Reports piped into `head` end quietly when the reader goes, as other tools do, instead
         // of panicking on EPIPE (Rust ignores SIGPIPE). `exec` keeps ignoring it: the supervisor
-        // must outlive a closed pipe to tear its sandbox down, and `serve` outlives its clients.
+        // must outlive a closed pipe to tear its sandbox down, `serve` outlives its clients, and
+        // `mcp` ends its calls' sandboxes itself when the client goes.
         // SAFETY: restoring the default disposition of one signal before any thread exists.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => commands::audit::run(cmd, cli.global.audit_log.as_deref()),
         Command::Changes(cmd) => commands::changes::run(cmd),
         Command::Serve(args) => commands::serve::run(args, cli.global.audit_log.as_deref()),
+        Command::Mcp(args) => commands::mcp::run(args, cli.global.audit_log.as_deref()),
         Command::Check { json } => commands::check::run(json),
         Command::Fetch(args) => commands::fetch::run(args),
         Command::Selftest(args) => commands::selftest::run(args),

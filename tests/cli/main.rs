@@ -17,6 +17,7 @@ mod harness;
 mod host_state;
 mod lifetime;
 mod load;
+mod mcp;
 mod overlay;
 mod portability;
 mod privilege;

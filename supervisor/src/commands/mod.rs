@@ -6,6 +6,7 @@ pub mod check;
 pub mod exec;
 pub mod fetch;
 pub mod launch;
+pub mod mcp;
 pub mod profile;
 pub mod selftest;
 pub mod serve;
