@@ -32,7 +32,7 @@ fn write(path: &Path, file: &str, value: &str, action: &'static str) -> Result<(
 
 /// A process's start time (clock ticks since boot, field 22 of `/proc/<pid>/stat`): with the
 /// pid it names one process for good, pid reuse notwithstanding.
-fn start_time(pid: &str) -> Option<u64> {
+pub(crate) fn start_time(pid: &str) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; fields after it follow the last `)`.
     let after = &stat[stat.rfind(')')? + 1..];

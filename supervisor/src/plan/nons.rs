@@ -17,12 +17,46 @@ use super::seccomp::{Arch, SeccompProgram};
 use super::{Access, Grant};
 use crate::policy::model::{SANDBOX_TMP, same_path};
 
+/// Prefix of the runs' private /tmp directories in the host's temporary directory.
+const RUN_TMP_PREFIX: &str = "missy-sandbox-tmp-";
+
 /// The run's private directory standing in for /tmp: mode 0700, owned by the supervisor's
-/// user (the workload's), removed after the run.
+/// user (the workload's), removed after the run. Its name carries the supervisor's pid and start
+/// time, so that the directories of supervisors that were SIGKILLed are removed by a later run.
 pub fn run_tmp() -> std::io::Result<tempfile::TempDir> {
+    let pid = std::process::id().to_string();
+    let start = crate::cgroup::start_time(&pid).unwrap_or(0);
+    sweep_stale(&std::env::temp_dir());
     tempfile::Builder::new()
-        .prefix("missy-sandbox-tmp-")
+        .prefix(&format!("{RUN_TMP_PREFIX}{pid}.{start}-"))
         .tempdir()
+}
+
+/// Remove this user's run directories whose supervisor (pid and start time) is gone.
+fn sweep_stale(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let euid = nix::unistd::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(RUN_TMP_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(owner, _)| owner.split_once('.'))
+        else {
+            continue;
+        };
+        let (pid, start) = owner;
+        let alive = crate::cgroup::start_time(pid).is_some_and(|now| now.to_string() == start);
+        let mine =
+            std::fs::symlink_metadata(entry.path()).is_ok_and(|m| m.is_dir() && m.uid() == euid);
+        if !alive && mine {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The sandbox's /tmp (`{tmp}`), standing alone: paths below /tmp name host paths (a
@@ -151,6 +185,38 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+
+    #[test]
+    fn directories_of_dead_supervisors_are_swept_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let me = std::process::id().to_string();
+        let start = crate::cgroup::start_time(&me).unwrap();
+        let live = tmp.path().join(format!("{RUN_TMP_PREFIX}{me}.{start}-abc"));
+        // A pid that is not running (pid_max is at most 2^22).
+        let dead = tmp.path().join(format!("{RUN_TMP_PREFIX}99999999.1-abc"));
+        let reused = tmp
+            .path()
+            .join(format!("{RUN_TMP_PREFIX}{me}.{}-abc", start + 1));
+        let other = tmp.path().join("missy-sandbox-tmp-unparsable");
+        for d in [&live, &dead, &reused, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(dead.join("f"), "x").unwrap();
+        sweep_stale(tmp.path());
+        assert!(live.exists() && other.exists());
+        assert!(!dead.exists() && !reused.exists());
+        let made = run_tmp().unwrap();
+        let name = made
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(&format!("{RUN_TMP_PREFIX}{me}.{start}-")),
+            "{name}"
+        );
+    }
 
     #[test]
     fn tmp_grants_and_variables_move_to_the_run_directory() {
