@@ -324,3 +324,39 @@ fn a_repository_the_run_creates_is_named_in_a_warning() {
         );
     }
 }
+
+/// The hardening suite's planting scenarios under `dev` (the CLI test `hardening` runs only
+/// `strict`, which protects nothing): blocked in the sandbox, escaped without it.
+#[test]
+fn the_planting_scenarios_of_the_hardening_suite_are_blocked_under_dev() {
+    use missy_hardening::suite::{self, Column, Config, ProbeProgram, Status, User as SuiteUser};
+    let names = ["git-hook-plant", "envrc-plant", "setuid-plant"];
+    let config = Config {
+        sandbox: sandbox_bin(),
+        probe: ProbeProgram::missy_probe(crate::harness::probe_bin()),
+        profiles: vec!["dev".into()],
+        users: vec![SuiteUser::Current, SuiteUser::Nobody],
+        jobs: 2,
+        only: names.iter().map(|n| n.to_string()).collect(),
+    };
+    let r = suite::run(&config).expect("the suite runs");
+    let table = suite::report::text(&r);
+    for name in names {
+        for user in [SuiteUser::Current, SuiteUser::Nobody] {
+            let bare = r
+                .cell(name, user, &Column::Unsandboxed)
+                .expect("control ran");
+            assert!(
+                bare.status == Status::Pass && bare.word == "escaped",
+                "{name}: {table}"
+            );
+            let dev = r
+                .cell(name, user, &Column::Profile("dev".into()))
+                .expect("dev ran");
+            assert!(
+                dev.status == Status::Pass && dev.word == "blocked",
+                "{name}: {table}"
+            );
+        }
+    }
+}
