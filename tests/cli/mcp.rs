@@ -434,6 +434,11 @@ fn python_with_mcp() -> Result<PathBuf, String> {
                         "install",
                         "--quiet",
                         "--disable-pip-version-check",
+                        // An unreachable index fails (and the test skips) instead of hanging.
+                        "--timeout",
+                        "60",
+                        "--retries",
+                        "2",
                     ])
                     .arg(MCP_PACKAGE),
                 &format!("pip install {MCP_PACKAGE}"),
