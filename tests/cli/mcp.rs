@@ -410,16 +410,22 @@ fn python_with_mcp() -> Result<PathBuf, String> {
                 return Ok(python);
             }
             // Built aside and renamed into place, so a half-made environment is never used.
-            let building = dir.with_extension(format!("building-{}", std::process::id()));
+            let mut name = dir.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".building-{}", std::process::id()));
+            let building = dir.with_file_name(name);
             let _ = std::fs::remove_dir_all(&building);
             let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
                 let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
                 if out.status.success() {
                     return Ok(());
                 }
+                let _ = std::fs::remove_dir_all(&building);
+                // pip's last line says why; the retries' warnings come before it.
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let why = stderr.lines().rev().find(|l| !l.trim().is_empty());
                 Err(format!(
                     "{what} failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    why.unwrap_or("no message").trim()
                 ))
             };
             run(
@@ -434,6 +440,11 @@ fn python_with_mcp() -> Result<PathBuf, String> {
                         "install",
                         "--quiet",
                         "--disable-pip-version-check",
+                        // An unreachable index fails (and the test skips) instead of hanging.
+                        "--timeout",
+                        "60",
+                        "--retries",
+                        "2",
                     ])
                     .arg(MCP_PACKAGE),
                 &format!("pip install {MCP_PACKAGE}"),

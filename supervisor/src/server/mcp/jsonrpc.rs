@@ -289,6 +289,46 @@ mod tests {
         );
     }
 
+    mod totality {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any bytes, and any message-shaped object, parse to a message or to an error
+            /// that encodes as one JSON line: the reader can always answer and go on.
+            #[test]
+            fn parsing_is_total(
+                bytes in proptest::collection::vec(any::<u8>(), 0..256),
+                id in prop_oneof![
+                    Just(Value::Null),
+                    any::<i64>().prop_map(Value::from),
+                    "[a-z\n]{0,8}".prop_map(Value::from),
+                    any::<f64>().prop_map(Value::from),
+                ],
+                method in proptest::option::of("[a-z/\u{0}-\u{1f}]{0,12}"),
+                version in proptest::option::of("2\\.0|1\\.0|"),
+            ) {
+                let mut object = Map::new();
+                object.insert("id".into(), id);
+                if let Some(m) = method {
+                    object.insert("method".into(), Value::from(m));
+                }
+                if let Some(v) = version {
+                    object.insert("jsonrpc".into(), Value::from(v));
+                }
+                let shaped = serde_json::to_vec(&Value::Object(object)).unwrap();
+                for line in [&bytes[..], &shaped[..]] {
+                    if let Err(r) = parse(line) {
+                        let out = error_response(r.id.as_ref(), &r.error);
+                        prop_assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+                        let v: Value = serde_json::from_slice(&out).unwrap();
+                        prop_assert!(v["error"]["code"].is_i64());
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn lines_are_single_lines() {
         let out = response(&Id::Text("a".into()), &serde_json::json!({"t": "x\ny"}));

@@ -111,7 +111,14 @@ where
         while session.calls.try_join_next().is_some() {}
         let line = match line {
             Ok(Line::Eof) => {
-                while session.calls.join_next().await.is_some() {}
+                // The calls under way are answered, unless a signal says to stop now.
+                let signalled = tokio::select! {
+                    _ = async { while session.calls.join_next().await.is_some() {} } => false,
+                    _ = stop.recv() => true,
+                };
+                if signalled {
+                    session.calls.shutdown().await;
+                }
                 break;
             }
             Err(e) => {
