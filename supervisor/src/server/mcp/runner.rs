@@ -86,8 +86,9 @@ impl Runner {
         .kill_on_drop(true);
         // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid are async-signal-safe and touch no
         // memory of the parent. The run dies with this server even when the server is
-        // SIGKILLed (no destructor runs then); the server spawns from its only thread, whose
-        // exit is the process's, so the signal is not sent early.
+        // SIGKILLed (no destructor runs then). Calls run on the current-thread runtime, so the
+        // spawning thread is the main thread, whose exit is the process's: the signal is not
+        // sent early (it follows the thread that forked, not the process).
         unsafe {
             let parent = libc::getpid();
             cmd.pre_exec(move || {
