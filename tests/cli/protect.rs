@@ -338,6 +338,7 @@ fn the_planting_scenarios_of_the_hardening_suite_are_blocked_under_dev() {
         users: vec![SuiteUser::Current, SuiteUser::Nobody],
         jobs: 2,
         only: names.iter().map(|n| n.to_string()).collect(),
+        mode: Default::default(),
     };
     let r = suite::run(&config).expect("the suite runs");
     let table = suite::report::text(&r);
