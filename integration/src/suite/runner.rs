@@ -207,10 +207,10 @@ fn load_profile(sandbox: &Path, name: &str, scratch: &Path, mode: Mode) -> Resul
         file_size: limit("file_size"),
         tmp_size: limit("tmp_size"),
     };
-    // Protection is built from mounts: a run without namespaces has none to test.
+    // Kept in both modes: without namespaces `protect` is degraded, and the planting scenarios
+    // escape there as expected (scenarios::nons) rather than go untried.
     let protect = json["protect"]
         .as_array()
-        .filter(|_| mode == Mode::Namespaces)
         .map(|a| {
             a.iter()
                 .filter_map(|v| v.as_str().map(String::from))
