@@ -121,7 +121,12 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Result<Scratch, String> {
-        let path = std::env::temp_dir().join(format!("missy-hardening-{}", std::process::id()));
+        // Unique per run, not only per process: the CLI tests run several suites at once in
+        // one process, and each removes its directory when it ends.
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("missy-hardening-{}-{run}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(path.join("bin"))
             .and_then(|()| std::fs::create_dir_all(path.join("profiles")))
@@ -374,7 +379,15 @@ impl RunCtx {
             *c += 1;
             *c
         };
-        let tag = format!("mh{}x{n}", std::process::id());
+        // Unique among concurrent suites too: the scratch directory's name ends in the run.
+        let run = self
+            .scratch
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit('-').next())
+            .unwrap_or("0")
+            .to_string();
+        let tag = format!("mh{}r{run}x{n}", std::process::id());
         let dir = match CellDir::new(&self.scratch, &tag, user) {
             Ok(d) => d,
             Err(e) => return (Status::Fail, "error".into(), format!("cell setup: {e}")),
