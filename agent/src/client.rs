@@ -237,7 +237,19 @@ impl Client {
             version: 0,
             server: String::new(),
         };
-        client.send(&serde_json::json!({"type": "hello", "versions": VERSIONS}))?;
+        let hello = client.send(&serde_json::json!({"type": "hello", "versions": VERSIONS}));
+        // A daemon that refuses this peer says why and closes at once, possibly before our hello
+        // is written: its answer, when there is one, says more than the broken pipe.
+        if let Err(ClientError::Io(e)) = &hello
+            && matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            )
+            && let Ok(answer) = client.next_event()
+        {
+            return Err(unexpected(answer));
+        }
+        hello?;
         match client.next_event()? {
             Event::Hello {
                 version, server, ..
