@@ -163,6 +163,11 @@ what the profile passes and sets; secret-looking variables are never passed thro
     #[command(long_about = MCP_ABOUT, after_long_help = MCP_AFTER_HELP)]
     Mcp(McpArgs),
 
+    /// Stand between an MCP client and third-party MCP servers, each confined in a sandbox
+    /// under its own profile; what they send is censored and screened.
+    #[command(name = "mcp-gateway", long_about = GATEWAY_ABOUT, after_long_help = GATEWAY_AFTER_HELP, args_conflicts_with_subcommands = true)]
+    McpGateway(GatewayArgs),
+
     /// Report which controls this kernel can enforce, and whether each shipped profile can run
     /// strictly here. Exits 1 when the default profile cannot.
     Check {
@@ -360,6 +365,12 @@ pub struct ExecArgs {
     #[arg(long)]
     pub report: bool,
 
+    /// Pass the workload's stdout through uncensored (stderr stays censored). For a caller
+    /// that censors the output itself and must know what it found: `mcp-gateway` censors each
+    /// string of the JSON-RPC messages it reads, and flags or blocks what it finds.
+    #[arg(long)]
+    pub raw_output: bool,
+
     /// Run CMD as an agent that may ask for tool runs under these profiles only
     /// (comma-separated): the protocol of `serve` is at $MISSY_SANDBOX_SOCKET inside the
     /// sandbox, and each tool run is a fresh sandbox started outside this one, with its
@@ -450,6 +461,90 @@ pub struct McpArgs {
     /// Tool calls that may run at once; more wait their turn.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub max_calls: u32,
+}
+
+const GATEWAY_ABOUT: &str = "\
+Serve the Model Context Protocol on stdin/stdout for an MCP client (an agent host), and start \
+the MCP servers of the configuration (stdio transport), each as a sandboxed workload under its \
+own profile: `missy-sandbox exec`, so the kernel decides which files and hosts each server \
+reaches. The client sees every server's tools, prompts and resources, named SERVER__NAME; \
+calls, cancellation and progress are routed to the right server. What servers send (results, \
+descriptions, prompts, resource texts) passes the secrets censor (*** replaces a secret) and \
+the prompt-injection sanitizer: per server, screen = \"flag\" adds a visible warning, \"block\" \
+replaces the result with an error naming the rule. Paths and URLs in a call's arguments that \
+the server's profile does not grant are refused before the server sees the call. A server that \
+dies is reported, its calls get an error, and it is restarted with back-off. Every call is \
+audited (mcp-call records). Protocol revisions towards the client: 2026-07-28 and, through \
+initialize, 2025-11-25 back to 2024-11-05; towards servers: initialize at 2025-11-25. See \
+docs/mcp-gateway.md.";
+
+const GATEWAY_AFTER_HELP: &str = "\
+EXIT STATUS
+  0 the client closed stdin; 1 stdin or stdout failed; 2 bad input (the configuration, a
+  server's profile, a name collision); 125 a server did not start.
+
+EXAMPLES
+  missy-sandbox mcp-gateway --config ~/.config/missy-sandbox/gateway.toml
+  missy-sandbox mcp-gateway --profile dev --name files --workspace ~/src/app -- \\
+      node /opt/mcp/server-filesystem/dist/index.js ~/src/app
+  missy-sandbox mcp-gateway config-snippet --client claude-code --config gateway.toml";
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    #[command(subcommand)]
+    pub action: Option<GatewayCommand>,
+
+    /// The gateway configuration file (TOML; docs/mcp-gateway.md has the reference).
+    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["profile", "command"])]
+    pub config: Option<PathBuf>,
+
+    /// One-server form: the profile the server runs under (name or path).
+    #[arg(short, long, value_name = "PROFILE", requires = "command")]
+    pub profile: Option<String>,
+
+    /// One-server form: the server's name, the prefix of its tools (NAME__tool).
+    #[arg(long, value_name = "NAME", default_value = "server")]
+    pub name: String,
+
+    /// One-server form: the server's workspace (default: the current directory).
+    #[arg(short, long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// One-server form: what screening does with a finding.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "flag")]
+    pub screen: crate::gateway::config::ScreenMode,
+
+    /// One-server form: a tool the client may see and call (repeatable; default: all).
+    #[arg(long = "tool", value_name = "TOOL")]
+    pub tools: Vec<String>,
+
+    /// Vault directory for `vault://` references in the servers' environments.
+    #[arg(long, value_name = "DIR")]
+    pub vault_dir: Option<PathBuf>,
+
+    /// Largest message accepted from the client (bytes, or 4MiB, 512KiB, ...).
+    #[arg(long, value_name = "SIZE", default_value = "4MiB")]
+    pub max_message: crate::policy::units::ByteSize,
+
+    /// One-server form: the server's command and its arguments (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Print the configuration block that points an MCP client at this gateway.
+    ConfigSnippet {
+        /// Which client's format.
+        #[arg(long, value_enum)]
+        client: crate::commands::gateway::Client,
+        /// The gateway configuration file the client should start the gateway with.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The name the client lists the gateway under.
+        #[arg(long, value_name = "NAME", default_value = "missy-gateway")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod confine;
 pub mod control;
 pub mod egress;
+pub mod gateway;
 pub mod init;
 pub mod kernel;
 pub mod placeholders;

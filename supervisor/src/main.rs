@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     init_logging(cli.global.log_level.as_deref(), cli.global.log_format);
     if !matches!(
         cli.command,
-        Command::Exec(_) | Command::Serve(_) | Command::Mcp(_)
+        Command::Exec(_) | Command::Serve(_) | Command::Mcp(_) | Command::McpGateway(_)
     ) {
         // Reports piped into `head` end quietly when the reader goes, as other tools do, instead
         // of panicking on EPIPE (Rust ignores SIGPIPE). `exec` keeps ignoring it: the supervisor
@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Changes(cmd) => commands::changes::run(cmd),
         Command::Serve(args) => commands::serve::run(args, cli.global.audit_log.as_deref()),
         Command::Mcp(args) => commands::mcp::run(args, cli.global.audit_log.as_deref()),
+        Command::McpGateway(args) => commands::gateway::run(args, cli.global.audit_log.as_deref()),
         Command::Check { json } => commands::check::run(json),
         Command::Fetch(args) => commands::fetch::run(args),
         Command::Selftest(args) => commands::selftest::run(args),

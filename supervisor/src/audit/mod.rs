@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 pub use config::{AuditConfig, OnFailure};
 pub use record::{
-    Decision, Denial, DenialReport, Kind, Record, ReportSource, Resources, SCHEMA_VERSION,
+    Decision, Denial, DenialReport, Kind, McpCall, Record, ReportSource, Resources, SCHEMA_VERSION,
 };
 pub use run::{Ending, Refused, RunAudit, RunInfo};
 pub use writer::{LogFile, WriteError};
@@ -147,6 +147,7 @@ impl Record {
             resources: None,
             report: None,
             message: None,
+            mcp: None,
         }
     }
 }

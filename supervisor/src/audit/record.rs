@@ -39,6 +39,8 @@ pub enum Kind {
     ProxyDecision,
     /// A secret was read from (or refused by) the vault.
     VaultAccess,
+    /// An MCP request passed through (or refused by) `mcp-gateway`.
+    McpCall,
 }
 
 /// `allow`, `deny` or `error`.
@@ -131,6 +133,27 @@ pub struct Record {
     pub report: Option<DenialReport>,
     /// A human-readable explanation (errors, warnings), censored.
     pub message: Option<String>,
+    /// `mcp-call` records only: the call's details.
+    #[serde(default)]
+    pub mcp: Option<McpCall>,
+}
+
+/// What `mcp-gateway` records of one request (the tool is in `target`, as `server__tool`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpCall {
+    /// The downstream server's name.
+    pub server: String,
+    /// `tools/call`, `prompts/get`, `resources/read`, …
+    pub method: String,
+    /// SHA-256 of the arguments as JSON, secret-looking values censored first (equal
+    /// arguments give equal hashes; the values are not in the log).
+    pub arguments_sha256: String,
+    /// Bytes of the result the server sent (before screening).
+    pub result_bytes: u64,
+    /// What the screening found: `{"secrets": {pattern: count}, "injections": {pattern: family}}`.
+    pub screening: serde_json::Value,
+    /// `flag` or `block`: what the server's screen mode did with a finding.
+    pub screen: String,
 }
 
 /// A record as read back from the log, with its chain fields.

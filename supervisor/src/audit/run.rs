@@ -216,6 +216,29 @@ impl RunAudit {
         })
     }
 
+    /// `mcp-gateway` passed (or refused) one request to a server: `target` is the tool,
+    /// prompt or resource, `rule` what decided (the screening's rules, the argument check),
+    /// `message` an error when there was one.
+    pub fn mcp_call(
+        &self,
+        target: &str,
+        decision: Decision,
+        rule: &str,
+        duration: std::time::Duration,
+        message: Option<String>,
+        call: super::McpCall,
+    ) -> Result<(), Refused> {
+        self.write(Record {
+            decision: Some(decision),
+            rule: Some(rule.to_string()),
+            target: Some(censor_text(target).into_owned()),
+            duration_ms: Some(super::millis(duration)),
+            message,
+            mcp: Some(call),
+            ..self.record(Kind::McpCall)
+        })
+    }
+
     /// The vault gave (or refused) secret `name` to this run; `rule` is the profile entry that
     /// asked for it. Never pass the value.
     pub fn vault_access(&self, name: &str, allowed: bool, rule: &str) -> Result<(), Refused> {

@@ -66,6 +66,8 @@ pub struct RunSpec {
     /// `--workspace-mode` and `--on-exit` (None: the profile's, else direct and keep).
     pub workspace_mode: Option<WorkspaceMode>,
     pub on_exit: Option<OnExit>,
+    /// `exec --raw-output`: stdout is relayed without the censor.
+    pub raw_output: bool,
 }
 
 impl From<ExecArgs> for RunSpec {
@@ -87,6 +89,7 @@ impl From<ExecArgs> for RunSpec {
             stdin: None,
             workspace_mode: args.workspace_mode,
             on_exit: args.on_exit,
+            raw_output: args.raw_output,
         }
     }
 }
@@ -295,7 +298,7 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     }
     // The censored output channels exist before pid 1, which takes them as its fds 1 and 2;
     // pid 1 creates its namespaces while the Plan is compiled (or has, when prestarted).
-    let (stdio, cloned) = match launch::pid1(&policy, spec.prestarted, spec.stdin) {
+    let (mut stdio, cloned) = match launch::pid1(&policy, spec.prestarted, spec.stdin) {
         Ok(s) => s,
         Err(e) => {
             said.report(&format!("cannot create the output channels: {e}"));
@@ -431,6 +434,9 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     let cancelled = spec
         .cancel
         .map(|fd| watch_cancel(fd, launched.pid, &runtime));
+    if spec.raw_output {
+        stdio.pass_stdout_raw();
+    }
     let relays = stdio.start(crate::secrets::guard::detector, &runtime);
     let (watching, handoff) = match watching {
         Some(w) => {

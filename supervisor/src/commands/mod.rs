@@ -5,6 +5,7 @@ pub mod changes;
 pub mod check;
 pub mod exec;
 pub mod fetch;
+pub mod gateway;
 pub mod launch;
 pub mod mcp;
 pub mod profile;

@@ -48,6 +48,8 @@ pub struct Stdio {
     parent: [OwnedFd; 2],
     /// Which of ours are pseudo-terminal masters, standing for the terminal on our fd 1 or 2.
     pty: [bool; 2],
+    /// stdout is copied without the censor (`exec --raw-output`).
+    raw_stdout: bool,
 }
 
 /// The pseudo-terminals being relayed, each with the fd of ours whose terminal it stands for
@@ -69,6 +71,9 @@ pub fn sync_window_size() {
         }
     }
 }
+
+/// Gives the run's detector, built on first use.
+type DetectorFn = fn() -> Option<Arc<Detector>>;
 
 /// A pseudo-terminal (master, slave, true) when our fd `ours` is a terminal, else a pipe (read
 /// end, write end, false).
@@ -114,7 +119,13 @@ impl Stdio {
             child: Some([out_w, err_w]),
             parent: [out_r, err_r],
             pty: [out_pty, err_pty],
+            raw_stdout: false,
         })
+    }
+
+    /// Relay stdout without the censor: the caller censors it itself (`exec --raw-output`).
+    pub fn pass_stdout_raw(&mut self) {
+        self.raw_stdout = true;
     }
 
     /// The sandbox's ends, for `Pid1Start::stdio`.
@@ -138,11 +149,7 @@ impl Stdio {
     /// for (its tasks run while the supervisor waits for the sandbox): a run that prints
     /// nothing, or prints on one stream only, starts no thread for a silent stream, and
     /// [`Relays::finish`] drains that one itself.
-    pub fn start(
-        mut self,
-        detector: fn() -> Option<Arc<Detector>>,
-        runtime: &tokio::runtime::Runtime,
-    ) -> Relays {
+    pub fn start(mut self, detector: DetectorFn, runtime: &tokio::runtime::Runtime) -> Relays {
         self.close_child_ends();
         if let Ok(mut windows) = WINDOWS.lock() {
             for (fd, ours) in self
@@ -158,14 +165,19 @@ impl Stdio {
             }
         }
         let [out, err] = self.parent;
-        let streams = [(out, 1), (err, 2)]
+        let streams = [(out, 1, self.raw_stdout), (err, 2, false)]
             .into_iter()
-            .map(|(fd, to)| Stream {
-                to,
-                waiting: runtime.spawn(first_bytes(fd, to, detector)),
+            .map(|(fd, to, raw)| {
+                // No detector: the stream is copied as it is.
+                let detector = (!raw).then_some(detector);
+                Stream {
+                    to,
+                    detector,
+                    waiting: runtime.spawn(first_bytes(fd, to, detector)),
+                }
             })
             .collect();
-        Relays { streams, detector }
+        Relays { streams }
     }
 }
 
@@ -173,13 +185,13 @@ impl Stdio {
 #[derive(Debug)]
 pub struct Relays {
     streams: Vec<Stream>,
-    detector: fn() -> Option<Arc<Detector>>,
 }
 
 /// One stream: the task that waits for its first bytes.
 #[derive(Debug)]
 struct Stream {
     to: RawFd,
+    detector: Option<DetectorFn>,
     waiting: tokio::task::JoinHandle<Stage>,
 }
 
@@ -194,7 +206,7 @@ enum Stage {
 
 /// Wait until `fd` has bytes to read, then start its relay thread; give the fd back if the
 /// stream ends first, without a thread.
-async fn first_bytes(fd: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> Stage {
+async fn first_bytes(fd: OwnedFd, to: RawFd, detector: Option<DetectorFn>) -> Stage {
     use tokio::io::unix::AsyncFd;
     // SAFETY: `fd` is an open fd the AsyncFd owns until `into_inner` gives it back; nothing
     // else closes or replaces it meanwhile.
@@ -245,12 +257,11 @@ impl Relays {
         if let Ok(mut windows) = WINDOWS.lock() {
             windows.clear();
         }
-        let detector = self.detector;
         self.streams
             .into_iter()
             .filter_map(|stream| match runtime.block_on(stream.waiting) {
                 Ok(Stage::Relaying(thread)) => thread.ok()?.join().ok(),
-                Ok(Stage::Quiet(fd)) => Some(relay(fd, stream.to, detector)),
+                Ok(Stage::Quiet(fd)) => Some(relay(fd, stream.to, stream.detector)),
                 // The task neither panics nor is cancelled; were it to, its fd went with it.
                 Err(_) => None,
             })
@@ -262,19 +273,14 @@ impl Relays {
 }
 
 /// Copy `from` to our fd `to` through a censor until end of stream.
-fn relay(from: OwnedFd, to: RawFd, detector: fn() -> Option<Arc<Detector>>) -> Relayed {
+fn relay(from: OwnedFd, to: RawFd, detector: Option<DetectorFn>) -> Relayed {
     let mut bytes = 0;
     let redactions = relay_counting(from, to, detector, &mut bytes);
     Relayed { redactions, bytes }
 }
 
 /// [`relay`]'s loop; `bytes` counts what was read from the sandbox.
-fn relay_counting(
-    from: OwnedFd,
-    to: RawFd,
-    detector: fn() -> Option<Arc<Detector>>,
-    bytes: &mut u64,
-) -> u64 {
+fn relay_counting(from: OwnedFd, to: RawFd, detector: Option<DetectorFn>, bytes: &mut u64) -> u64 {
     // Wait for the first bytes before building anything, even the read buffer: most short
     // runs print little or nothing, and the detector's automaton is the costly part of a censor.
     let mut head = [0u8; 4096];
@@ -295,6 +301,24 @@ fn relay_counting(
         }
     };
     let mut buf = vec![0u8; READ_SIZE];
+    let Some(detector) = detector else {
+        // A raw stream (`exec --raw-output`): copied as it is.
+        let mut data = &head[..first];
+        loop {
+            if write_all(to, data).is_err() {
+                return 0;
+            }
+            match nix::unistd::read(&from, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => return 0,
+                Ok(n) => {
+                    *bytes += n as u64;
+                    data = &buf[..n];
+                }
+                Err(Errno::EINTR | Errno::EAGAIN) => data = &[],
+                Err(_) => return 0,
+            }
+        }
+    };
     let Some(detector) = detector() else {
         // Never pass output uncensored: say it was withheld and drain the stream.
         let _ = write_all(to, b"[output withheld: the secret censor is unavailable]\n");

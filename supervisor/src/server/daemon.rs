@@ -590,16 +590,43 @@ pub async fn next_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     max: usize,
 ) -> std::io::Result<Line> {
+    Ok(match next_line_keeping_ends(reader, max, 0).await? {
+        Bounded::Text(line) => Line::Text(line),
+        Bounded::TooLong { length, .. } => Line::TooLong(length),
+        Bounded::Eof => Line::Eof,
+    })
+}
+
+/// [`next_line`]'s answer, with the first and last `ends` bytes of a line over the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bounded {
+    Text(Vec<u8>),
+    TooLong {
+        length: usize,
+        head: Vec<u8>,
+        tail: Vec<u8>,
+    },
+    Eof,
+}
+
+/// [`next_line`], keeping the first and last `ends` bytes of a line over the limit (where an
+/// MCP gateway finds the id of a response too large to read).
+pub async fn next_line_keeping_ends<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    ends: usize,
+) -> std::io::Result<Bounded> {
     let mut line = Vec::new();
     let mut length = 0usize;
     let mut seen = false;
+    let mut tail: Vec<u8> = Vec::new();
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
             return Ok(match (seen, length > max) {
-                (false, _) => Line::Eof,
-                (true, true) => Line::TooLong(length),
-                (true, false) => Line::Text(line),
+                (false, _) => Bounded::Eof,
+                (true, true) => too_long(length, line, tail, ends),
+                (true, false) => Bounded::Text(line),
             });
         }
         seen = true;
@@ -610,18 +637,33 @@ pub async fn next_line<R: AsyncBufRead + Unpin>(
         length += part.len();
         if length <= max {
             line.extend_from_slice(part);
+        } else if ends > 0 {
+            // Over the limit: keep the head (what was read so far, cut) and a rolling tail.
+            line.truncate(ends);
+            tail.extend_from_slice(part);
+            if tail.len() > 2 * ends.max(4096) {
+                tail.drain(..tail.len() - ends);
+            }
         } else {
             line = Vec::new();
         }
         reader.consume(used);
         if done {
             return Ok(if length > max {
-                Line::TooLong(length)
+                too_long(length, line, tail, ends)
             } else {
-                Line::Text(line)
+                Bounded::Text(line)
             });
         }
     }
+}
+
+fn too_long(length: usize, mut head: Vec<u8>, mut tail: Vec<u8>, ends: usize) -> Bounded {
+    head.truncate(ends);
+    if tail.len() > ends {
+        tail.drain(..tail.len() - ends);
+    }
+    Bounded::TooLong { length, head, tail }
 }
 
 /// The profiles a client may use, each described (those that do not load are left out).

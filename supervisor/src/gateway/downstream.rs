@@ -1,0 +1,555 @@
+//! One downstream MCP server process and the JSON-RPC client that talks to it.
+//!
+//! The process is `missy-sandbox exec --profile GENERATED --workspace W --raw-output -- CMD`:
+//! this same binary, so every control of the server's profile is applied by the code that
+//! applies it for any run, and the sandbox dies with that `exec` (and `exec` with the gateway:
+//! it is killed when the gateway exits, and by the kernel when the gateway is killed). Its
+//! stdout is passed raw because the gateway censors each decoded string itself and must know
+//! what it found ([`super::screen`]); its stderr (censored by `exec`) is copied to the
+//! gateway's stderr, each line prefixed with the server's name.
+//!
+//! The gateway speaks the handshake era to servers (`initialize` at the newest handshake
+//! revision), the one every server implements. Requests get ids of the gateway's own; a
+//! response over the server's message limit fails the call it answers (its id is read from the
+//! ends of the line). When the process ends, every call under way gets an error at once.
+
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::server::daemon::{Bounded, next_line_keeping_ends};
+use crate::server::mcp::jsonrpc::{self, Id, Message, RpcError};
+use crate::server::mcp::protocol::HANDSHAKE_VERSIONS;
+
+use super::config::ServerConfig;
+
+/// How long a server may take to answer `initialize` (a node or python start, a first
+/// import).
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes kept from each end of a too-large line to find its id.
+const ENDS: usize = 512;
+
+/// How to start a server's process.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The `missy-sandbox` binary.
+    pub exe: PathBuf,
+    /// `--audit-log` as given to the gateway.
+    pub audit_log: Option<String>,
+    pub vault_dir: Option<PathBuf>,
+    /// The server's generated profile.
+    pub profile: PathBuf,
+}
+
+/// Something a server said that the gateway's session acts on.
+#[derive(Debug)]
+pub struct Notice {
+    /// Index of the server.
+    pub server: usize,
+    pub method: String,
+    pub params: Option<Map<String, Value>>,
+}
+
+/// Why a call to a server got no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    #[error("MCP server `{server}` ended during the call ({status})")]
+    Exited { server: String, status: String },
+    #[error(
+        "MCP server `{server}` sent a message of {size} bytes, over its limit of {limit} bytes (max_message); the message was dropped"
+    )]
+    TooLarge {
+        server: String,
+        size: usize,
+        limit: u64,
+    },
+    #[error(
+        "MCP server `{server}` did not answer within {seconds} s (call_timeout); the call was cancelled"
+    )]
+    Timeout { server: String, seconds: u64 },
+    #[error("MCP server `{server}` answered with an error: {error}")]
+    Rpc { server: String, error: RpcError },
+    #[error("MCP server `{server}` is not running: {why}")]
+    Unavailable { server: String, why: String },
+    #[error("the call was cancelled")]
+    Cancelled,
+}
+
+impl CallError {
+    /// The JSON-RPC error the client gets.
+    pub fn to_rpc(&self) -> RpcError {
+        match self {
+            // The server's own error, with its code, named as coming from it.
+            CallError::Rpc { server, error } => RpcError {
+                code: error.code,
+                message: format!("{server}: {}", error.message),
+                data: error.data.clone(),
+            },
+            other => RpcError::new(jsonrpc::INTERNAL_ERROR, other.to_string()),
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, CallError>>>>>;
+
+/// A running server process and its JSON-RPC session.
+#[derive(Debug)]
+pub struct Connection {
+    pub name: String,
+    pub pid: Option<u32>,
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Pending,
+    next_id: AtomicI64,
+    /// Set once the process has ended: how it ended.
+    pub exited: watch::Receiver<Option<String>>,
+    /// The `initialize` result (capabilities, serverInfo, protocolVersion).
+    pub info: Mutex<Value>,
+}
+
+impl Connection {
+    /// Start the server's process and its reader; `notices` gets its notifications.
+    pub fn spawn(
+        launch: &Launch,
+        config: &ServerConfig,
+        index: usize,
+        notices: mpsc::UnboundedSender<Notice>,
+    ) -> Result<Arc<Connection>, String> {
+        let mut cmd = tokio::process::Command::new(&launch.exe);
+        if let Some(log) = &launch.audit_log {
+            cmd.arg("--audit-log").arg(log);
+        }
+        cmd.arg("exec").arg("--profile").arg(&launch.profile);
+        cmd.arg("--workspace").arg(&config.workspace);
+        if let Some(dir) = &launch.vault_dir {
+            cmd.arg("--vault-dir").arg(dir);
+        }
+        cmd.arg("--raw-output").arg("--").args(&config.command);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // SAFETY: between fork and exec only prctl(2), async-signal-safe, runs.
+        unsafe {
+            cmd.pre_exec(|| {
+                // The server's `exec` (and so its sandbox) does not outlive the gateway, even
+                // when the gateway is SIGKILLed.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start `{} exec`: {e}", launch.exe.display()))?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err("the server's pipes are missing".into());
+        };
+        let (writer, mut lines) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (exited_tx, exited) = watch::channel(None);
+        let connection = Arc::new(Connection {
+            name: config.name.clone(),
+            pid: child.id(),
+            writer,
+            pending: Arc::default(),
+            next_id: AtomicI64::new(1),
+            exited,
+            info: Mutex::new(Value::Null),
+        });
+        tokio::task::spawn_local(async move {
+            let mut stdin = stdin;
+            while let Some(line) = lines.recv().await {
+                if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+        let name = config.name.clone();
+        tokio::task::spawn_local(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("missy-sandbox: mcp-gateway: [{name}] {line}");
+            }
+        });
+        let reader = Reader {
+            connection: Arc::clone(&connection),
+            index,
+            limit: config.max_message,
+            notices,
+            workspace: config.workspace.clone(),
+        };
+        tokio::task::spawn_local(async move {
+            reader.run(BufReader::new(stdout)).await;
+            let status = match child.wait().await {
+                Ok(s) => match (s.code(), s.signal()) {
+                    (Some(code), _) => format!("exit status {code}"),
+                    (None, Some(sig)) => format!("killed by signal {sig}"),
+                    _ => "ended".to_string(),
+                },
+                Err(e) => format!("lost: {e}"),
+            };
+            reader.fail_all(&status);
+            let _ = exited_tx.send(Some(status));
+        });
+        Ok(connection)
+    }
+
+    /// Send request `method` and wait for its result, at most `timeout`.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
+        let (id, rx) = self.send_request(method, params)?;
+        self.wait(id, rx, timeout).await
+    }
+
+    /// Send request `method`; its id, and where its result will arrive.
+    pub fn send_request(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<(i64, oneshot::Receiver<Result<Value, CallError>>), CallError> {
+        if let Some(status) = self.exited.borrow().clone() {
+            return Err(CallError::Unavailable {
+                server: self.name.clone(),
+                why: status,
+            });
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(id, tx);
+        }
+        let line = jsonrpc_request(id, method, params);
+        if self.writer.send(line).is_err() {
+            self.forget(id);
+            return Err(CallError::Unavailable {
+                server: self.name.clone(),
+                why: "its input is closed".into(),
+            });
+        }
+        Ok((id, rx))
+    }
+
+    /// Wait for request `id`'s result; past `timeout` the server is told to cancel it.
+    pub async fn wait(
+        &self,
+        id: i64,
+        rx: oneshot::Receiver<Result<Value, CallError>>,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(CallError::Cancelled),
+            Err(_) => {
+                self.cancel(id, "timed out");
+                Err(CallError::Timeout {
+                    server: self.name.clone(),
+                    seconds: timeout.as_secs(),
+                })
+            }
+        }
+    }
+
+    /// Tell the server to stop working on request `id` (nobody waits for its answer now).
+    pub fn cancel(&self, id: i64, reason: &str) {
+        self.forget(id);
+        self.notify(
+            "notifications/cancelled",
+            json!({ "requestId": id, "reason": reason }),
+        );
+    }
+
+    pub fn notify(&self, method: &str, params: Value) {
+        let _ = self.writer.send(jsonrpc::notification(method, &params));
+    }
+
+    fn forget(&self, id: i64) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(&id);
+        }
+    }
+
+    /// The `initialize` handshake; the server's result is kept in [`Connection::info`].
+    pub async fn initialize(&self) -> Result<(), String> {
+        let version = HANDSHAKE_VERSIONS[HANDSHAKE_VERSIONS.len() - 1];
+        let result = self
+            .request(
+                "initialize",
+                json!({
+                    "protocolVersion": version,
+                    "capabilities": { "roots": { "listChanged": false } },
+                    "clientInfo": { "name": "missy-sandbox-gateway", "version": env!("CARGO_PKG_VERSION") },
+                }),
+                START_TIMEOUT,
+            )
+            .await
+            .map_err(|e| format!("initialize: {e}"))?;
+        let spoken = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !HANDSHAKE_VERSIONS.contains(&spoken) {
+            return Err(format!(
+                "initialize: the server answered with protocol version {spoken:?}; the gateway speaks {HANDSHAKE_VERSIONS:?} to servers"
+            ));
+        }
+        if let Ok(mut info) = self.info.lock() {
+            *info = result;
+        }
+        self.notify("notifications/initialized", json!({}));
+        Ok(())
+    }
+
+    /// Whether the server said it has `capability` (`tools`, `prompts`, `resources`).
+    pub fn has(&self, capability: &str) -> bool {
+        self.info
+            .lock()
+            .map(|i| i["capabilities"].get(capability).is_some())
+            .unwrap_or(false)
+    }
+
+    /// Every item of a paginated list (`tools/list` → `tools`), all pages.
+    pub async fn list_all(
+        &self,
+        method: &str,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, CallError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        // A server that pages forever is cut off; 1000 pages is far past any real list.
+        for _ in 0..1000 {
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let page = self.request(method, params, timeout).await?;
+            if let Some(list) = page.get(key).and_then(Value::as_array) {
+                items.extend(list.iter().cloned());
+            }
+            cursor = page
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    /// Kill the server's process (its sandbox goes with it).
+    pub fn kill(&self) {
+        if let Some(pid) = self.pid {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+fn jsonrpc_request(id: i64, method: &str, params: Value) -> Vec<u8> {
+    let mut line = serde_json::to_vec(
+        &json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }),
+    )
+    .unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// Reads the server's stdout.
+struct Reader {
+    connection: Arc<Connection>,
+    index: usize,
+    limit: u64,
+    notices: mpsc::UnboundedSender<Notice>,
+    workspace: PathBuf,
+}
+
+impl Reader {
+    async fn run<R: tokio::io::AsyncBufRead + Unpin>(&self, mut input: R) {
+        let max = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        loop {
+            match next_line_keeping_ends(&mut input, max, ENDS).await {
+                Ok(Bounded::Eof) | Err(_) => return,
+                Ok(Bounded::TooLong { length, head, tail }) => self.too_large(length, &head, &tail),
+                Ok(Bounded::Text(line)) => {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    self.message(&line);
+                }
+            }
+        }
+    }
+
+    fn message(&self, line: &[u8]) {
+        let name = &self.connection.name;
+        match jsonrpc::parse(line) {
+            Ok(Message::Response {
+                id: Some(Id::Number(id)),
+                result,
+            }) => {
+                let result = result.map_err(|error| CallError::Rpc {
+                    server: name.clone(),
+                    error,
+                });
+                self.answer(id, result);
+            }
+            Ok(Message::Response { id, .. }) => {
+                tracing::warn!(server = %name, ?id, "mcp-gateway: a response to no request of ours was dropped");
+            }
+            Ok(Message::Request { id, method, .. }) => self.server_request(&id, &method),
+            Ok(Message::Notification { method, params }) => {
+                let _ = self.notices.send(Notice {
+                    server: self.index,
+                    method,
+                    params,
+                });
+            }
+            Err(rejected) => {
+                tracing::warn!(server = %name, error = %rejected.error, "mcp-gateway: the server sent a malformed message; dropped");
+            }
+        }
+    }
+
+    /// Requests from the server: `ping` and `roots/list` (its workspace) are answered;
+    /// anything else (sampling, elicitation) is not passed to the client.
+    fn server_request(&self, id: &Id, method: &str) {
+        let line = match method {
+            "ping" => jsonrpc::response(id, &json!({})),
+            "roots/list" => {
+                let uri = url::Url::from_directory_path(&self.workspace)
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                jsonrpc::response(id, &json!({ "roots": [{ "uri": uri, "name": "workspace" }] }))
+            }
+            other => jsonrpc::error_response(
+                Some(id),
+                &RpcError::method_not_found(other).with_data(json!({
+                    "reason": "the missy-sandbox gateway does not pass server requests to the client"
+                })),
+            ),
+        };
+        let _ = self.connection.writer.send(line);
+    }
+
+    fn answer(&self, id: i64, result: Result<Value, CallError>) {
+        let waiting = self
+            .connection
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(&id));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(result);
+            }
+            None => {
+                tracing::debug!(server = %self.connection.name, id, "mcp-gateway: an answer nobody waits for (cancelled or timed out)")
+            }
+        }
+    }
+
+    /// A line over the limit: the call it answers (its id read from either end) fails.
+    fn too_large(&self, size: usize, head: &[u8], tail: &[u8]) {
+        let error = CallError::TooLarge {
+            server: self.connection.name.clone(),
+            size,
+            limit: self.limit,
+        };
+        let pending: Vec<i64> = self
+            .connection
+            .pending
+            .lock()
+            .map(|p| p.keys().copied().collect())
+            .unwrap_or_default();
+        match response_id(head, tail, &pending) {
+            Some(id) => self.answer(id, Err(error)),
+            None => tracing::warn!(server = %self.connection.name, "mcp-gateway: {error}"),
+        }
+    }
+
+    fn fail_all(&self, status: &str) {
+        let waiting: Vec<_> = self
+            .connection
+            .pending
+            .lock()
+            .map(|mut p| p.drain().collect())
+            .unwrap_or_default();
+        for (_, tx) in waiting {
+            let _ = tx.send(Err(CallError::Exited {
+                server: self.connection.name.clone(),
+                status: status.to_string(),
+            }));
+        }
+    }
+}
+
+/// The id of a response too large to parse: `"id":N` right after `"jsonrpc":"2.0"` at the
+/// start, or right before the closing brace at the end (where serialisers put it), and only
+/// one of the ids still waiting.
+fn response_id(head: &[u8], tail: &[u8], pending: &[i64]) -> Option<i64> {
+    static AT_START: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+)"#)
+            .unwrap()
+    });
+    static AT_END: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r#""id"\s*:\s*(-?\d+)\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?\}\s*$"#)
+            .unwrap()
+    });
+    [AT_START.captures(head), AT_END.captures(tail)]
+        .into_iter()
+        .flatten()
+        .filter_map(|c| std::str::from_utf8(&c[1]).ok()?.parse::<i64>().ok())
+        .find(|id| pending.contains(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_of_a_too_large_response_is_found_at_either_end() {
+        let pending = [3, 7];
+        assert_eq!(
+            response_id(
+                br#"{"jsonrpc":"2.0","id":7,"result":{"content":"#,
+                b"aaaa\"}]}}",
+                &pending
+            ),
+            Some(7)
+        );
+        assert_eq!(
+            response_id(
+                br#"{"result":{"content":[{"#,
+                br#"aaa"}]},"jsonrpc":"2.0","id":3}"#,
+                &pending
+            ),
+            Some(3)
+        );
+        // An id inside the content, or one nobody waits for, is not taken.
+        assert_eq!(
+            response_id(
+                br#"{"result":{"id":3,"#,
+                br#"x"},"jsonrpc":"2.0","id":9}"#,
+                &pending
+            ),
+            None
+        );
+    }
+}
