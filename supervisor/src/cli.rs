@@ -522,9 +522,10 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "DIR")]
     pub vault_dir: Option<PathBuf>,
 
-    /// Largest message accepted from the client (bytes, or 4MiB, 512KiB, ...).
-    #[arg(long, value_name = "SIZE", default_value = "4MiB")]
-    pub max_message: crate::policy::units::ByteSize,
+    /// Largest message accepted from the client and, in the one-server form, from the server
+    /// (bytes, or 4MiB, 512KiB, ...). Default: the configuration's `max_message`, else 4MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_message: Option<crate::policy::units::ByteSize>,
 
     /// One-server form: the server's command and its arguments (after `--`).
     #[arg(last = true, value_name = "CMD")]

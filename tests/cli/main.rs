@@ -12,6 +12,7 @@ mod daemon;
 mod egress;
 mod escapes;
 mod faults;
+mod gateway;
 mod hardening;
 mod harness;
 mod host_state;

@@ -41,6 +41,9 @@ pub fn run(args: GatewayArgs, audit_log: Option<&str>) -> i32 {
             let server = &mut c.servers[0];
             server.screen = args.screen;
             server.tools = (!args.tools.is_empty()).then(|| args.tools.clone());
+            if let Some(max) = args.max_message {
+                server.max_message = max.0;
+            }
             c
         }),
         (None, None) => Err(
@@ -68,7 +71,7 @@ pub fn run(args: GatewayArgs, audit_log: Option<&str>) -> i32 {
         exe,
         audit_log: audit_log.map(str::to_string),
         vault_dir: args.vault_dir.clone(),
-        max_message: args.max_message.0,
+        max_message: args.max_message.map_or(config.max_message, |m| m.0),
     };
     let prepared = match gateway::prepare(&config, &options) {
         Ok(p) => p,

@@ -51,6 +51,8 @@ impl ScreenMode {
 pub struct GatewayConfig {
     /// Where the configuration came from (a path, or `--profile … -- CMD`).
     pub origin: String,
+    /// Largest message accepted from the client (the top-level `max_message`).
+    pub max_message: u64,
     pub servers: Vec<ServerConfig>,
 }
 
@@ -244,6 +246,7 @@ pub fn parse(file: &str, text: &str, dir: &Path) -> Result<GatewayConfig, Config
     }
     Ok(GatewayConfig {
         origin: file.to_string(),
+        max_message: raw.max_message.map_or(DEFAULT_MAX_MESSAGE, |s| s.0),
         servers,
     })
 }

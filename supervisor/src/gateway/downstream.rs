@@ -290,7 +290,9 @@ impl Connection {
                 "initialize",
                 json!({
                     "protocolVersion": version,
-                    "capabilities": { "roots": { "listChanged": false } },
+                    // No `roots`: a server keeps the directories its command line names (the
+                    // sandbox decides what is reachable either way).
+                    "capabilities": {},
                     "clientInfo": { "name": "missy-sandbox-gateway", "version": env!("CARGO_PKG_VERSION") },
                 }),
                 START_TIMEOUT,
