@@ -104,10 +104,10 @@ pub fn run(args: GatewayArgs, audit_log: Option<&str>) -> i32 {
             report(&format!("mcp-gateway: {e}"));
             if e.is_bad_input() {
                 EXIT_BAD_INPUT
-            } else if matches!(e, gateway::StartError::Start { .. }) {
-                EXIT_SETUP_FAILED
-            } else {
+            } else if matches!(e, gateway::StartError::Client(_)) {
                 1
+            } else {
+                EXIT_SETUP_FAILED
             }
         }
     }

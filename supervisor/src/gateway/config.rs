@@ -198,10 +198,13 @@ pub fn parse(file: &str, text: &str, dir: &Path) -> Result<GatewayConfig, Config
         };
         let mut env = BTreeMap::new();
         for (var, value) in server.env {
-            if var.get_ref().is_empty() || var.get_ref().contains(['=', '\0']) {
+            if !crate::policy::env::valid_env_name(var.get_ref()) {
                 return Err(ConfigError {
                     at: at(var.span(), key("env")),
-                    message: format!("`{}` is not an environment variable name", var.get_ref()),
+                    message: format!(
+                        "`{}` is not an environment variable name: letters, digits and `_`, not starting with a digit",
+                        var.get_ref()
+                    ),
                 });
             }
             env.insert(var.into_inner(), value);
@@ -276,7 +279,13 @@ fn profile_reference(reference: &str, dir: &Path) -> Result<String, String> {
         return Err("expected a profile name or a path to a profile file".into());
     }
     if !reference.contains('/') && !reference.ends_with(".toml") {
-        return Ok(reference.to_string());
+        // A name found in ./sandbox-profiles is taken from the gateway's directory: the
+        // servers run in their workspaces, where that directory is not.
+        let local = Path::new("sandbox-profiles").join(format!("{reference}.toml"));
+        return Ok(match std::fs::canonicalize(&local) {
+            Ok(path) => path.to_string_lossy().into_owned(),
+            Err(_) => reference.to_string(),
+        });
     }
     let path = dir.join(expand_home(reference));
     std::fs::canonicalize(&path)
@@ -311,13 +320,25 @@ impl ServerConfig {
             toml::Value::String(format!("mcp-gateway server `{}`", self.name)),
         );
         if !self.env.is_empty() {
-            let set: toml::Table = self
+            // `vault://` references go where a profile takes them, `[env] secrets`: `exec`
+            // resolves them and censors their values; plain values in `[env] set`.
+            let (secrets, plain): (Vec<_>, Vec<_>) = self
                 .env
                 .iter()
-                .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
-                .collect();
+                .partition(|(_, v)| v.starts_with("vault://"));
+            let table = |items: Vec<(&String, &String)>| -> toml::Table {
+                items
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+                    .collect()
+            };
             let mut env = toml::Table::new();
-            env.insert("set".into(), toml::Value::Table(set));
+            if !plain.is_empty() {
+                env.insert("set".into(), toml::Value::Table(table(plain)));
+            }
+            if !secrets.is_empty() {
+                env.insert("secrets".into(), toml::Value::Table(table(secrets)));
+            }
             doc.insert("env".into(), toml::Value::Table(env));
         }
         if let Some(limits) = &self.limits {
@@ -360,7 +381,11 @@ memory = "512MiB"
         assert_eq!(s.tools.as_deref(), Some(&["read_file".to_string()][..]));
         let profile = s.profile_text();
         assert!(profile.contains("extends = \"strict\""), "{profile}");
-        assert!(profile.contains("TOKEN = \"vault://gh\""), "{profile}");
+        assert!(
+            profile.contains("[env.secrets]\nTOKEN = \"vault://gh\""),
+            "{profile}"
+        );
+        assert!(profile.contains("[env.set]\nLOG = \"1\""), "{profile}");
         assert!(profile.contains("memory = \"512MiB\""), "{profile}");
     }
 
@@ -372,6 +397,8 @@ memory = "512MiB"
         let e = parse_text("[servers.Bad_Name]\ncommand = [\"x\"]\n").unwrap_err();
         assert_eq!(e.at.line, Some(1), "{e}");
         assert!(e.to_string().contains("servers.Bad_Name"), "{e}");
+        let e = parse_text("[servers.a]\ncommand = [\"x\"]\nenv = { 1BAD = \"x\" }\n").unwrap_err();
+        assert_eq!(e.at.line, Some(3), "{e}");
         let e = parse_text("[servers.a]\ncommand = []\n").unwrap_err();
         assert_eq!(e.at.key.as_deref(), Some("servers.a.command"), "{e}");
         let e = parse_text("[servers.a]\ncommand = [\"x\"]\nworkspace = \"/no/such/dir\"\n")

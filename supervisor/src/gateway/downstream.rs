@@ -132,6 +132,10 @@ impl Connection {
             cmd.arg("--vault-dir").arg(dir);
         }
         cmd.arg("--raw-output").arg("--").args(&config.command);
+        // Relative paths in the server's arguments and calls start at its workspace, as the
+        // argument check resolves them. (Profiles are found from the gateway's own directory:
+        // `exec` is given the generated profile's absolute path.)
+        cmd.current_dir(&config.workspace);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -168,7 +172,11 @@ impl Connection {
         });
         tokio::task::spawn_local(async move {
             let mut stdin = stdin;
+            // An empty line (no message is empty: each ends with a newline) closes the input.
             while let Some(line) = lines.recv().await {
+                if line.is_empty() {
+                    break;
+                }
                 if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
                     break;
                 }
@@ -351,6 +359,29 @@ impl Connection {
             }
         }
         Ok(items)
+    }
+
+    /// End the server as MCP's stdio transport says: close its input, then SIGTERM, then
+    /// SIGKILL, each after a grace period. Its `exec` then writes its `exec-end` record.
+    pub async fn stop(&self, grace: Duration) {
+        let mut exited = self.exited.clone();
+        let _ = self.writer.send(Vec::new());
+        for signal in [
+            Some(nix::sys::signal::Signal::SIGTERM),
+            Some(nix::sys::signal::Signal::SIGKILL),
+            None,
+        ] {
+            let ended = tokio::time::timeout(grace, exited.wait_for(Option::is_some)).await;
+            if matches!(ended, Ok(Ok(_)) | Ok(Err(_))) {
+                return;
+            }
+            match (signal, self.pid) {
+                (Some(signal), Some(pid)) => {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+                }
+                _ => return,
+            }
+        }
     }
 
     /// Kill the server's process (its sandbox goes with it).

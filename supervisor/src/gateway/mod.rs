@@ -40,6 +40,9 @@ use self::screen::Screen;
 use self::servers::{Server, State};
 use self::session::Gateway;
 
+/// Time a server gets to end after its input is closed, and again after SIGTERM.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the gateway runs with besides its configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -65,6 +68,9 @@ pub enum StartError {
     Collision(#[from] catalog::Collision),
     #[error("cannot write the servers' profiles: {0}")]
     Profiles(std::io::Error),
+    /// Reading the client's input or writing its output failed.
+    #[error("the client's stdin or stdout failed: {0}")]
+    Client(std::io::Error),
 }
 
 impl StartError {
@@ -139,6 +145,7 @@ pub fn prepare(config: &GatewayConfig, options: &Options) -> Result<Prepared, St
             audit,
             state: Mutex::new(State::Down("not started".into())),
             lists: Mutex::default(),
+            stopping: Default::default(),
         }));
     }
     Ok(Prepared {
@@ -198,6 +205,18 @@ where
     for result in futures_join_all(started).await {
         result?;
     }
+    for server in &prepared.servers {
+        let lists = server.lists.lock().map(|l| l.clone()).unwrap_or_default();
+        for tool in server.config.tools.iter().flatten() {
+            let offered = lists.tools.iter().any(|t| t["name"] == json!(tool));
+            if !offered && !lists.withheld.contains_key(tool) {
+                eprintln!(
+                    "missy-sandbox: mcp-gateway: warning: server `{}` offers no tool `{tool}` (named in its `tools`)",
+                    server.name()
+                );
+            }
+        }
+    }
     let gateway = Arc::new(Gateway {
         info: server_info(&prepared.servers),
         servers: prepared.servers,
@@ -219,15 +238,20 @@ where
             .join(", ")
     );
     let served = session::serve(input, output, Arc::clone(&gateway), notices_rx).await;
-    for server in &gateway.servers {
-        if let Ok(c) = server.connection() {
-            c.kill();
+    // Each server is told to end and given time to, so its `exec` records how it ended.
+    let stops = gateway.servers.iter().map(|server| {
+        server
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let connection = server.connection();
+        async move {
+            if let Ok(c) = connection {
+                c.stop(STOP_GRACE).await;
+            }
         }
-    }
-    served.map_err(|e| StartError::Start {
-        server: "(client)".into(),
-        message: e.to_string(),
-    })
+    });
+    futures_join_all(stops).await;
+    served.map_err(StartError::Client)
 }
 
 /// Await every future, in order (they run concurrently on the local set).

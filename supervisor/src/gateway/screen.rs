@@ -4,8 +4,8 @@
 //! sanitizer. What was found is reported as [`Findings`]; the server's [`ScreenMode`] then
 //! decides between a visible warning and a refusal ([`super::session`]).
 //!
-//! Base64 payloads (`data` of an image or audio block, a resource's `blob`) are not text and
-//! are passed as they are. The sanitizer is a heuristic (docs/mcp-gateway.md says what it
+//! Base64 payloads (`data` of an image or audio block, the `blob` of a resource's contents)
+//! are not text and are passed as they are. Object keys are not screened, only values. The sanitizer is a heuristic (docs/mcp-gateway.md says what it
 //! does not catch); the censor catches the patterns and vault values of docs/secrets.md.
 
 use std::collections::BTreeMap;
@@ -142,8 +142,9 @@ impl Screen {
                     map.get("type").and_then(Value::as_str),
                     Some("image" | "audio")
                 );
+                let resource = map.contains_key("uri");
                 for (key, v) in map.iter_mut() {
-                    if key == "blob" || (binary && key == "data") {
+                    if (resource && key == "blob") || (binary && key == "data") {
                         continue;
                     }
                     self.walk(v, findings);

@@ -44,6 +44,8 @@ pub struct Server {
     pub audit: RunAudit,
     pub state: Mutex<State>,
     pub lists: Mutex<Lists>,
+    /// Set when the gateway ends: an exit is then not restarted.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Server {
@@ -197,6 +199,9 @@ pub async fn supervise(server: Arc<Server>, notices: mpsc::UnboundedSender<Notic
                 return;
             }
         };
+        if server.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         if started.elapsed() >= HEALTHY_AFTER {
             backoff = BACKOFF_FIRST;
         }

@@ -74,7 +74,15 @@ impl Gateway {
     }
 }
 
-type InFlight = Arc<Mutex<HashMap<Id, (AbortHandle, usize, i64)>>>;
+/// A request under way: its task, and the server's id for it.
+struct Flight {
+    task: AbortHandle,
+    downstream: i64,
+    /// For the audit record written when the client cancels it.
+    record: Record,
+}
+
+type InFlight = Arc<Mutex<HashMap<Id, Flight>>>;
 
 /// Serve the client on `input`/`output` until end of input; `notices` carries what the
 /// servers say.
@@ -97,10 +105,15 @@ where
         in_flight: Arc::default(),
     };
     let mut reader = BufReader::new(input);
+    let mut failed = None;
     loop {
         tokio::select! {
             line = next_line(&mut reader, session.gateway.max_message) => match line {
-                Ok(Line::Eof) | Err(_) => break,
+                Ok(Line::Eof) => break,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
                 Ok(Line::TooLong(n)) => {
                     let error = RpcError::invalid_request(format!(
                         "message of {n} bytes exceeds the gateway's limit of {} bytes (max_message); it was skipped",
@@ -127,7 +140,11 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     drop(session);
-    writer.await.map_err(std::io::Error::other)?
+    let written = writer.await.map_err(std::io::Error::other)?;
+    match failed {
+        Some(e) => Err(e),
+        None => written,
+    }
 }
 
 async fn write_lines<W: AsyncWrite + Unpin>(
@@ -170,13 +187,21 @@ impl Session {
             Ok(Message::Notification { method, params }) => {
                 if method == "notifications/cancelled"
                     && let Some(id) = protocol::cancelled_id(params.as_ref())
-                    && let Some((task, server, downstream)) =
-                        self.in_flight.lock().ok().and_then(|mut m| m.remove(&id))
+                    && let Some(flight) = self.in_flight.lock().ok().and_then(|mut m| m.remove(&id))
                 {
-                    task.abort();
-                    if let Ok(c) = self.gateway.servers[server].connection() {
-                        c.cancel(downstream, "cancelled by the client");
+                    flight.task.abort();
+                    let server = &self.gateway.servers[flight.record.server];
+                    if let Ok(c) = server.connection() {
+                        c.cancel(flight.downstream, "cancelled by the client");
                     }
+                    flight.record.write(
+                        &self.gateway,
+                        Decision::Error,
+                        "cancelled by the client",
+                        0,
+                        &Findings::default(),
+                        None,
+                    );
                     tracing::info!("mcp-gateway: request {id} cancelled by the client");
                 }
             }
@@ -234,16 +259,47 @@ impl Session {
         served: Served,
         catalog: &Catalog,
     ) -> Result<(), RpcError> {
-        let (server, target) = self.target(method, &mut params, catalog)?;
         let started = Instant::now();
         let arguments = params.get("arguments").cloned().unwrap_or(json!({}));
+        let (server, target) = match self.target(method, &mut params, catalog) {
+            Ok(t) => t,
+            Err(error) => {
+                // A call to a tool withheld by screening or left out by `tools`: the server
+                // is known, so the refusal goes in its audit trail.
+                let name = params
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if let Some(server) = catalog::split(name).and_then(|(s, _)| self.gateway.server(s))
+                {
+                    let record = Record {
+                        server: server.index,
+                        method: method.to_string(),
+                        target: name.to_string(),
+                        arguments_sha256: arguments_hash(&arguments),
+                        started,
+                    };
+                    record.write(
+                        &self.gateway,
+                        Decision::Deny,
+                        "not offered",
+                        0,
+                        &Findings::default(),
+                        Some(error.message.clone()),
+                    );
+                }
+                return Err(error);
+            }
+        };
         let call = Call {
             gateway: Arc::clone(&self.gateway),
-            server,
-            method: method.to_string(),
-            target: target.clone(),
-            arguments_sha256: arguments_hash(&arguments),
-            started,
+            record: Record {
+                server,
+                method: method.to_string(),
+                target: target.clone(),
+                arguments_sha256: arguments_hash(&arguments),
+                started,
+            },
             served,
         };
         let refused = if method == "tools/call" {
@@ -313,6 +369,7 @@ impl Session {
             )));
         }
         let (tx, key, in_flight) = (self.tx.clone(), id.clone(), Arc::clone(&self.in_flight));
+        let record = call.record.clone();
         let timeout = self.gateway.servers[server].config.call_timeout;
         let task = tokio::task::spawn_local(async move {
             let answer = connection.wait(downstream, rx, timeout).await;
@@ -322,7 +379,14 @@ impl Session {
             }
             let _ = tx.send(line).await;
         });
-        table.insert(id.clone(), (task.abort_handle(), server, downstream));
+        table.insert(
+            id.clone(),
+            Flight {
+                task: task.abort_handle(),
+                downstream,
+                record,
+            },
+        );
         Ok(())
     }
 
@@ -437,7 +501,7 @@ impl Session {
 
     /// The argument check of a tool call; the refusal's message when it is refused.
     fn precheck(&self, call: &Call, target: &str, arguments: &Value) -> Option<String> {
-        let server = &self.gateway.servers[call.server];
+        let server = &self.gateway.servers[call.record.server];
         let check = server.check.as_ref()?;
         let arguments = arguments.as_object()?;
         let tool = catalog::split(target).map_or(target, |(_, t)| t);
@@ -481,14 +545,50 @@ impl Session {
     }
 }
 
-/// One routed request, from the client's line to its answer.
-struct Call {
-    gateway: Arc<Gateway>,
+/// What the audit record of one routed request says besides its outcome.
+#[derive(Debug, Clone)]
+struct Record {
     server: usize,
     method: String,
+    /// `server__tool`, `server__prompt`, or a resource URI.
     target: String,
     arguments_sha256: String,
     started: Instant,
+}
+
+impl Record {
+    fn write(
+        &self,
+        gateway: &Gateway,
+        decision: Decision,
+        rule: &str,
+        size: u64,
+        findings: &Findings,
+        message: Option<String>,
+    ) {
+        let server = &gateway.servers[self.server];
+        let call = McpCall {
+            server: server.name().to_string(),
+            method: self.method.clone(),
+            arguments_sha256: self.arguments_sha256.clone(),
+            result_bytes: size,
+            screening: findings.to_json(),
+            screen: server.config.screen.name().to_string(),
+        };
+        let elapsed = self.started.elapsed();
+        if let Err(e) = server
+            .audit
+            .mcp_call(&self.target, decision, rule, elapsed, message, call)
+        {
+            eprintln!("missy-sandbox: mcp-gateway: {e}");
+        }
+    }
+}
+
+/// One routed request, from the client's line to its answer.
+struct Call {
+    gateway: Arc<Gateway>,
+    record: Record,
     served: Served,
 }
 
@@ -529,7 +629,7 @@ impl Call {
             }
         };
         let size = serde_json::to_vec(&result).map_or(0, |v| v.len()) as u64;
-        let server = &self.gateway.servers[self.server];
+        let server = &self.gateway.servers[self.record.server];
         result.remove("resultType");
         let mut value = Value::Object(result);
         let findings = server.screen.value(&mut value);
@@ -540,7 +640,7 @@ impl Call {
             self.audit(Decision::Allow, "allowed", size, &findings, None);
             return jsonrpc::response(id, &self.served.shape(result));
         }
-        let what = match self.method.as_str() {
+        let what = match self.record.method.as_str() {
             "tools/call" => "tool result",
             "prompts/get" => "prompt",
             "resources/read" => "resource",
@@ -560,7 +660,7 @@ impl Call {
                     &findings,
                     Some(message.clone()),
                 );
-                if self.method == "tools/call" {
+                if self.record.method == "tools/call" {
                     jsonrpc::response(id, &self.served.shape(tool_error(&message)))
                 } else {
                     jsonrpc::error_response(
@@ -572,7 +672,7 @@ impl Call {
             }
             ScreenMode::Flag => {
                 let warning = findings.warning(server.name(), what);
-                flag(&mut result, &self.method, &warning);
+                flag(&mut result, &self.record.method, &warning);
                 let mut meta = result
                     .remove("_meta")
                     .and_then(|m| match m {
@@ -596,25 +696,8 @@ impl Call {
         findings: &Findings,
         message: Option<String>,
     ) {
-        let server = &self.gateway.servers[self.server];
-        let record = McpCall {
-            server: server.name().to_string(),
-            method: self.method.clone(),
-            arguments_sha256: self.arguments_sha256.clone(),
-            result_bytes: size,
-            screening: findings.to_json(),
-            screen: server.config.screen.name().to_string(),
-        };
-        if let Err(e) = server.audit.mcp_call(
-            &self.target,
-            decision,
-            rule,
-            self.started.elapsed(),
-            message,
-            record,
-        ) {
-            eprintln!("missy-sandbox: mcp-gateway: {e}");
-        }
+        self.record
+            .write(&self.gateway, decision, rule, size, findings, message);
     }
 }
 
