@@ -19,7 +19,9 @@ import time
 def main():
     tool, size, warmup, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     cmd = sys.argv[sys.argv.index("--") + 1:]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    # Buffered both ways (a raw pipe's readline reads one byte per system call); each request
+    # is flushed as soon as it is written.
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     out = proc.stdout
     next_id = [0]
 
@@ -27,6 +29,7 @@ def main():
         next_id[0] += 1
         line = json.dumps({"jsonrpc": "2.0", "id": next_id[0], "method": method, "params": params})
         proc.stdin.write(line.encode() + b"\n")
+        proc.stdin.flush()
         while True:
             reply = out.readline()
             if not reply:
@@ -43,6 +46,7 @@ def main():
         "clientInfo": {"name": "missy-bench", "version": "1"},
     })
     proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+    proc.stdin.flush()
     tools = [t["name"] for t in request("tools/list", {})[0]["tools"]]
     if tool not in tools:
         sys.exit(f"tool {tool} not listed: {tools}")
