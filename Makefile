@@ -6,7 +6,7 @@
 #   make selftest   the same suite from the missy-sandbox binary: what this kernel enforces
 #   make workloads  real developer tasks under the dev profile, bare and sandboxed (ratios)
 #   make soak       the full load (1000 sequential, 200 concurrent) and fault tests
-#   make bench      launch-time, memory, egress-proxy and daemon benchmarks → docs/benchmarks.md
+#   make bench      launch-time, memory, egress-proxy, daemon and mcp-gateway benchmarks → docs/benchmarks.md
 #   make install    install the binary to $(PREFIX)/bin
 #   make fuzz       every cargo-fuzz target for FUZZ_SECONDS each (nightly; not part of CI)
 #   make fuzz-smoke the same, 20 seconds per target
@@ -82,6 +82,7 @@ bench: release
 	MISSY_BIN=$(RELEASE) bash integration/bench/workspace.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/daemon.sh >> docs/benchmarks.md
 	MISSY_BIN=$(RELEASE) bash integration/bench/nons.sh >> docs/benchmarks.md
+	MISSY_BIN=$(RELEASE) bash integration/bench/gateway.sh >> docs/benchmarks.md
 
 # Fuzzing (fuzz/, its own workspace): each target in turn, from its committed corpus, for
 # FUZZ_SECONDS; stops at the first target that crashes (libFuzzer leaves the input in
