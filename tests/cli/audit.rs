@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::harness::{Scratch, USERS, User, exec_command, sandbox_bin};
 
 /// Every field of schema version 2, in order.
-const FIELDS: [&str; 21] = [
+const FIELDS: [&str; 22] = [
     "v",
     "time",
     "run",
@@ -28,6 +28,7 @@ const FIELDS: [&str; 21] = [
     "resources",
     "report",
     "message",
+    "mcp",
     "seq",
     "prev",
     "hash",

@@ -112,24 +112,44 @@ fn gateway_argv(user: User, args: &[String]) -> Vec<String> {
     argv
 }
 
-/// A loopback listener that counts the connections it accepts.
-fn listener() -> (u16, Arc<AtomicUsize>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in l.incoming() {
-            if stream.is_ok() {
-                counter.fetch_add(1, Ordering::SeqCst);
+/// A loopback listener that counts the connections it accepts, closed on drop.
+struct Listener {
+    port: u16,
+    seen: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Listener {
+    fn start() -> Listener {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (counter, stopped) = (Arc::clone(&seen), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok(_) => {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
             }
-        }
-    });
-    (port, seen)
+        });
+        Listener { port, seen, stop }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 #[test]
 fn real_servers_are_confined_screened_and_restarted_through_the_gateway() {
+    let _fds = crate::harness::holding_fds();
     let (python, fs_server) = match deps() {
         Ok(d) => d,
         Err(reason) => {
@@ -165,7 +185,8 @@ fn real_servers_are_confined_screened_and_restarted_through_the_gateway() {
         let tools = Scratch::new(user);
         let raw_server = tools.path().join("raw_server.py");
         std::fs::copy(data("raw_server.py"), &raw_server).unwrap();
-        let (port, seen) = listener();
+        let listener = Listener::start();
+        let (port, seen) = (listener.port, Arc::clone(&listener.seen));
         let profile = tools.file(
             "servers.toml",
             &format!(
@@ -371,6 +392,7 @@ fn text(answer: &Value) -> String {
 
 #[test]
 fn malformed_oversized_and_out_of_order_messages_get_errors_and_the_gateway_keeps_serving() {
+    let _fds = crate::harness::holding_fds();
     let ws = Scratch::new(User::Root);
     std::fs::copy(data("raw_server.py"), ws.path().join("raw_server.py")).unwrap();
     let config = ws.file(

@@ -42,6 +42,21 @@ impl User {
     }
 }
 
+/// Tests that hold pipes and sockets open for seconds (sessions with long-lived servers) take
+/// this shared; the load tests, which count the test process's own fds to find leaks, take it
+/// exclusive, so no other test's fds are mistaken for a leak.
+static FD_QUIET: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held while a test keeps long-lived fds open.
+pub fn holding_fds() -> std::sync::RwLockReadGuard<'static, ()> {
+    FD_QUIET.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held while a test counts the process's fds: no test holding long-lived fds runs meanwhile.
+pub fn counting_fds() -> std::sync::RwLockWriteGuard<'static, ()> {
+    FD_QUIET.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A directory every user can traverse holding copies of the binaries under test (the build
 /// directory may sit under a home directory that uid 65534 cannot enter).
 fn bin_dir() -> &'static PathBuf {

@@ -328,6 +328,7 @@ fn fail_on(what: &str, errors: &[String]) {
 }
 
 fn load(user: User) {
+    let _quiet = crate::harness::counting_fds();
     let sequential = env_size("MISSY_LOAD_SEQUENTIAL", 100);
     let concurrent = env_size("MISSY_LOAD_CONCURRENT", 48);
     let parallelism = env_size("MISSY_LOAD_PARALLELISM", 8).max(1);

@@ -126,6 +126,7 @@ fn error_code(v: &Value) -> i64 {
 
 #[test]
 fn malformed_out_of_order_and_oversized_messages_get_errors_and_serving_goes_on() {
+    let _fds = crate::harness::holding_fds();
     for user in USERS {
         let ws = Scratch::new(user);
         let mut s = Server::start(user, ws.path(), "strict");
@@ -204,6 +205,7 @@ fn malformed_out_of_order_and_oversized_messages_get_errors_and_serving_goes_on(
 
 #[test]
 fn versions_are_negotiated_in_both_eras() {
+    let _fds = crate::harness::holding_fds();
     let ws = Scratch::new(User::Root);
     let mut s = Server::start(User::Root, ws.path(), "strict");
     // An unknown handshake version is answered with the latest handshake revision.
@@ -242,6 +244,7 @@ fn versions_are_negotiated_in_both_eras() {
 
 #[test]
 fn tool_names_descriptions_and_schemas_match_the_golden_copy() {
+    let _fds = crate::harness::holding_fds();
     let golden: Value =
         serde_json::from_str(include_str!("data/mcp_tools.json")).expect("golden file is JSON");
     let ws = Scratch::new(User::Root);
@@ -277,6 +280,7 @@ fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn a_cancelled_call_and_a_killed_server_leave_no_sandboxed_process() {
+    let _fds = crate::harness::holding_fds();
     for user in USERS {
         let ws = Scratch::new(user);
         let mut s = Server::start(user, ws.path(), "strict");
@@ -336,6 +340,7 @@ fn a_cancelled_call_and_a_killed_server_leave_no_sandboxed_process() {
 
 #[test]
 fn calls_beyond_the_queue_are_busy_and_a_time_limit_ends_a_call() {
+    let _fds = crate::harness::holding_fds();
     let ws = Scratch::new(User::Root);
     let mut s = Server::start_with(User::Root, ws.path(), "strict", &["--max-calls", "1"]);
     s.initialize();
@@ -464,6 +469,7 @@ fn python_with_mcp() -> Result<PathBuf, String> {
 
 #[test]
 fn the_official_python_client_drives_a_session_in_both_eras() {
+    let _fds = crate::harness::holding_fds();
     let python = match python_with_mcp() {
         Ok(p) => p,
         Err(reason) => {
@@ -541,6 +547,7 @@ fn the_official_python_client_drives_a_session_in_both_eras() {
 
 #[test]
 fn the_standard_library_python_example_runs_its_loop() {
+    let _fds = crate::harness::holding_fds();
     let ws = Scratch::new(User::Root);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/mcp_agent.py");
     let out = Command::new("python3")

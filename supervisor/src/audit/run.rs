@@ -302,6 +302,23 @@ mod tests {
         audit
             .vault_access("github", true, "env.secrets.GITHUB_TOKEN")
             .unwrap();
+        audit
+            .mcp_call(
+                "fs__read_text_file",
+                Decision::Deny,
+                "injection:ignore-previous-instructions",
+                std::time::Duration::from_millis(3),
+                None,
+                crate::audit::McpCall {
+                    server: "fs".into(),
+                    method: "tools/call".into(),
+                    arguments_sha256: "ab".repeat(32),
+                    result_bytes: 120,
+                    screening: serde_json::json!({"secrets": {}, "injections": {"ignore-previous-instructions": "instruction override"}}),
+                    screen: "block".into(),
+                },
+            )
+            .unwrap();
         let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
         let recs: Vec<Chained> = text
             .lines()
@@ -316,12 +333,13 @@ mod tests {
                 Kind::PolicyRefusal,
                 Kind::ProxyDecision,
                 Kind::ProxyDecision,
-                Kind::VaultAccess
+                Kind::VaultAccess,
+                Kind::McpCall
             ]
         );
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            assert_eq!(v.as_object().unwrap().len(), 21, "{line}");
+            assert_eq!(v.as_object().unwrap().len(), 22, "{line}");
         }
         let deny = &recs[4].record;
         assert_eq!(deny.decision, Some(Decision::Deny));
@@ -333,5 +351,9 @@ mod tests {
             Some(&["curl".to_string(), "API_TOKEN=[REDACTED]".to_string()][..])
         );
         assert_eq!(recs[2].record.rule.as_deref(), Some("limit: processes"));
+        let mcp = &recs[6].record;
+        assert_eq!(mcp.target.as_deref(), Some("fs__read_text_file"));
+        assert_eq!(mcp.mcp.as_ref().unwrap().result_bytes, 120);
+        assert!(recs[5].record.mcp.is_none());
     }
 }
