@@ -448,6 +448,13 @@ fn malformed_oversized_and_out_of_order_messages_get_errors_and_the_gateway_keep
         json!({"name": "t__garbage", "arguments": {}}),
     );
     assert_eq!(text(&after), "after garbage", "{after}");
+    // From the server, out of order: an answer to nothing, a request of its own (refused).
+    let stray = gw.ask(
+        12,
+        "tools/call",
+        json!({"name": "t__stray", "arguments": {}}),
+    );
+    assert_eq!(text(&stray), "after stray", "{stray}");
     // From the server: an answer over its limit fails that call only.
     let big = gw.ask(
         6,

@@ -12,7 +12,7 @@ import sys
 import time
 
 DUPLICATE = "--duplicate" in sys.argv
-TOOLS = ["echo", "leak", "read_file", "connect", "sleep", "garbage", "big"]
+TOOLS = ["echo", "leak", "read_file", "connect", "sleep", "garbage", "big", "stray"]
 
 
 def send(message):
@@ -47,6 +47,11 @@ def call(name, args):
         return "after garbage"
     if name == "big":
         return "x" * int(args["bytes"])
+    if name == "stray":
+        # Out of order: an answer to nothing the gateway asked, and a request of our own.
+        send({"jsonrpc": "2.0", "id": 987654, "result": {}})
+        send({"jsonrpc": "2.0", "id": "s1", "method": "sampling/createMessage", "params": {}})
+        return "after stray"
     raise KeyError(name)
 
 
@@ -54,6 +59,10 @@ for line in sys.stdin:
     try:
         m = json.loads(line)
     except ValueError:
+        continue
+    if "id" in m and "method" not in m:
+        # The gateway's answer to our request: it must refuse sampling.
+        sys.stderr.write(f"answer to our request: {json.dumps(m)}\n")
         continue
     if "id" not in m or "method" not in m:
         continue
