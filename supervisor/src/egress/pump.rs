@@ -46,9 +46,9 @@ const UNPACED: [&[u8]; 2] = [b"cubic", b"reno"];
 /// Stop pacing what the proxy sends to the sandbox's client. That hop is loopback (in the
 /// sandbox's own network namespace, or the host's), where there is no congestion to control;
 /// but on a host whose default congestion control paces (bbr), every send is spread out by
-/// hrtimer, which cost a bulk download through the proxy about a sixth of its throughput
-/// (measured: 61 % → 78 % of direct). The
-/// upstream connection keeps the host's choice. Best effort: only speed depends on it.
+/// hrtimer, which cost a bulk download through the proxy about a fifth of its throughput
+/// (measured: 61 % → 78 % of direct). The upstream connection keeps the host's choice.
+/// Best effort: only speed depends on it.
 pub fn unpace(client: &TcpStream) {
     for name in UNPACED {
         // SAFETY: `client` is an open socket for the duration of the call; the option value
