@@ -15,7 +15,7 @@ use super::Egress;
 use super::event::{EgressEvent, Events, Protocol};
 use super::http::{self, Request};
 use super::policy::{Connected, Denied};
-use super::pump::{Counts, splice};
+use super::pump::{self, Counts, splice};
 use super::socks;
 
 /// Most connections served at once per sandbox; further ones wait in the listen backlog.
@@ -60,6 +60,7 @@ pub async fn serve(listener: TcpListener, egress: Egress) {
         let egress = egress.clone();
         sessions.spawn(async move {
             let _ = stream.set_nodelay(true);
+            pump::unpace(&stream);
             // The handshake and connect have their own timeouts; `relay` stops at the total.
             session(stream, &egress, Instant::now() + TOTAL_TIMEOUT).await;
             drop(permit);

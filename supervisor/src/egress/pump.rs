@@ -38,6 +38,36 @@ impl Counts {
     }
 }
 
+/// Congestion controls that do not pace, the first the kernel lets us set: `cubic` may need
+/// CAP_NET_ADMIN in the socket's namespace (it is not always in
+/// net.ipv4.tcp_allowed_congestion_control); `reno` never does.
+const UNPACED: [&[u8]; 2] = [b"cubic", b"reno"];
+
+/// Stop pacing what the proxy sends to the sandbox's client. That hop is loopback (in the
+/// sandbox's own network namespace, or the host's), where there is no congestion to control;
+/// but on a host whose default congestion control paces (bbr), every send is spread out by
+/// hrtimer, which cost a bulk download through the proxy about a fifth of its throughput
+/// (measured: 61 % → 78 % of direct). The upstream connection keeps the host's choice.
+/// Best effort: only speed depends on it.
+pub fn unpace(client: &TcpStream) {
+    for name in UNPACED {
+        // SAFETY: `client` is an open socket for the duration of the call; the option value
+        // is `name.len()` readable bytes, which the kernel copies and does not keep.
+        let set = unsafe {
+            libc::setsockopt(
+                client.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_CONGESTION,
+                name.as_ptr().cast(),
+                name.len() as libc::socklen_t,
+            )
+        };
+        if set == 0 {
+            return;
+        }
+    }
+}
+
 /// A pipe for one direction, non-blocking both ends, as large as the kernel lets us make it.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
@@ -225,6 +255,40 @@ mod tests {
             counts.down.load(Ordering::Relaxed),
             (3 * PIPE_SIZE + 12345) as u64
         );
+    }
+
+    /// The congestion control `socket` uses.
+    fn congestion_control(socket: &TcpStream) -> String {
+        let mut name = [0u8; 16];
+        let mut len = name.len() as libc::socklen_t;
+        // SAFETY: `socket` is open; `name` has `len` writable bytes and `len` is updated to
+        // what the kernel wrote.
+        let got = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_CONGESTION,
+                name.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(got, 0, "{}", io::Error::last_os_error());
+        let name = &name[..len as usize];
+        String::from_utf8_lossy(name.split(|b| *b == 0).next().unwrap_or(name)).into_owned()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_client_side_is_not_paced_and_the_upstream_side_keeps_the_host_choice() {
+        let (_client, c_in) = pair().await;
+        let (u_in, _server) = pair().await;
+        let host_default = congestion_control(&u_in);
+        unpace(&c_in);
+        let chosen = congestion_control(&c_in);
+        assert!(
+            UNPACED.iter().any(|n| n == &chosen.as_bytes()),
+            "client side uses {chosen}"
+        );
+        assert_eq!(congestion_control(&u_in), host_default);
     }
 
     #[tokio::test(flavor = "current_thread")]
