@@ -204,16 +204,20 @@ def timed(cmd, cwd):
     t = time.monotonic()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - t
-med = {}
-for name, (prefix, script) in builds.items():
-    times = {m: [] for m in ("bare", "direct", "overlay")}
-    for m in times:  # one warm-up each (page cache, cargo's registry index)
-        timed(argv(m, f"{tmp}/{prefix}-{m}", script), f"{tmp}/{prefix}-{m}")
-    for _ in range(runs):  # alternate, so load drift hits every mode alike
-        for m in times:
-            ws = f"{tmp}/{prefix}-{m}"
-            times[m].append(timed(argv(m, ws, script), ws))
-    med[name] = {m: statistics.median(v) for m, v in times.items()}
+modes = ("bare", "direct", "overlay")
+def run(name, m):
+    prefix, script = builds[name]
+    ws = f"{tmp}/{prefix}-{m}"
+    return timed(argv(m, ws, script), ws)
+for name in builds:  # one warm-up each (page cache, cargo's registry index)
+    for m in modes:
+        run(name, m)
+times = {(name, m): [] for name in builds for m in modes}
+for _ in range(runs):  # every build and mode once per round, so load drift hits all alike
+    for name in builds:
+        for m in modes:
+            times[name, m].append(run(name, m))
+med = {name: {m: statistics.median(times[name, m]) for m in modes} for name in builds}
 
 # changes apply of 1,000 files: a kept set per run, applied to a fresh workspace.
 applies = []
@@ -235,7 +239,7 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 print("\n## Workspace modes: build cost and change-set apply\n")
 print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 print(f"- machine: {cpu}, {subprocess.getoutput('nproc')} cores, kernel {platform.release()}")
-print(f"- {runs} timed runs per mode after one warm-up, modes alternating; medians")
+print(f"- {runs} timed runs per build and mode after one warm-up, all builds and modes interleaved round by round; medians")
 print("- sandboxed: `missy-sandbox exec --profile dev` (direct), plus `--workspace-mode overlay --on-exit discard` (overlay)\n")
 print("| build | bare (s) | direct (s) | overlay (s) | direct − bare (ms) | direct / bare | overlay / bare | target |")
 print("|---|---|---|---|---|---|---|---|")
