@@ -49,6 +49,14 @@ pub struct Launch {
     pub profile: PathBuf,
 }
 
+/// Where a server's progress notifications go: straight to the client's output, screened, so
+/// each reaches the client before the result it reports on (which follows it on the wire).
+#[derive(Debug, Clone)]
+pub struct ProgressRelay {
+    pub client: mpsc::Sender<Vec<u8>>,
+    pub screen: super::screen::Screen,
+}
+
 /// Something a server said that the gateway's session acts on.
 #[derive(Debug)]
 pub struct Notice {
@@ -121,6 +129,7 @@ impl Connection {
         config: &ServerConfig,
         index: usize,
         notices: mpsc::UnboundedSender<Notice>,
+        progress: ProgressRelay,
     ) -> Result<Arc<Connection>, String> {
         let mut cmd = tokio::process::Command::new(&launch.exe);
         if let Some(log) = &launch.audit_log {
@@ -194,6 +203,7 @@ impl Connection {
             index,
             limit: config.max_message,
             notices,
+            progress,
             workspace: config.workspace.clone(),
         };
         tokio::task::spawn_local(async move {
@@ -410,6 +420,7 @@ struct Reader {
     index: usize,
     limit: u64,
     notices: mpsc::UnboundedSender<Notice>,
+    progress: ProgressRelay,
     workspace: PathBuf,
 }
 
@@ -424,13 +435,13 @@ impl Reader {
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    self.message(&line);
+                    self.message(&line).await;
                 }
             }
         }
     }
 
-    fn message(&self, line: &[u8]) {
+    async fn message(&self, line: &[u8]) {
         let name = &self.connection.name;
         match jsonrpc::parse(line) {
             Ok(Message::Response {
@@ -447,6 +458,12 @@ impl Reader {
                 tracing::warn!(server = %name, ?id, "mcp-gateway: a response to no request of ours was dropped");
             }
             Ok(Message::Request { id, method, .. }) => self.server_request(&id, &method),
+            Ok(Message::Notification { method, params }) if method == "notifications/progress" => {
+                let mut params = Value::Object(params.unwrap_or_default());
+                self.progress.screen.value(&mut params);
+                let line = jsonrpc::notification(&method, &params);
+                let _ = self.progress.client.send(line).await;
+            }
             Ok(Message::Notification { method, params }) => {
                 let _ = self.notices.send(Notice {
                     server: self.index,

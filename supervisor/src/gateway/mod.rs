@@ -84,6 +84,8 @@ impl StartError {
 #[derive(Debug)]
 pub struct Prepared {
     servers: Vec<Arc<Server>>,
+    /// The client's output channel, shared by the session and the servers' progress.
+    output: session::Output,
     /// Holds the generated profiles while the gateway runs.
     _profiles: tempfile::TempDir,
     max_message: u64,
@@ -97,6 +99,7 @@ pub fn prepare(config: &GatewayConfig, options: &Options) -> Result<Prepared, St
         .tempdir()
         .map_err(StartError::Profiles)?;
     let kernel = KernelFeatures::probe();
+    let (client, client_rx) = mpsc::channel(session::OUT_QUEUE);
     let mut servers = Vec::new();
     for (index, server) in config.servers.iter().enumerate() {
         let bad = |message: String| StartError::Server {
@@ -145,11 +148,13 @@ pub fn prepare(config: &GatewayConfig, options: &Options) -> Result<Prepared, St
             audit,
             state: Mutex::new(State::Down("not started".into())),
             lists: Mutex::default(),
+            client: client.clone(),
             stopping: Default::default(),
         }));
     }
     Ok(Prepared {
         servers,
+        output: (client, client_rx),
         _profiles: profiles,
         max_message: options.max_message,
     })
@@ -217,6 +222,7 @@ where
             }
         }
     }
+    let prepared_output = prepared.output;
     let gateway = Arc::new(Gateway {
         info: server_info(&prepared.servers),
         servers: prepared.servers,
@@ -237,7 +243,14 @@ where
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let served = session::serve(input, output, Arc::clone(&gateway), notices_rx).await;
+    let served = session::serve(
+        input,
+        output,
+        Arc::clone(&gateway),
+        notices_rx,
+        prepared_output,
+    )
+    .await;
     // Each server is told to end and given time to, so its `exec` records how it ended.
     let stops = gateway.servers.iter().map(|server| {
         server

@@ -13,7 +13,7 @@ use crate::audit::RunAudit;
 use super::arguments::ArgumentCheck;
 use super::catalog::Lists;
 use super::config::{ScreenMode, ServerConfig};
-use super::downstream::{CallError, Connection, Launch, Notice};
+use super::downstream::{CallError, Connection, Launch, Notice, ProgressRelay};
 use super::screen::Screen;
 
 /// First wait before a restart; doubled after each quick failure.
@@ -44,6 +44,8 @@ pub struct Server {
     pub audit: RunAudit,
     pub state: Mutex<State>,
     pub lists: Mutex<Lists>,
+    /// The client's output, for the server's progress notifications.
+    pub client: mpsc::Sender<Vec<u8>>,
     /// Set when the gateway ends: an exit is then not restarted.
     pub stopping: std::sync::atomic::AtomicBool,
 }
@@ -80,8 +82,16 @@ impl Server {
         &self,
         notices: &mpsc::UnboundedSender<Notice>,
     ) -> Result<Arc<Connection>, String> {
-        let connection =
-            Connection::spawn(&self.launch, &self.config, self.index, notices.clone())?;
+        let connection = Connection::spawn(
+            &self.launch,
+            &self.config,
+            self.index,
+            notices.clone(),
+            ProgressRelay {
+                client: self.client.clone(),
+                screen: self.screen.clone(),
+            },
+        )?;
         if let Err(e) = connection.initialize().await {
             connection.kill();
             return Err(e);

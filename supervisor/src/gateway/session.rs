@@ -32,7 +32,10 @@ use super::screen::Findings;
 use super::servers::Server;
 
 /// Lines queued for the client before writers wait.
-const OUT_QUEUE: usize = 256;
+pub const OUT_QUEUE: usize = 256;
+
+/// The client's output channel: every answer and notification goes through it, in order.
+pub type Output = (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>);
 
 /// Shared by the session and its request tasks.
 #[derive(Debug)]
@@ -91,12 +94,12 @@ pub async fn serve<R, W>(
     output: W,
     gateway: Arc<Gateway>,
     mut notices: mpsc::UnboundedReceiver<Notice>,
+    (tx, rx): Output,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + 'static,
 {
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
     let writer = tokio::task::spawn_local(write_lines(output, rx));
     let mut session = Session {
         negotiation: Negotiation::new(gateway.info.clone()),
@@ -139,6 +142,7 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    session.send(Vec::new()).await;
     drop(session);
     let written = writer.await.map_err(std::io::Error::other)?;
     match failed {
@@ -152,6 +156,11 @@ async fn write_lines<W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
     while let Some(line) = rx.recv().await {
+        // The end: an empty line (every message ends with a newline). The servers hold senders
+        // of their own (progress), so the channel does not close by itself.
+        if line.is_empty() {
+            break;
+        }
         output.write_all(&line).await?;
         output.flush().await?;
     }
@@ -531,7 +540,7 @@ impl Session {
                     let _ = tx.send(jsonrpc::notification(&method, &json!({}))).await;
                 });
             }
-            "notifications/progress" | "notifications/resources/updated" => {
+            "notifications/resources/updated" => {
                 server.screen.value(&mut params);
                 self.send(jsonrpc::notification(&notice.method, &params))
                     .await;

@@ -93,6 +93,15 @@ async def main_session(cfg):
         r = await client.call_tool("evil__connect", {"port": cfg["port"]})
         check(text(r).startswith("ERR"), "the sandbox denies the server the loopback port", text(r))
 
+        steps = []
+
+        async def on_progress(progress, total, message):
+            steps.append((progress, total, message))
+
+        r = await client.call_tool("evil__progress", {}, progress_callback=on_progress)
+        check(text(r) == "progress token seen", "the client's progress token reaches the server", text(r))
+        check([s[0] for s in steps] == [1, 2], "the server's progress reaches the client", steps)
+
         r = await client.call_tool("evil__leak", {})
         body = text(r)
         check(not r.is_error and "gateway warning" in r.content[0].text, "flag mode: a visible warning block", body)

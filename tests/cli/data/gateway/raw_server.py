@@ -12,7 +12,7 @@ import sys
 import time
 
 DUPLICATE = "--duplicate" in sys.argv
-TOOLS = ["echo", "leak", "read_file", "connect", "sleep", "garbage", "big", "stray"]
+TOOLS = ["echo", "leak", "read_file", "connect", "sleep", "garbage", "big", "stray", "progress"]
 
 
 def send(message):
@@ -20,7 +20,7 @@ def send(message):
     sys.stdout.flush()
 
 
-def call(name, args):
+def call(name, args, meta):
     if name == "echo":
         return json.dumps(args, sort_keys=True)
     if name == "leak":
@@ -47,6 +47,13 @@ def call(name, args):
         return "after garbage"
     if name == "big":
         return "x" * int(args["bytes"])
+    if name == "progress":
+        token = meta.get("progressToken")
+        for done in (1, 2):
+            if token is not None:
+                send({"jsonrpc": "2.0", "method": "notifications/progress",
+                      "params": {"progressToken": token, "progress": done, "total": 2, "message": f"step {done}"}})
+        return f"progress token {'seen' if token is not None else 'missing'}"
     if name == "stray":
         # Out of order: an answer to nothing the gateway asked, and a request of our own.
         send({"jsonrpc": "2.0", "id": 987654, "result": {}})
@@ -79,7 +86,7 @@ for line in sys.stdin:
             for n in names]}})
     elif method == "tools/call":
         try:
-            text = call(params["name"], params.get("arguments") or {})
+            text = call(params["name"], params.get("arguments") or {}, params.get("_meta") or {})
             send({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": text}]}})
         except KeyError as e:
             send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": f"unknown tool {e}"}})
