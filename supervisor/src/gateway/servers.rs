@@ -224,6 +224,16 @@ pub async fn supervise(server: Arc<Server>, notices: mpsc::UnboundedSender<Notic
                 "missy-sandbox: mcp-gateway: server `{}`: {why}",
                 server.name()
             );
+            // The client hears of it too, as a log message (the gateway has `logging`).
+            let report = crate::server::mcp::jsonrpc::notification(
+                "notifications/message",
+                &json!({
+                    "level": "warning",
+                    "logger": "missy-sandbox-gateway",
+                    "data": format!("MCP server `{}`: {why}", server.name()),
+                }),
+            );
+            let _ = server.client.send(report).await;
             if let Ok(mut state) = server.state.lock() {
                 *state = State::Down(why);
             }

@@ -62,7 +62,12 @@ def exec_pids(marker):
 
 async def main_session(cfg):
     params = StdioServerParameters(command=cfg["argv"][0], args=cfg["argv"][1:], env=cfg["env"])
-    async with Client(params, mode="auto", read_timeout_seconds=60) as client:
+    logs = []
+
+    async def on_log(params):
+        logs.append(str(params.data))
+
+    async with Client(params, mode="auto", read_timeout_seconds=60, logging_callback=on_log) as client:
         check(client.protocol_version == "2026-07-28", "negotiated version", client.protocol_version)
         names = {tool.name for tool in (await client.list_tools()).tools}
         for name in ["fs__read_text_file", "git__git_status", "evil__leak", "evilblock__leak"]:
@@ -132,6 +137,7 @@ async def main_session(cfg):
                 pass
             await asyncio.sleep(0.2)
         check(text(r) == '{"back": 1}', "the killed server was restarted and answers", text(r))
+        check(any("`evil`" in l and "ended" in l for l in logs), "the client was told the server ended", logs)
         new = exec_pids("evil")
         check(len(new) == 1 and new != pids, "a new server process", new)
 
