@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Command::Mcp(args) => commands::mcp::run(args, cli.global.audit_log.as_deref()),
         Command::McpGateway(args) => commands::gateway::run(args, cli.global.audit_log.as_deref()),
         Command::Check { json } => commands::check::run(json),
-        Command::Fetch(args) => commands::fetch::run(args),
+        Command::Fetch(args) => commands::fetch::run(args, cli.global.audit_log.as_deref()),
         Command::Selftest(args) => commands::selftest::run(args),
         Command::Vault(args) => commands::vault::run(args),
         Command::Profile(ProfileCommand::List) => commands::profile::list(),

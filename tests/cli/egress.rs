@@ -633,3 +633,55 @@ fn fetch_verifies_https_certificates_and_trusts_a_given_ca() {
         assert_eq!(out.status.code(), Some(2), "{user:?}: {}", text(&out));
     }
 }
+
+/// `fetch` runs outside any sandbox, so its decision is audited as a run of its own.
+#[test]
+fn fetch_decisions_are_audited() {
+    let port = upstream_port();
+    for user in USERS {
+        let scratch = Scratch::new(user);
+        let p = profile(&scratch, user, true);
+        let log = scratch.path().join("audit.jsonl");
+        for (url, code) in [
+            (format!("http://allowed.test:{port}/"), 0),
+            (format!("http://evil.test:{port}/"), 4),
+        ] {
+            let out = user
+                .command(&sandbox_bin())
+                .arg("--audit-log")
+                .arg(&log)
+                .args(["fetch", "--profile", &p, "--workspace"])
+                .arg(scratch.path())
+                .arg(&url)
+                .env("MISSY_EGRESS_DNS", "off")
+                .current_dir(scratch.path())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{user:?} {url}: {}",
+                text(&out)
+            );
+        }
+        let records: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|r: &serde_json::Value| r["event"] == "proxy-decision")
+            .collect();
+        assert_eq!(records.len(), 2, "{user:?}: {records:?}");
+        assert_eq!(records[0]["decision"], "allow", "{user:?}: {records:?}");
+        assert_eq!(records[0]["target"], format!("allowed.test:{port}"));
+        assert_eq!(records[1]["decision"], "deny", "{user:?}: {records:?}");
+        // A refused URL is recorded as it was asked for.
+        assert!(
+            records[1]["target"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("evil.test:{port}"))
+        );
+        assert_eq!(records[0]["argv"][0], "fetch", "{:?}", records[0]);
+    }
+}

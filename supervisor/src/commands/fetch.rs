@@ -16,10 +16,10 @@ pub const EXIT_REFUSED: i32 = 4;
 pub const EXIT_TOO_LARGE: i32 = 5;
 
 #[allow(clippy::result_large_err)] // PolicyError, as in policy/mod.rs
-pub fn run(args: FetchArgs) -> i32 {
-    let policy = match context(args.workspace.as_deref())
-        .and_then(|ctx| policy::load(&args.profile, &ctx))
-    {
+pub fn run(args: FetchArgs, audit_flag: Option<&str>) -> i32 {
+    let loaded = context(args.workspace.as_deref())
+        .and_then(|ctx| Ok((policy::load(&args.profile, &ctx)?, ctx)));
+    let (policy, ctx) = match loaded {
         Ok(p) => p,
         Err(e) => {
             report(&e);
@@ -69,8 +69,13 @@ pub fn run(args: FetchArgs) -> i32 {
         }
     };
     let egress = Arc::new(crate::egress::policy_of(&policy));
-    let events = crate::egress::Events::tracing_only();
-    let result = runtime.block_on(fetch::fetch(egress, &events, &request, &mut sink));
+    let audit = crate::audit::AuditConfig::resolve(audit_flag, &policy.audit, &ctx.home);
+    let events = crate::egress::fetch_events(&audit, &policy, &args.url);
+    let result = runtime.block_on(async {
+        let result = fetch::fetch(egress, &events, &request, &mut sink).await;
+        events.flush().await;
+        result
+    });
     drop(sink);
     let discard = |code: i32| {
         // A body that is not the answer asked for must not look like one.

@@ -39,6 +39,8 @@ pub fn run(args: McpArgs, audit_log: Option<&str>) -> i32 {
         egress: (policy.network == NetworkMode::Proxy)
             .then(|| Arc::new(crate::egress::policy_of(&policy))),
         fetch_max: policy.fetch_max_size.map_or(DEFAULT_MAX_BYTES, |s| s.0),
+        audit: crate::audit::AuditConfig::resolve(audit_log, &policy.audit, &ctx.home),
+        policy: Arc::new(policy.clone()),
     };
     let config = Config {
         tools,

@@ -234,6 +234,21 @@ pub async fn fetch(
     };
     let status = response.status().as_u16();
     let peer = response.remote_addr();
+    if let Some(peer) = peer {
+        // Recorded once the vetted connection answered (the HTTP client connects by itself);
+        // a record that cannot be written under `on_failure = "refuse"` keeps the body out.
+        let allowed = EgressEvent::Allowed {
+            protocol: Protocol::Fetch,
+            target: target.clone(),
+            peer,
+            rule: rule.clone(),
+        };
+        if let Err(e) = events.decision(allowed).await {
+            return Err(FetchError::Http(format!(
+                "not audited, so not delivered: {e}"
+            )));
+        }
+    }
     if response.status().is_redirection() {
         let location = response.headers().get(reqwest::header::LOCATION).map(|v| {
             // Relative targets are reported resolved, so the caller sees where it leads.

@@ -32,7 +32,26 @@ use std::sync::Arc;
 pub use event::Events;
 pub use policy::EgressPolicy;
 
+use crate::audit::{AuditConfig, RunAudit, RunInfo};
 use crate::policy::Policy;
+
+/// The events of one fetch made outside any sandbox run (`missy-sandbox fetch`, the MCP
+/// `fetch` tool): its decision is audited as a run of its own, with `argv` `["fetch", URL]`.
+/// Flush them before the process ends.
+pub fn fetch_events(audit: &AuditConfig, policy: &Policy, url: &str) -> Events {
+    Events::audited(RunAudit::new(
+        audit,
+        RunInfo {
+            run: crate::audit::new_run_id(),
+            profile: policy.name.clone(),
+            profile_sha256: None,
+            argv: vec!["fetch".into(), url.to_string()],
+            cwd: std::env::current_dir()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        },
+    ))
+}
 
 /// The port pid 1 binds on 127.0.0.1 inside the sandbox's own network namespace, where nothing
 /// else can hold it; also the only port Landlock lets the workload connect to.

@@ -319,14 +319,17 @@ fn run_job(job: Job, fds: JobFds, prestarted: Option<Prestarted>, audit_log: Opt
             timeout_ms,
         } => {
             cancel_by_exit(result.try_clone().ok());
-            let status = crate::commands::fetch::run(crate::cli::FetchArgs {
-                profile,
-                workspace: Some(workspace),
-                output: None,
-                timeout: timeout_ms.map(Millis),
-                ca_file: None,
-                url,
-            });
+            let status = crate::commands::fetch::run(
+                crate::cli::FetchArgs {
+                    profile,
+                    workspace: Some(workspace),
+                    output: None,
+                    timeout: timeout_ms.map(Millis),
+                    ca_file: None,
+                    url,
+                },
+                audit_log,
+            );
             Exit {
                 id: String::new(),
                 status,

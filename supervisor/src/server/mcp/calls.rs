@@ -57,6 +57,10 @@ pub struct Tools {
     pub egress: Option<Arc<EgressPolicy>>,
     /// The profile's `fetch_max_size`.
     pub fetch_max: u64,
+    /// Where `fetch` decisions are audited (each fetch a run of its own).
+    pub audit: crate::audit::AuditConfig,
+    /// The loaded profile, named in those records.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 impl Tools {
@@ -204,9 +208,11 @@ impl Tools {
             timeout: FETCH_TIMEOUT,
             extra_roots: Vec::new(),
         };
-        let events = crate::egress::Events::tracing_only();
+        let events = crate::egress::fetch_events(&self.audit, &self.policy, url);
         let mut body = Vec::new();
-        match fetch::fetch(Arc::clone(egress), &events, &request, &mut body).await {
+        let fetched = fetch::fetch(Arc::clone(egress), &events, &request, &mut body).await;
+        events.flush().await;
+        match fetched {
             Ok(Fetched::Body { status, bytes }) => {
                 let text = String::from_utf8_lossy(&body);
                 Outcome {
