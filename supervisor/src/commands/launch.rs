@@ -146,3 +146,30 @@ fn already_written(from: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
     // A read error leaves the copy to the thread, which meets the same error.
     nix::unistd::read(from, buf).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_is_copied_at_once_only_when_it_is_all_there() {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        nix::unistd::write(&write, b"abc").unwrap();
+        let mut buf = [0u8; 8];
+        // A writer still open: more may come, and nothing is taken.
+        assert_eq!(already_written(&read, &mut buf), None);
+        drop(write);
+        assert_eq!(already_written(&read, &mut buf), Some(3));
+        assert_eq!(&buf[..3], b"abc");
+
+        // More than the buffer: the head is taken, the rest left for the thread.
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (to_read, to) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        nix::unistd::write(&write, &[7u8; 5000]).unwrap();
+        drop(write);
+        feed(read, to);
+        let mut copied = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(to_read), &mut copied).unwrap();
+        assert_eq!(copied, vec![7u8; 5000]);
+    }
+}

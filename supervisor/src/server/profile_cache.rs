@@ -63,10 +63,14 @@ impl ProfileCache {
         let entry = self
             .entries
             .get(&(reference.to_string(), workspace.to_path_buf()))?;
-        entry.lookups.iter().all(Lookup::still_holds).then(|| Cached {
-            ctx: entry.ctx.clone(),
-            policy: entry.policy.clone(),
-        })
+        entry
+            .lookups
+            .iter()
+            .all(Lookup::still_holds)
+            .then(|| Cached {
+                ctx: entry.ctx.clone(),
+                policy: entry.policy.clone(),
+            })
     }
 
     /// Load `reference` for `ctx` and keep it, unless a valid entry exists. A profile that
