@@ -110,6 +110,7 @@ pub fn same_context(a: &Context, b: &Context) -> bool {
 }
 
 /// `policy::load`, recording what each profile lookup found.
+#[allow(clippy::result_large_err)] // PolicyError, as in policy/mod.rs
 fn load_recorded(reference: &str, ctx: &Context) -> Result<(Policy, Vec<Lookup>), PolicyError> {
     let seen = RefCell::new(Vec::new());
     let find = |r: &str, relative_to: Option<&Path>| -> Result<SourceFile, PolicyError> {
