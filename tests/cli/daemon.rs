@@ -23,6 +23,16 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(user: User, extra: &[&str]) -> Daemon {
+        Daemon::start_with(user, extra, |_| {})
+    }
+
+    /// `start`, with the daemon's command adjusted by `configure` (its directory, its
+    /// environment) before it is spawned.
+    pub fn start_with(
+        user: User,
+        extra: &[&str],
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> Daemon {
         let dir = Scratch::new(user);
         let socket = dir.path().join("missy.sock");
         let mut cmd = user.command(&sandbox_bin());
@@ -31,6 +41,7 @@ impl Daemon {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
+        configure(&mut cmd);
         if user == User::Nobody {
             // The tests' client is root: grant it, unless the test sets its own grants.
             if !extra.contains(&"--allow-uid") {

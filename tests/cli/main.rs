@@ -9,6 +9,7 @@ mod behaviour;
 mod broker;
 mod corpus;
 mod daemon;
+mod daemon_pool;
 mod egress;
 mod escapes;
 mod faults;

@@ -68,6 +68,9 @@ pub struct RunSpec {
     pub on_exit: Option<OnExit>,
     /// `exec --raw-output`: stdout is relayed without the censor.
     pub raw_output: bool,
+    /// `profile` as `serve`'s launcher loaded it earlier and found unchanged on disk; used
+    /// only when loaded for this run's very context.
+    pub cached: Option<crate::server::profile_cache::Cached>,
 }
 
 impl From<ExecArgs> for RunSpec {
@@ -90,6 +93,7 @@ impl From<ExecArgs> for RunSpec {
             workspace_mode: args.workspace_mode,
             on_exit: args.on_exit,
             raw_output: args.raw_output,
+            cached: None,
         }
     }
 }
@@ -162,7 +166,7 @@ pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
 
 /// Run one sandbox to its end. Must be called while the process is single-threaded (pid 1 is
 /// cloned from it); stdin, stdout and stderr are the process's own fds 0-2.
-pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
+pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     let mut said = Said::default();
     let started = Instant::now();
     let run_id = audit::new_run_id();
@@ -186,7 +190,15 @@ pub fn run_spec(spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
         argv: spec.argv.clone(),
         cwd: ctx.cwd.to_string_lossy().into_owned(),
     };
-    let mut policy = match policy::load(&spec.profile, &ctx) {
+    let cached = spec
+        .cached
+        .take()
+        .filter(|c| crate::server::profile_cache::same_context(&c.ctx, &ctx));
+    let loaded = match cached {
+        Some(c) => Ok(c.policy),
+        None => policy::load(&spec.profile, &ctx),
+    };
+    let mut policy = match loaded {
         Ok(p) => p,
         Err(e) => {
             said.report(&e);

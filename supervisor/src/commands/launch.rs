@@ -5,7 +5,7 @@
 //! pid 1 takes fd 0 as the workload's stdin at the clone. A prestarted pid 1 is cloned before
 //! the run's stdin exists, so it gets a pipe, and the run's stdin is copied into it.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use crate::policy::Policy;
 use crate::secrets::relay;
@@ -105,12 +105,71 @@ pub fn pid1(
 }
 
 /// Copy the run's stdin into a prestarted pid 1's, until end of file (or until nobody reads).
+/// Input already complete and small enough for the empty pipe (the daemon writes such input
+/// before the run) is copied here; anything else on a thread.
 fn feed(from: OwnedFd, to: OwnedFd) {
+    let mut head = vec![0u8; 4096];
+    let read = already_written(&from, &mut head);
+    if let Some(n) = read
+        && n < head.len()
+    {
+        // All of it, in hand. Cannot block: the pipe is empty and holds PIPE_BUF bytes.
+        let _ = nix::unistd::write(&to, &head[..n]);
+        return;
+    }
+    head.truncate(read.unwrap_or(0));
     let _ = std::thread::Builder::new()
         .name("stdin".into())
         .spawn(move || {
             let mut from = std::fs::File::from(from);
             let mut to = std::fs::File::from(to);
+            let _ = std::io::Write::write_all(&mut to, &head);
             let _ = std::io::copy(&mut from, &mut to);
         });
+}
+
+/// When every writer of `from` is gone already, read what it holds into `buf` without
+/// waiting and say how much (all of it, if less than `buf`'s length); None when more may still
+/// come (nothing was read then).
+fn already_written(from: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
+    let mut fds = [nix::poll::PollFd::new(
+        from.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let hung_up = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok()
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLHUP));
+    if !hung_up {
+        return None;
+    }
+    // A read error leaves the copy to the thread, which meets the same error.
+    nix::unistd::read(from, buf).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_is_copied_at_once_only_when_it_is_all_there() {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        nix::unistd::write(&write, b"abc").unwrap();
+        let mut buf = [0u8; 8];
+        // A writer still open: more may come, and nothing is taken.
+        assert_eq!(already_written(&read, &mut buf), None);
+        drop(write);
+        assert_eq!(already_written(&read, &mut buf), Some(3));
+        assert_eq!(&buf[..3], b"abc");
+
+        // More than the buffer: the head is taken, the rest left for the thread.
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (to_read, to) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        nix::unistd::write(&write, &[7u8; 5000]).unwrap();
+        drop(write);
+        feed(read, to);
+        let mut copied = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(to_read), &mut copied).unwrap();
+        assert_eq!(copied, vec![7u8; 5000]);
+    }
 }

@@ -28,6 +28,10 @@ use super::zygote::{Job, JobFds, Zygote};
 /// reaches the sandbox through its output pipes).
 const EVENT_QUEUE: usize = 64;
 
+/// Stdin up to this size is written before the run starts (PIPE_BUF: an empty pipe always
+/// holds it).
+const SMALL_STDIN: usize = 4096;
+
 /// Read size for a run's output pipes.
 const CHUNK: usize = 64 * 1024;
 
@@ -458,6 +462,14 @@ async fn launch(
 ) -> Exit {
     let made = (|| -> std::io::Result<_> {
         let (stdin_r, stdin_w) = pipe()?;
+        // Input that fits an empty pipe is written now, and the pipe closed: the run finds
+        // all of it there, with its end, and copies it without waiting for this task.
+        let stdin_w = if stdin.len() <= SMALL_STDIN {
+            nix::unistd::write(&stdin_w, &stdin)?;
+            None
+        } else {
+            Some(stdin_w)
+        };
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let (result, theirs) = std::os::unix::net::UnixStream::pair()?;
@@ -486,19 +498,23 @@ async fn launch(
     let wiring = (|| -> std::io::Result<_> {
         result.set_nonblocking(true)?;
         Ok((
-            tokio::net::unix::pipe::Sender::from_owned_fd(stdin_w)?,
+            stdin_w
+                .map(tokio::net::unix::pipe::Sender::from_owned_fd)
+                .transpose()?,
             tokio::net::unix::pipe::Receiver::from_owned_fd(out_r)?,
             tokio::net::unix::pipe::Receiver::from_owned_fd(err_r)?,
             UnixStream::from_std(result)?,
         ))
     })();
-    let (mut stdin_w, out, err, mut result) = match wiring {
+    let (stdin_w, out, err, mut result) = match wiring {
         Ok(w) => w,
         Err(e) => return internal(format!("cannot watch the run's pipes: {e}")),
     };
-    let feed = tokio::spawn(async move {
-        // A command that does not read its stdin closes it: EPIPE is fine.
-        let _ = stdin_w.write_all(&stdin).await;
+    let feed = stdin_w.map(|mut stdin_w| {
+        tokio::spawn(async move {
+            // A command that does not read its stdin closes it: EPIPE is fine.
+            let _ = stdin_w.write_all(&stdin).await;
+        })
     });
     let outcome = async {
         let mut buf = Vec::new();
@@ -519,7 +535,9 @@ async fn launch(
         buf
     };
     let (_, _, reported) = tokio::join!(pump(out, id, tx, false), pump(err, id, tx, true), outcome);
-    feed.abort();
+    if let Some(feed) = feed {
+        feed.abort();
+    }
     serde_json::from_slice::<Exit>(&reported).unwrap_or_else(|_| {
         internal("the run's supervisor ended without reporting an outcome".to_string())
     })

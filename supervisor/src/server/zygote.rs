@@ -9,10 +9,17 @@
 //! daemon. The result socket is the cancel signal (the daemon shuts its end: the sandbox is
 //! killed) and carries the outcome back as one JSON [`Exit`].
 //!
+//! The zygote keeps [`SPARES`] per-run supervisors forked ahead, each with its sandbox's pid 1
+//! already cloned (namespaces built, network namespace with `lo` up), and refills the pool
+//! after each hand-off; a spare serves exactly one run. Before refilling it loads the run's
+//! profile into its [`ProfileCache`], which the new spares inherit: their runs skip loading
+//! the profile while its files are unchanged.
+//!
 //! Lifetime: the zygote and every per-run supervisor set PR_SET_PDEATHSIG(SIGKILL), and the
 //! sandbox's pid 1 does too, so a daemon killed outright takes every sandbox it started with it:
 //! daemon → zygote → per-run supervisor → pid 1 → the pid namespace.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -26,8 +33,14 @@ use serde::{Deserialize, Serialize};
 use crate::commands::exec::{self, RunSpec, TimeLimit};
 use crate::commands::launch::Prestarted;
 use crate::control::{self, ControlError};
+use crate::policy::Context;
 use crate::policy::units::Duration as Millis;
+use crate::server::profile_cache::{Cached, ProfileCache};
 use crate::server::protocol::Exit;
+
+/// Per-run supervisors kept forked ahead of their runs, each with its pid 1 cloned (a burst of
+/// runs finds them ready; each is used for exactly one run).
+const SPARES: usize = 2;
 
 /// What a per-run supervisor runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,8 +137,12 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     // children exist.
     // SAFETY: changing one signal's disposition in a single-threaded process.
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigIgn) };
+    // Probed once, here: every spare inherits the result instead of probing again.
+    let _ = crate::kernel::KernelFeatures::probe();
     let me = getpid();
-    let mut spare = Spare::fork(&sock, me, audit_log);
+    let mut cache = ProfileCache::default();
+    let mut pool = VecDeque::new();
+    refill(&mut pool, &sock, me, &cache, audit_log);
     loop {
         match control::recv_with_fds::<Job>(&sock) {
             Ok(Some((job, fds))) => {
@@ -138,20 +155,40 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                     stderr,
                     result,
                 };
-                // The spare takes the run; without one (or if it died), a fresh child does.
-                let handed = spare.take().is_some_and(|s| s.hand(&job, &fds));
+                // The oldest spare takes the run (one that died is skipped); without one, a
+                // fresh child does.
+                let mut handed = false;
+                while let Some(spare) = pool.pop_front() {
+                    if spare.hand(&job, &fds) {
+                        handed = true;
+                        break;
+                    }
+                }
                 if !handed {
                     // SAFETY: the zygote is single-threaded; the child runs `run_job` and exits.
                     if let Ok(ForkResult::Child) = unsafe { fork() } {
-                        become_run_supervisor(&sock, me);
-                        run_job(job, fds, None, audit_log)
+                        become_run_supervisor(&sock, me, &pool);
+                        let cached = lookup(&cache, &job);
+                        run_job(job, fds, None, cached, audit_log)
                     }
                 }
                 // Closed before the next fork: a copy left in the next spare would keep the
                 // run's pipes open after the run (the daemon waits for their end).
                 drop(fds);
-                // The next spare starts its pid 1 while this run goes on.
-                spare = Spare::fork(&sock, me, audit_log);
+                // While the run goes on: load its profile for the spares forked from now on,
+                // then start them (their pid 1 too).
+                if let Job::Exec {
+                    profile, workspace, ..
+                } = &job
+                    && let Ok(ctx) = crate::commands::context(Some(workspace))
+                {
+                    let ctx = Context {
+                        cwd: workspace.clone(),
+                        ..ctx
+                    };
+                    cache.warm(profile, &ctx);
+                }
+                refill(&mut pool, &sock, me, &cache, audit_log);
             }
             // A frame the daemon never sends; the stream is still in step.
             Err(ControlError::Encoding(_)) => continue,
@@ -164,14 +201,44 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     }
 }
 
+/// Fork spares until the pool holds [`SPARES`].
+fn refill(
+    pool: &mut VecDeque<Spare>,
+    zygote_sock: &UnixStream,
+    zygote: Pid,
+    cache: &ProfileCache,
+    audit_log: Option<&str>,
+) {
+    while pool.len() < SPARES {
+        match Spare::fork(zygote_sock, zygote, pool, cache, audit_log) {
+            Some(spare) => pool.push_back(spare),
+            None => break,
+        }
+    }
+}
+
+/// The cached profile of an `exec` job, if still what its files say.
+fn lookup(cache: &ProfileCache, job: &Job) -> Option<Cached> {
+    match job {
+        Job::Exec {
+            profile, workspace, ..
+        } => cache.get(profile, workspace),
+        Job::Fetch { .. } => None,
+    }
+}
+
 /// In a child of the zygote: die with it, let its own children be waited for, and drop the
-/// zygote's socket to the daemon.
-fn become_run_supervisor(zygote_sock: &UnixStream, zygote: Pid) {
+/// zygote's sockets (to the daemon, and to the other spares: a copy held here would keep a
+/// spare waiting for a run after the zygote has given up on it).
+fn become_run_supervisor(zygote_sock: &UnixStream, zygote: Pid, pool: &VecDeque<Spare>) {
     die_with(zygote);
     // SAFETY: restoring the default disposition in a single-threaded process, before any
     // child exists (`supervise` waits for pid 1 by SIGCHLD).
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
     let _ = nix::unistd::close(zygote_sock.as_raw_fd());
+    for spare in pool {
+        let _ = nix::unistd::close(spare.sock.as_raw_fd());
+    }
 }
 
 /// A per-run supervisor forked ahead of its run, with its sandbox's pid 1 already cloned
@@ -181,14 +248,20 @@ struct Spare {
 }
 
 impl Spare {
-    fn fork(zygote_sock: &UnixStream, zygote: Pid, audit_log: Option<&str>) -> Option<Spare> {
+    fn fork(
+        zygote_sock: &UnixStream,
+        zygote: Pid,
+        pool: &VecDeque<Spare>,
+        cache: &ProfileCache,
+        audit_log: Option<&str>,
+    ) -> Option<Spare> {
         let (ours, theirs) = UnixStream::pair().ok()?;
         // SAFETY: the zygote is single-threaded; the child never returns from `spare_main`.
         match unsafe { fork() }.ok()? {
             ForkResult::Child => {
                 drop(ours);
-                become_run_supervisor(zygote_sock, zygote);
-                spare_main(theirs, audit_log)
+                become_run_supervisor(zygote_sock, zygote, pool);
+                spare_main(theirs, cache, audit_log)
             }
             ForkResult::Parent { .. } => Some(Spare { sock: ours }),
         }
@@ -206,7 +279,7 @@ impl Spare {
     }
 }
 
-fn spare_main(sock: UnixStream, audit_log: Option<&str>) -> ! {
+fn spare_main(sock: UnixStream, cache: &ProfileCache, audit_log: Option<&str>) -> ! {
     // Until the run's pipes arrive, the standard fds are /dev/null: the output channels are
     // then pipes, never a pseudo-terminal for a daemon started on one.
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -239,12 +312,19 @@ fn spare_main(sock: UnixStream, audit_log: Option<&str>) -> ! {
         stderr,
         result,
     };
-    run_job(job, fds, prestarted, audit_log)
+    let cached = lookup(cache, &job);
+    run_job(job, fds, prestarted, cached, audit_log)
 }
 
 /// The per-run supervisor: the run's pipes on fds 1 and 2 (and on 0, unless a prestarted pid 1
 /// has its own stdin pipe, which the run's stdin is then copied into).
-fn run_job(job: Job, fds: JobFds, prestarted: Option<Prestarted>, audit_log: Option<&str>) -> ! {
+fn run_job(
+    job: Job,
+    fds: JobFds,
+    prestarted: Option<Prestarted>,
+    cached: Option<Cached>,
+    audit_log: Option<&str>,
+) -> ! {
     let JobFds {
         stdin,
         stdout,
@@ -297,6 +377,7 @@ fn run_job(job: Job, fds: JobFds, prestarted: Option<Prestarted>, audit_log: Opt
                 cancel: result.try_clone().ok(),
                 prestarted,
                 stdin,
+                cached,
                 ..RunSpec::default()
             };
             let done = exec::run_spec(spec, audit_log);
@@ -344,8 +425,9 @@ fn run_job(job: Job, fds: JobFds, prestarted: Option<Prestarted>, audit_log: Opt
     };
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    let mut out = std::fs::File::from(result);
-    let _ = serde_json::to_writer(&mut out, &exit);
+    // One write: the daemon wakes once for the outcome, not once per JSON token.
+    let reported = serde_json::to_vec(&exit).unwrap_or_default();
+    let _ = std::fs::File::from(result).write_all(&reported);
     // SAFETY: the run is over and reported; end without the zygote's destructors.
     unsafe { libc::_exit(0) }
 }
