@@ -4,18 +4,16 @@
 //! the official Python `mcp` client (tests/cli/data/gateway/drive.py), as root and as uid 65534;
 //! then the gateway's own protocol handling, fed malformed, oversized and out-of-order lines.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Scratch, USERS, User, chown, sandbox_bin};
+use crate::harness::{LinePeer, Scratch, USERS, User, chown, sandbox_bin};
 
 const NPM_SERVER: &str = "@modelcontextprotocol/server-filesystem@2026.8.31";
 const PYPI_PACKAGES: [&str; 2] = ["mcp==2.3.0", "mcp-server-git==2026.10.19"];
@@ -94,18 +92,7 @@ fn data(name: &str) -> PathBuf {
 
 /// The gateway's command line as `user`.
 fn gateway_argv(user: User, args: &[String]) -> Vec<String> {
-    let mut argv: Vec<String> = match user {
-        User::Root => vec![],
-        User::Nobody => [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ]
-        .map(String::from)
-        .to_vec(),
-    };
+    let mut argv = user.argv_prefix();
     argv.push(sandbox_bin().to_string_lossy().into_owned());
     argv.extend(["--audit-log", "off", "mcp-gateway"].map(String::from));
     argv.extend(args.iter().cloned());
@@ -248,18 +235,7 @@ fn real_servers_are_confined_screened_and_restarted_through_the_gateway() {
             ),
             user,
         );
-        let direct_prefix: Vec<String> = match user {
-            User::Root => vec![],
-            User::Nobody => [
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--",
-            ]
-            .map(String::from)
-            .to_vec(),
-        };
+        let direct_prefix = user.argv_prefix();
         let mut fs_direct = direct_prefix.clone();
         fs_direct.extend(fs_command(&[ws.path(), outside.path()]));
         let mut raw_direct = vec![
@@ -306,54 +282,26 @@ fn real_servers_are_confined_screened_and_restarted_through_the_gateway() {
     }
 }
 
-/// A gateway on pipes, killed on drop; its answers arrive on a channel so waits can time out.
-struct Gateway {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
+/// A gateway on pipes, killed on drop.
+struct Gateway(LinePeer);
 
 impl Gateway {
     fn start(args: &[&str], dir: &Path) -> Gateway {
-        let mut child = Command::new(sandbox_bin())
-            .args(["--audit-log", "off", "mcp-gateway"])
+        let mut cmd = Command::new(sandbox_bin());
+        cmd.args(["--audit-log", "off", "mcp-gateway"])
             .args(args)
             .current_dir(dir)
             .env("HOME", dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Gateway {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-        }
+            .stderr(Stdio::inherit());
+        Gateway(LinePeer::spawn(cmd))
     }
 
     fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(line.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
+        self.0.send(line);
     }
 
     fn next(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the gateway answers within 30 s");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+        self.0.recv_json(Duration::from_secs(30))
     }
 
     /// Send a request and return the answer with its id (notifications on the way are skipped).
@@ -367,13 +315,6 @@ impl Gateway {
                 return v;
             }
         }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -25,6 +25,23 @@ impl User {
         }
     }
 
+    /// The words that run a command as this user (`setpriv …` for uid 65534), for command
+    /// lines handed to another program.
+    pub fn argv_prefix(self) -> Vec<String> {
+        match self {
+            User::Root => Vec::new(),
+            User::Nobody => [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+
     /// Wrap `program args` so it runs as this user.
     pub fn command(self, program: &Path) -> Command {
         match self {
@@ -272,6 +289,68 @@ impl HostProcess {
 }
 
 impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process spoken to in lines on its stdin and stdout (an MCP server, the gateway), killed on
+/// drop; its lines arrive on a channel so waits can time out.
+pub struct LinePeer {
+    pub child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl LinePeer {
+    /// Start `cmd` with its stdin and stdout on pipes.
+    pub fn spawn(mut cmd: Command) -> LinePeer {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LinePeer {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+        }
+    }
+
+    /// Write one line.
+    pub fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line, as JSON, within `timeout`.
+    pub fn recv_json(&self, timeout: std::time::Duration) -> serde_json::Value {
+        let line = self
+            .lines
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("no line within {timeout:?}"));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+}
+
+impl Drop for LinePeer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -7,14 +7,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Scratch, USERS, User, sandbox_bin};
+use crate::harness::{LinePeer, Scratch, USERS, User, sandbox_bin};
 
 /// The `mcp` release the session test installs (its LATEST_PROTOCOL_VERSION is 2026-07-28).
 const MCP_PACKAGE: &str = "mcp==2.3.0";
@@ -23,30 +22,15 @@ const ANSWER: Duration = Duration::from_secs(60);
 
 /// The argv that runs `missy-sandbox ARGS` as `user`.
 fn server_argv(user: User, args: &[&str]) -> Vec<String> {
-    let mut argv: Vec<String> = match user {
-        User::Root => vec![],
-        User::Nobody => [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ]
-        .map(String::from)
-        .to_vec(),
-    };
+    let mut argv = user.argv_prefix();
     argv.push(sandbox_bin().to_string_lossy().into_owned());
     argv.extend(["--audit-log", "off", "mcp"].map(String::from));
     argv.extend(args.iter().map(|a| a.to_string()));
     argv
 }
 
-/// A server on pipes, killed on drop; its answers arrive on a channel so waits can time out.
-struct Server {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
+/// A server on pipes, killed on drop.
+struct Server(LinePeer);
 
 impl Server {
     fn start(user: User, workspace: &Path, profile: &str) -> Server {
@@ -58,43 +42,17 @@ impl Server {
         let mut args = vec!["--profile", profile, "--workspace", ws];
         args.extend_from_slice(extra);
         let argv = server_argv(user, &args);
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Server {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-        }
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]).stderr(Stdio::null());
+        Server(LinePeer::spawn(cmd))
     }
 
     fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(line.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
+        self.0.send(line);
     }
 
     fn recv(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(ANSWER)
-            .expect("no answer from the server");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+        self.0.recv_json(ANSWER)
     }
 
     fn ask(&mut self, line: &str) -> Value {
@@ -108,13 +66,6 @@ impl Server {
         );
         assert_eq!(r["result"]["protocolVersion"], "2025-06-18", "{r}");
         self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -305,8 +256,8 @@ fn a_cancelled_call_and_a_killed_server_leave_no_sandboxed_process() {
         wait_until("the second call's sleep to start", ANSWER, || {
             running(&marker)
         });
-        s.child.kill().unwrap();
-        s.child.wait().unwrap();
+        s.0.child.kill().unwrap();
+        s.0.child.wait().unwrap();
         wait_until(
             "the killed server's sandbox to end",
             Duration::from_secs(10),
@@ -320,11 +271,11 @@ fn a_cancelled_call_and_a_killed_server_leave_no_sandboxed_process() {
             running(&marker)
         });
         let term = Command::new("kill")
-            .args(["-TERM", &s.child.id().to_string()])
+            .args(["-TERM", &s.0.child.id().to_string()])
             .status()
             .unwrap();
         assert!(term.success());
-        let status = s.child.wait().unwrap();
+        let status = s.0.child.wait().unwrap();
         assert_eq!(
             status.code(),
             Some(0),

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -22,8 +22,9 @@ use crate::audit::{Decision, McpCall};
 use crate::server::daemon::{Line, next_line};
 use crate::server::mcp::jsonrpc::{self, Id, Message, RpcError};
 use crate::server::mcp::protocol::{
-    self, Admitted, CLIENT_CAPABILITIES_KEY, Negotiation, PROTOCOL_VERSION_KEY, Served, ServerInfo,
+    self, CLIENT_CAPABILITIES_KEY, Negotiation, PROTOCOL_VERSION_KEY, Served, ServerInfo,
 };
+use crate::server::mcp::{admit, write_lines};
 
 use super::catalog::{self, Catalog, Part};
 use super::config::ScreenMode;
@@ -118,12 +119,9 @@ where
                     break;
                 }
                 Ok(Line::TooLong(n)) => {
-                    let error = RpcError::invalid_request(format!(
-                        "message of {n} bytes exceeds the gateway's limit of {} bytes (max_message); it was skipped",
-                        session.gateway.max_message
-                    ))
-                    .with_data(json!({ "limit": session.gateway.max_message, "length": n }));
-                    session.send(jsonrpc::error_response(None, &error)).await;
+                    let max = session.gateway.max_message;
+                    let line = jsonrpc::too_long(n, max, "the gateway's limit (max_message)");
+                    session.send(line).await;
                 }
                 Ok(Line::Text(line)) => {
                     if !line.iter().all(u8::is_ascii_whitespace) {
@@ -149,22 +147,6 @@ where
         Some(e) => Err(e),
         None => written,
     }
-}
-
-async fn write_lines<W: AsyncWrite + Unpin>(
-    mut output: W,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-) -> std::io::Result<()> {
-    while let Some(line) = rx.recv().await {
-        // The end: an empty line (every message ends with a newline). The servers hold senders
-        // of their own (progress), so the channel does not close by itself.
-        if line.is_empty() {
-            break;
-        }
-        output.write_all(&line).await?;
-        output.flush().await?;
-    }
-    Ok(())
 }
 
 struct Session {
@@ -224,12 +206,10 @@ impl Session {
         method: &str,
         params: Option<Map<String, Value>>,
     ) -> Result<(), RpcError> {
-        let served = match self.negotiation.admit(method, params.as_ref())? {
-            Admitted::Answer(result) => {
-                self.send(jsonrpc::response(id, &result)).await;
-                return Ok(());
-            }
-            Admitted::Serve(served) => served,
+        let Some(served) =
+            admit(&mut self.negotiation, &self.tx, id, method, params.as_ref()).await?
+        else {
+            return Ok(());
         };
         let list = |items: &Vec<Value>, key: &str| {
             let mut result = Map::new();

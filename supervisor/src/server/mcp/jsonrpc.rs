@@ -217,6 +217,15 @@ pub fn error_response(id: Option<&Id>, error: &RpcError) -> Vec<u8> {
     line(&serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error }))
 }
 
+/// The error line for a message of `length` bytes over `limit` (`what` names the limit).
+pub fn too_long(length: usize, limit: usize, what: &str) -> Vec<u8> {
+    let error = RpcError::invalid_request(format!(
+        "message of {length} bytes exceeds {what} of {limit} bytes; it was skipped"
+    ))
+    .with_data(serde_json::json!({ "limit": limit, "length": length }));
+    error_response(None, &error)
+}
+
 /// A notification line.
 pub fn notification(method: &str, params: &Value) -> Vec<u8> {
     line(&serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }))

@@ -127,12 +127,8 @@ where
                 break;
             }
             Ok(Line::TooLong(n)) => {
-                let error = RpcError::invalid_request(format!(
-                    "message of {n} bytes exceeds the limit of {} bytes; it was skipped",
-                    jsonrpc::MAX_LINE
-                ))
-                .with_data(json!({ "limit": jsonrpc::MAX_LINE, "length": n }));
-                session.send(jsonrpc::error_response(None, &error)).await;
+                let line = jsonrpc::too_long(n, jsonrpc::MAX_LINE, "the limit");
+                session.send(line).await;
                 continue;
             }
             Ok(Line::Text(line)) => line,
@@ -175,15 +171,40 @@ impl Stop {
     }
 }
 
-async fn write_lines<W: AsyncWrite + Unpin>(
+/// Write the lines `rx` gives to `output` until the channel closes or an empty line (no
+/// message is empty: each ends with a newline) says to stop. Shared by the MCP front ends.
+pub async fn write_lines<W: AsyncWrite + Unpin>(
     mut output: W,
     mut rx: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
     while let Some(line) = rx.recv().await {
+        if line.is_empty() {
+            break;
+        }
         output.write_all(&line).await?;
         output.flush().await?;
     }
     Ok(())
+}
+
+/// Admit request `id` under `negotiation`: what the negotiation answers itself (`initialize`,
+/// `ping`, `server/discover`) is sent on `tx` here and gives `None`; otherwise the revision
+/// the caller serves the request at. Shared by the MCP front ends.
+pub async fn admit(
+    negotiation: &mut Negotiation,
+    tx: &mpsc::Sender<Vec<u8>>,
+    id: &Id,
+    method: &str,
+    params: Option<&Map<String, Value>>,
+) -> Result<Option<Served>, RpcError> {
+    match negotiation.admit(method, params)? {
+        Admitted::Answer(result) => {
+            // A closed channel means the writer failed: the client is gone.
+            let _ = tx.send(jsonrpc::response(id, &result)).await;
+            Ok(None)
+        }
+        Admitted::Serve(served) => Ok(Some(served)),
+    }
 }
 
 struct Session {
@@ -235,12 +256,10 @@ impl Session {
         method: &str,
         params: Option<Map<String, Value>>,
     ) -> Result<(), RpcError> {
-        let served = match self.negotiation.admit(method, params.as_ref())? {
-            Admitted::Answer(result) => {
-                self.send(jsonrpc::response(id, &result)).await;
-                return Ok(());
-            }
-            Admitted::Serve(served) => served,
+        let Some(served) =
+            admit(&mut self.negotiation, &self.tx, id, method, params.as_ref()).await?
+        else {
+            return Ok(());
         };
         match method {
             "tools/list" => {
