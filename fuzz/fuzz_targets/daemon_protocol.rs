@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use missy_supervisor::server::daemon::{Line, next_line};
+use missy_supervisor::server::lines::{Line, next_line};
 use missy_supervisor::server::protocol::{self, Event};
 
 const LIMIT: usize = 256;

@@ -408,7 +408,9 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
         .then(|| crate::egress::Egress::for_run(&policy, audit.clone()));
     let memory_limit = policy.limits.memory;
     // `--report`: the sources start before the sandbox may run, so they miss nothing of it.
-    let watching = spec.report.then(|| Watching::start(&policy, &mut compiled));
+    let watching = spec
+        .report
+        .then(|| report::sources::Watching::start(&policy, &mut compiled));
     // The start record is written while pid 1 builds the root, before it may fork the
     // workload: a run that cannot be recorded never runs.
     let record_start = || {
@@ -469,7 +471,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     if let Some(warning) = plan::protect::created_unprotected(&unprotected) {
         report(&warning);
     }
-    let denial_report = watching.map(Running::finish);
+    let denial_report = watching.map(report::sources::Running::finish);
     if let Some(r) = &denial_report {
         eprint!(
             "{}",
@@ -672,114 +674,5 @@ fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
         | PlanError::SocketFilter(_)
         | PlanError::ProxyListener(_) => EXIT_SETUP_FAILED,
         _ => EXIT_BAD_INPUT,
-    }
-}
-
-/// `--report` before the launch: the collector and every source that can start early.
-struct Watching {
-    collector: std::sync::Arc<report::Collector>,
-    grants: report::grants::Grants,
-    kernel_audit: Result<report::kaudit::Joined, String>,
-    proxy: bool,
-}
-
-/// `--report` during the run.
-struct Running {
-    collector: std::sync::Arc<report::Collector>,
-    watcher: report::watch::Watcher,
-    kernel_audit: Result<report::kaudit::KernelAudit, String>,
-    proxy: bool,
-    network: policy::NetworkMode,
-}
-
-impl Watching {
-    /// Ask the sandbox for the watch and Landlock's logging, observe the proxy, and join the
-    /// kernel audit group.
-    fn start(policy: &policy::Policy, compiled: &mut plan::Compiled) -> Watching {
-        compiled.plan.watch = true;
-        compiled.plan.landlock.log_new_exec = true;
-        let collector = report::Collector::new();
-        let proxy = policy.network == policy::NetworkMode::Proxy;
-        if proxy {
-            let seen = std::sync::Arc::clone(&collector);
-            crate::egress::event::observe(Some(Box::new(move |event| {
-                if let crate::egress::event::EgressEvent::Refused {
-                    target,
-                    allow_with: Some(allow_with),
-                    ..
-                } = event
-                {
-                    seen.add(audit::Denial {
-                        kind: "network".into(),
-                        access: "connect".into(),
-                        target: target.clone(),
-                        allow_with: allow_with.clone(),
-                        source: report::EGRESS_PROXY.into(),
-                    });
-                }
-            })));
-        }
-        Watching {
-            collector,
-            grants: report::grants::Grants {
-                rules: compiled.plan.landlock.rules.clone(),
-                network: policy.network,
-                proxy_port: compiled.plan.proxy_port,
-            },
-            kernel_audit: report::kaudit::join(),
-            proxy,
-        }
-    }
-
-    /// The sandbox's pid 1 is `pid1`: start the watcher and the kernel audit reader.
-    fn running(self, pid1: i32) -> (Running, report::watch::Handoff) {
-        let (handoff, watcher) =
-            report::watch::start(self.grants.clone(), std::sync::Arc::clone(&self.collector));
-        let kernel_audit = self.kernel_audit.and_then(|joined| {
-            report::kaudit::start(joined, pid1, std::sync::Arc::clone(&self.collector))
-        });
-        (
-            Running {
-                collector: self.collector,
-                watcher,
-                kernel_audit,
-                proxy: self.proxy,
-                network: self.grants.network,
-            },
-            handoff,
-        )
-    }
-}
-
-impl Running {
-    /// The sandbox has ended: stop every source and make the report.
-    fn finish(self) -> audit::DenialReport {
-        crate::egress::event::observe(None);
-        let mut sources = vec![self.watcher.finish()];
-        sources.push(audit::ReportSource {
-            name: report::EGRESS_PROXY.into(),
-            active: self.proxy,
-            detail: if self.proxy {
-                "every destination asked of the egress proxy (HTTP CONNECT, HTTP, SOCKS5)".into()
-            } else {
-                format!(
-                    "no proxy runs with [network] mode = \"{}\"",
-                    match self.network {
-                        policy::NetworkMode::None => "none",
-                        policy::NetworkMode::Host => "host",
-                        policy::NetworkMode::Proxy => "proxy",
-                    }
-                )
-            },
-        });
-        sources.push(match self.kernel_audit {
-            Ok(reader) => reader.finish(),
-            Err(why) => audit::ReportSource {
-                name: report::LANDLOCK_AUDIT.into(),
-                active: false,
-                detail: why,
-            },
-        });
-        self.collector.report(sources)
     }
 }

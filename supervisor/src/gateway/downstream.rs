@@ -3,15 +3,14 @@
 //! The process is `missy-sandbox exec --profile GENERATED --workspace W --raw-output -- CMD`:
 //! this same binary, so every control of the server's profile is applied by the code that
 //! applies it for any run, and the sandbox dies with that `exec` (and `exec` with the gateway:
-//! it is killed when the gateway exits, and by the kernel when the gateway is killed). Its
+//! it is stopped when the gateway exits, and killed by the kernel when the gateway is). Its
 //! stdout is passed raw because the gateway censors each decoded string itself and must know
 //! what it found ([`super::screen`]); its stderr (censored by `exec`) is copied to the
 //! gateway's stderr, each line prefixed with the server's name.
 //!
 //! The gateway speaks the handshake era to servers (`initialize` at the newest handshake
-//! revision), the one every server implements. Requests get ids of the gateway's own; a
-//! response over the server's message limit fails the call it answers (its id is read from the
-//! ends of the line). When the process ends, every call under way gets an error at once.
+//! revision), the one every server implements. Requests get ids of the gateway's own; what the
+//! server writes back is read by [`super::reader`].
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
@@ -25,17 +24,15 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::server::daemon::{Bounded, next_line_keeping_ends};
-use crate::server::mcp::jsonrpc::{self, Id, Message, RpcError};
+use crate::server::mcp::jsonrpc::{self, RpcError};
 use crate::server::mcp::protocol::HANDSHAKE_VERSIONS;
 
 use super::config::ServerConfig;
+use super::reader::Reader;
 
 /// How long a server may take to answer `initialize` (a node or python start, a first
 /// import).
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// Bytes kept from each end of a too-large line to find its id.
-const ENDS: usize = 512;
 
 /// How to start a server's process.
 #[derive(Debug, Clone)]
@@ -106,15 +103,15 @@ impl CallError {
     }
 }
 
-type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, CallError>>>>>;
+pub(super) type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, CallError>>>>>;
 
 /// A running server process and its JSON-RPC session.
 #[derive(Debug)]
 pub struct Connection {
     pub name: String,
     pub pid: Option<u32>,
-    writer: mpsc::UnboundedSender<Vec<u8>>,
-    pending: Pending,
+    pub(super) writer: mpsc::UnboundedSender<Vec<u8>>,
+    pub(super) pending: Pending,
     next_id: AtomicI64,
     /// Set once the process has ended: how it ended.
     pub exited: watch::Receiver<Option<String>>,
@@ -412,194 +409,4 @@ fn jsonrpc_request(id: i64, method: &str, params: Value) -> Vec<u8> {
     .unwrap_or_default();
     line.push(b'\n');
     line
-}
-
-/// Reads the server's stdout.
-struct Reader {
-    connection: Arc<Connection>,
-    index: usize,
-    limit: u64,
-    notices: mpsc::UnboundedSender<Notice>,
-    progress: ProgressRelay,
-    workspace: PathBuf,
-}
-
-impl Reader {
-    async fn run<R: tokio::io::AsyncBufRead + Unpin>(&self, mut input: R) {
-        let max = usize::try_from(self.limit).unwrap_or(usize::MAX);
-        loop {
-            match next_line_keeping_ends(&mut input, max, ENDS).await {
-                Ok(Bounded::Eof) | Err(_) => return,
-                Ok(Bounded::TooLong { length, head, tail }) => self.too_large(length, &head, &tail),
-                Ok(Bounded::Text(line)) => {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    self.message(&line).await;
-                }
-            }
-        }
-    }
-
-    async fn message(&self, line: &[u8]) {
-        let name = &self.connection.name;
-        match jsonrpc::parse(line) {
-            Ok(Message::Response {
-                id: Some(Id::Number(id)),
-                result,
-            }) => {
-                let result = result.map_err(|error| CallError::Rpc {
-                    server: name.clone(),
-                    error,
-                });
-                self.answer(id, result);
-            }
-            Ok(Message::Response { id, .. }) => {
-                tracing::warn!(server = %name, ?id, "mcp-gateway: a response to no request of ours was dropped");
-            }
-            Ok(Message::Request { id, method, .. }) => self.server_request(&id, &method),
-            Ok(Message::Notification { method, params }) if method == "notifications/progress" => {
-                let mut params = Value::Object(params.unwrap_or_default());
-                self.progress.screen.value(&mut params);
-                let line = jsonrpc::notification(&method, &params);
-                let _ = self.progress.client.send(line).await;
-            }
-            Ok(Message::Notification { method, params }) => {
-                let _ = self.notices.send(Notice {
-                    server: self.index,
-                    method,
-                    params,
-                });
-            }
-            Err(rejected) => {
-                tracing::warn!(server = %name, error = %rejected.error, "mcp-gateway: the server sent a malformed message; dropped");
-            }
-        }
-    }
-
-    /// Requests from the server: `ping` and `roots/list` (its workspace) are answered;
-    /// anything else (sampling, elicitation) is not passed to the client.
-    fn server_request(&self, id: &Id, method: &str) {
-        let line = match method {
-            "ping" => jsonrpc::response(id, &json!({})),
-            "roots/list" => {
-                let uri = url::Url::from_directory_path(&self.workspace)
-                    .map(|u| u.to_string())
-                    .unwrap_or_default();
-                jsonrpc::response(id, &json!({ "roots": [{ "uri": uri, "name": "workspace" }] }))
-            }
-            other => jsonrpc::error_response(
-                Some(id),
-                &RpcError::method_not_found(other).with_data(json!({
-                    "reason": "the missy-sandbox gateway does not pass server requests to the client"
-                })),
-            ),
-        };
-        let _ = self.connection.writer.send(line);
-    }
-
-    fn answer(&self, id: i64, result: Result<Value, CallError>) {
-        let waiting = self
-            .connection
-            .pending
-            .lock()
-            .ok()
-            .and_then(|mut p| p.remove(&id));
-        match waiting {
-            Some(tx) => {
-                let _ = tx.send(result);
-            }
-            None => {
-                tracing::debug!(server = %self.connection.name, id, "mcp-gateway: an answer nobody waits for (cancelled or timed out)")
-            }
-        }
-    }
-
-    /// A line over the limit: the call it answers (its id read from either end) fails.
-    fn too_large(&self, size: usize, head: &[u8], tail: &[u8]) {
-        let error = CallError::TooLarge {
-            server: self.connection.name.clone(),
-            size,
-            limit: self.limit,
-        };
-        let pending: Vec<i64> = self
-            .connection
-            .pending
-            .lock()
-            .map(|p| p.keys().copied().collect())
-            .unwrap_or_default();
-        match response_id(head, tail, &pending) {
-            Some(id) => self.answer(id, Err(error)),
-            None => tracing::warn!(server = %self.connection.name, "mcp-gateway: {error}"),
-        }
-    }
-
-    fn fail_all(&self, status: &str) {
-        let waiting: Vec<_> = self
-            .connection
-            .pending
-            .lock()
-            .map(|mut p| p.drain().collect())
-            .unwrap_or_default();
-        for (_, tx) in waiting {
-            let _ = tx.send(Err(CallError::Exited {
-                server: self.connection.name.clone(),
-                status: status.to_string(),
-            }));
-        }
-    }
-}
-
-/// The id of a response too large to parse: `"id":N` right after `"jsonrpc":"2.0"` at the
-/// start, or right before the closing brace at the end (where serialisers put it), and only
-/// one of the ids still waiting.
-fn response_id(head: &[u8], tail: &[u8], pending: &[i64]) -> Option<i64> {
-    static AT_START: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
-        regex::bytes::Regex::new(r#"^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+)"#)
-            .unwrap()
-    });
-    static AT_END: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
-        regex::bytes::Regex::new(r#""id"\s*:\s*(-?\d+)\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?\}\s*$"#)
-            .unwrap()
-    });
-    [AT_START.captures(head), AT_END.captures(tail)]
-        .into_iter()
-        .flatten()
-        .filter_map(|c| std::str::from_utf8(&c[1]).ok()?.parse::<i64>().ok())
-        .find(|id| pending.contains(id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_id_of_a_too_large_response_is_found_at_either_end() {
-        let pending = [3, 7];
-        assert_eq!(
-            response_id(
-                br#"{"jsonrpc":"2.0","id":7,"result":{"content":"#,
-                b"aaaa\"}]}}",
-                &pending
-            ),
-            Some(7)
-        );
-        assert_eq!(
-            response_id(
-                br#"{"result":{"content":[{"#,
-                br#"aaa"}]},"jsonrpc":"2.0","id":3}"#,
-                &pending
-            ),
-            Some(3)
-        );
-        // An id inside the content, or one nobody waits for, is not taken.
-        assert_eq!(
-            response_id(
-                br#"{"result":{"id":3,"#,
-                br#"x"},"jsonrpc":"2.0","id":9}"#,
-                &pending
-            ),
-            None
-        );
-    }
 }

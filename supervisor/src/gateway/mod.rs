@@ -3,18 +3,22 @@
 //!
 //! - [`config`]: the configuration file and each server's generated profile.
 //! - [`downstream`]: one server's process (`exec --raw-output`) and the JSON-RPC client.
+//! - [`reader`]: what the server writes, dispatched (answers, its requests, notifications).
 //! - [`servers`]: each server's state, lists and restart with back-off.
 //! - [`catalog`]: the aggregate the client sees (`server__tool`), and routing by name or URI.
 //! - [`arguments`]: the early check of paths and URLs in a call against the server's grants.
 //! - [`screen`]: the secrets censor and injection sanitizer over what servers send.
 //! - [`session`]: the client's side, built on `server::mcp`'s framing and negotiation.
+//! - [`answer`]: a routed request's answer: screened, shaped and audited.
 //!
 //! docs/mcp-gateway.md is the user's guide.
 
+pub mod answer;
 pub mod arguments;
 pub mod catalog;
 pub mod config;
 pub mod downstream;
+pub mod reader;
 pub mod screen;
 pub mod servers;
 pub mod session;

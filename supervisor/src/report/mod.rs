@@ -11,10 +11,12 @@
 //! - [`kaudit`]: Landlock's ABI 7 audit records, read from the kernel audit multicast group —
 //!   root only, and only when the host already has kernel audit enabled.
 //!
-//! A report never claims to be complete: it lists what the active sources saw.
+//! [`sources`] starts and stops them around one run. A report never claims to be complete: it
+//! lists what the active sources saw.
 
 pub mod grants;
 pub mod kaudit;
+pub mod sources;
 pub mod watch;
 
 use std::sync::{Arc, Mutex};

@@ -14,11 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::grants::{Grants, Profiles};
+use super::lines::{Line, next_line};
 use super::protocol::{
     self, Chunk, ErrorCode, Event, Exit, ProfileInfo, ProtocolError, Request, VERSIONS,
 };
@@ -592,98 +593,6 @@ fn incomplete_tail(bytes: &[u8]) -> usize {
     }
 }
 
-/// One line read with a length limit.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Line {
-    Text(Vec<u8>),
-    /// Longer than the limit: skipped up to its newline; its length.
-    TooLong(usize),
-    Eof,
-}
-
-/// Read the next line of at most `max` bytes (newline excluded); a longer one is consumed up
-/// to its newline without being kept. A last line without a newline counts as a line. Public
-/// for the protocol fuzz target.
-pub async fn next_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    max: usize,
-) -> std::io::Result<Line> {
-    Ok(match next_line_keeping_ends(reader, max, 0).await? {
-        Bounded::Text(line) => Line::Text(line),
-        Bounded::TooLong { length, .. } => Line::TooLong(length),
-        Bounded::Eof => Line::Eof,
-    })
-}
-
-/// [`next_line`]'s answer, with the first and last `ends` bytes of a line over the limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bounded {
-    Text(Vec<u8>),
-    TooLong {
-        length: usize,
-        head: Vec<u8>,
-        tail: Vec<u8>,
-    },
-    Eof,
-}
-
-/// [`next_line`], keeping the first and last `ends` bytes of a line over the limit (where an
-/// MCP gateway finds the id of a response too large to read).
-pub async fn next_line_keeping_ends<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    max: usize,
-    ends: usize,
-) -> std::io::Result<Bounded> {
-    let mut line = Vec::new();
-    let mut length = 0usize;
-    let mut seen = false;
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(match (seen, length > max) {
-                (false, _) => Bounded::Eof,
-                (true, true) => too_long(length, line, tail, ends),
-                (true, false) => Bounded::Text(line),
-            });
-        }
-        seen = true;
-        let (part, used, done) = match memchr::memchr(b'\n', available) {
-            Some(at) => (&available[..at], at + 1, true),
-            None => (available, available.len(), false),
-        };
-        length += part.len();
-        if length <= max {
-            line.extend_from_slice(part);
-        } else if ends > 0 {
-            // Over the limit: keep the head (what was read so far, cut) and a rolling tail.
-            line.truncate(ends);
-            tail.extend_from_slice(part);
-            if tail.len() > 2 * ends.max(4096) {
-                tail.drain(..tail.len() - ends);
-            }
-        } else {
-            line = Vec::new();
-        }
-        reader.consume(used);
-        if done {
-            return Ok(if length > max {
-                too_long(length, line, tail, ends)
-            } else {
-                Bounded::Text(line)
-            });
-        }
-    }
-}
-
-fn too_long(length: usize, mut head: Vec<u8>, mut tail: Vec<u8>, ends: usize) -> Bounded {
-    head.truncate(ends);
-    if tail.len() > ends {
-        tail.drain(..tail.len() - ends);
-    }
-    Bounded::TooLong { length, head, tail }
-}
-
 /// The profiles a client may use, each described (those that do not load are left out).
 fn granted_profiles(granted: &Profiles) -> Vec<ProfileInfo> {
     let names: Vec<String> = match granted {
@@ -735,26 +644,6 @@ fn granted_profiles(granted: &Profiles) -> Vec<ProfileInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn lines_over_the_limit_are_skipped_and_reading_goes_on() {
-        let input: &[u8] = b"short\nthis line is too long\nok\nlast";
-        let mut reader = BufReader::with_capacity(4, input);
-        assert_eq!(
-            next_line(&mut reader, 8).await.unwrap(),
-            Line::Text(b"short".to_vec())
-        );
-        assert_eq!(next_line(&mut reader, 8).await.unwrap(), Line::TooLong(21));
-        assert_eq!(
-            next_line(&mut reader, 8).await.unwrap(),
-            Line::Text(b"ok".to_vec())
-        );
-        assert_eq!(
-            next_line(&mut reader, 8).await.unwrap(),
-            Line::Text(b"last".to_vec())
-        );
-        assert_eq!(next_line(&mut reader, 8).await.unwrap(), Line::Eof);
-    }
 
     #[test]
     fn cut_characters_wait_for_their_rest() {

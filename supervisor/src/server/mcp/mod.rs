@@ -28,7 +28,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use self::calls::Tools;
 use self::jsonrpc::{Id, Message, RpcError};
 use self::protocol::{Admitted, Negotiation, Served, ServerInfo};
-use super::daemon::{Line, next_line};
+use super::lines::{Line, next_line};
 
 /// Lines queued for stdout before readers of results wait.
 const OUT_QUEUE: usize = 64;
