@@ -42,7 +42,8 @@ pub type Output = (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>);
 #[derive(Debug)]
 pub struct Gateway {
     pub servers: Vec<Arc<Server>>,
-    pub catalog: Mutex<Catalog>,
+    /// Swapped whole on a rebuild; each request takes a reference, not a copy.
+    pub catalog: Mutex<Arc<Catalog>>,
     /// Largest line accepted from the client.
     pub max_message: usize,
     pub info: ServerInfo,
@@ -68,7 +69,7 @@ impl Gateway {
             .collect();
         let built = Catalog::build(&parts)?;
         if let Ok(mut catalog) = self.catalog.lock() {
-            *catalog = built;
+            *catalog = Arc::new(built);
         }
         Ok(())
     }
@@ -220,7 +221,7 @@ impl Session {
             .gateway
             .catalog
             .lock()
-            .map(|c| c.clone())
+            .map(|c| Arc::clone(&c))
             .map_err(|_| RpcError::new(jsonrpc::INTERNAL_ERROR, "catalog poisoned"))?;
         let answer = match method {
             "tools/list" => list(&catalog.tools, "tools"),
