@@ -27,6 +27,17 @@ pub enum ToInit {
     /// `tasks` files of the run's cgroups travel with this frame (SCM_RIGHTS, one per cgroup);
     /// pid 1 moves itself in through them before it creates its cgroup namespace and forks.
     Admitted,
+    /// A prebuilt sandbox's command (`serve` builds the root before the request exists): the
+    /// workload's argv and environment, which replace the Plan's. Sent just before
+    /// [`ToInit::Admitted`]; everything else pid 1 enforces came with the Plan.
+    Command(Box<Command>),
+}
+
+/// What a run adds to a Plan that was sent before the run was asked for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -106,7 +106,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
     namespaces::write_id_maps(how.uid, how.gid)?;
-    let plan = std::thread::scope(|scope| -> Result<Plan, ConfineError> {
+    let mut plan = std::thread::scope(|scope| -> Result<Plan, ConfineError> {
         // The network namespace, the slowest to create, comes up on a second thread while this
         // one waits for the Plan and builds the root; it is joined before anything forks.
         let network = how.new_netns.then(|| {
@@ -147,7 +147,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     // The supervisor creates the run's cgroups while we build the root and sends their
     // `tasks` files: we must be in them before the cgroup namespace makes them its root, and
     // before any fork.
-    let tasks = wait_admitted(control)?;
+    let tasks = wait_admitted(control, &mut plan)?;
     crate::cgroup::enter(&tasks)?;
     drop(tasks);
     namespaces::enter_cgroup()?;
@@ -173,7 +173,7 @@ fn run_pid1_without_namespaces(control: &mut UnixStream) -> Result<Infallible, C
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
     privileges::not_dumpable()?;
-    let plan = read_plan(control, false)?;
+    let mut plan = read_plan(control, false)?;
     privileges::supervisor_alive(control)?;
     fds::set_cloexec(CONTROL_FD)?;
     privileges::own_process_group()?;
@@ -187,7 +187,7 @@ fn run_pid1_without_namespaces(control: &mut UnixStream) -> Result<Infallible, C
         privileges::drop_bounding_set()?;
     }
     default_signal_handling(Some(Signal::SIGPIPE));
-    let tasks = wait_admitted(control)?;
+    let tasks = wait_admitted(control, &mut plan)?;
     crate::cgroup::enter(&tasks)?;
     drop(tasks);
     let forwarded = block_signals()?;
@@ -251,8 +251,24 @@ fn read_plan(control: &mut UnixStream, namespaces: bool) -> Result<Plan, Confine
     }
 }
 
-fn wait_admitted(control: &mut UnixStream) -> Result<Vec<std::os::fd::OwnedFd>, ConfineError> {
-    match control::recv_with_fds::<ToInit>(control) {
+/// The admission, and before it the command when the Plan was sent ahead of the run (a
+/// prebuilt sandbox of `serve`): only argv and environment change, nothing that confines.
+fn wait_admitted(
+    control: &mut UnixStream,
+    plan: &mut Plan,
+) -> Result<Vec<std::os::fd::OwnedFd>, ConfineError> {
+    let mut received = control::recv_with_fds::<ToInit>(control);
+    if let Ok(Some((ToInit::Command(command), _))) = received {
+        plan.argv = command.argv;
+        plan.env = command.env;
+        received = control::recv_with_fds::<ToInit>(control);
+    }
+    match received {
+        // A Plan sent ahead carries no command: admitted without one, there is nothing to run.
+        Ok(Some((ToInit::Admitted, _))) if plan.argv.is_empty() => Err(ConfineError::other(
+            Step::ReadPlan,
+            "admitted without a command to run",
+        )),
         Ok(Some((ToInit::Admitted, tasks))) => Ok(tasks),
         Ok(Some((other, _))) => Err(ConfineError::other(
             Step::ReadPlan,

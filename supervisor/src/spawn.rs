@@ -24,7 +24,7 @@ use crate::cgroup::{CgroupError, RunCgroup};
 use crate::confine::ConfineError;
 use crate::control::{self, ControlError, FromInit, ToInit};
 use crate::init::{self, Pid1Start};
-use crate::plan::Compiled;
+use crate::plan::{Compiled, Plan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -57,12 +57,33 @@ pub enum LaunchError {
 /// mount code and the workload's setup; untouched pages cost nothing.
 const INIT_STACK: usize = 8 << 20;
 
-/// A sandbox init that exists, in its first namespaces, but has no Plan yet.
+/// A sandbox init that exists, in its first namespaces, but has no Plan yet (or, staged,
+/// has a Plan without its command).
 #[derive(Debug)]
 pub struct Pending {
     pid: Pid,
     control: UnixStream,
     namespaces: bool,
+    staged: Option<Box<Staged>>,
+}
+
+/// What [`Pending::stage`] did ahead of the run: the Plan sent (pid 1 builds the root from it
+/// while no one waits), the run's cgroups made, and what must live as long as the run.
+#[derive(Debug)]
+pub struct Staged {
+    /// As compiled and sent, but for argv and environment (the run's command supplies those).
+    pub compiled: Compiled,
+    cgroup: RunCgroup,
+    held: Held,
+}
+
+/// Kept alive until the run ends (the placeholders of a staged run's protected paths).
+pub struct Held(pub Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
 }
 
 /// A started sandbox, not yet waited for.
@@ -80,6 +101,8 @@ pub struct Launched {
     pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
     /// The egress proxy's listener on the host's loopback (no-namespace path, `mode = "proxy"`).
     pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
+    /// A staged run's placeholders; released when dropped, after the run.
+    pub held: Option<Held>,
 }
 
 /// Threads of this process: field 20 of /proc/self/stat (one read of a short line; the fields
@@ -213,14 +236,46 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
         pid,
         control: ours,
         namespaces: how.namespaces,
+        staged: None,
     })
 }
 
 impl Pending {
+    /// Send the Plan before the run is asked for (`serve`'s prebuilt spares): pid 1 builds the
+    /// root, and the run's cgroups are made, while no one waits. `compiled` has no command yet;
+    /// [`Pending::commit`] sends it. `held` lives as long as the run.
+    pub fn stage(
+        mut self,
+        compiled: Compiled,
+        run_id: u64,
+        held: Held,
+    ) -> Result<Pending, LaunchError> {
+        let sent = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan.clone())))
+            .map_err(LaunchError::from)
+            .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?));
+        match sent {
+            Ok(cgroup) => {
+                self.staged = Some(Box::new(Staged {
+                    compiled,
+                    cgroup,
+                    held,
+                }));
+                Ok(self)
+            }
+            Err(e) => Err(self.kill().map_or(e, LaunchError::Setup)),
+        }
+    }
+
+    /// The staged Plan, when [`Pending::stage`] sent one.
+    pub fn staged(&self) -> Option<&Staged> {
+        self.staged.as_deref()
+    }
+
     /// Hand pid 1 the Plan, then (while it builds the root) create the run's cgroups, run
     /// `before_start` (the audit record: a run that cannot be recorded never starts), and let
     /// it go on with the cgroups' `tasks` files, through which it moves itself in. On failure the init is killed and reaped; if it had already failed on its
-    /// own, its report is the error.
+    /// own, its report is the error. A staged init has its Plan and cgroups: it gets the
+    /// command, which must be all that `compiled` adds to the staged Plan (checked).
     pub fn commit(
         mut self,
         mut compiled: Compiled,
@@ -229,16 +284,41 @@ impl Pending {
     ) -> Result<Launched, LaunchError> {
         let run_tmp = compiled.run_tmp.take();
         let host_proxy = compiled.host_proxy.take();
-        let result = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))
-            .map_err(LaunchError::from)
-            .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
-            .and_then(|cgroup| {
-                let tasks = cgroup.tasks_files()?;
-                before_start().map_err(LaunchError::Refused)?;
-                let fds: Vec<_> = tasks.iter().map(|f| f.as_fd()).collect();
-                control::send_with_fds(&self.control, &ToInit::Admitted, &fds)?;
-                Ok(cgroup)
-            });
+        let staged = self.staged.take();
+        let mut held = None;
+        let sent = match staged {
+            None => control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))
+                .map_err(LaunchError::from)
+                .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?)),
+            Some(staged) => {
+                let Staged {
+                    compiled: ahead,
+                    cgroup,
+                    held: h,
+                } = *staged;
+                held = Some(h);
+                let command = control::Command {
+                    argv: std::mem::take(&mut compiled.plan.argv),
+                    env: std::mem::take(&mut compiled.plan.env),
+                };
+                if !same_plan(&ahead.plan, &compiled.plan) {
+                    Err(LaunchError::Refused(
+                        "the sandbox built ahead does not match the run's plan".into(),
+                    ))
+                } else {
+                    control::send(&mut self.control, &ToInit::Command(Box::new(command)))
+                        .map_err(LaunchError::from)
+                        .map(|()| cgroup)
+                }
+            }
+        };
+        let result = sent.and_then(|cgroup| {
+            let tasks = cgroup.tasks_files()?;
+            before_start().map_err(LaunchError::Refused)?;
+            let fds: Vec<_> = tasks.iter().map(|f| f.as_fd()).collect();
+            control::send_with_fds(&self.control, &ToInit::Admitted, &fds)?;
+            Ok(cgroup)
+        });
         match result {
             Ok(cgroup) => Ok(Launched {
                 pid: self.pid,
@@ -247,6 +327,7 @@ impl Pending {
                 namespaces: self.namespaces,
                 run_tmp,
                 host_proxy,
+                held,
             }),
             // The init's own report of an earlier failure says more than a broken pipe.
             Err(e @ LaunchError::Refused(_)) => {
@@ -279,6 +360,20 @@ impl Pending {
             _ => None,
         }
     }
+}
+
+/// Whether two Plans confine alike: equal in everything but the command (argv, environment).
+fn same_plan(ahead: &Plan, run: &Plan) -> bool {
+    let bare = |p: &Plan| {
+        serde_json::to_vec(&Plan {
+            argv: Vec::new(),
+            env: Vec::new(),
+            ..p.clone()
+        })
+        .ok()
+    };
+    let ahead = bare(ahead);
+    ahead.is_some() && ahead == bare(run)
 }
 
 #[cfg(test)]

@@ -73,11 +73,12 @@ pub async fn wait(
     let Launched {
         pid,
         control,
-        mut cgroup,
+        cgroup,
         namespaces,
         // Held to the end of the run: the directory is removed when this is dropped.
         run_tmp: _run_tmp,
         host_proxy,
+        held,
     } = launched;
     // Installed before the first waitpid, so an exit between the two cannot be missed.
     let mut sigchld = signal(SignalKind::child())?;
@@ -201,8 +202,46 @@ pub async fn wait(
         let _ = proxy.await;
         events.flush().await;
     }
-    cgroup.destroy();
+    // pid 1 is reaped: every process of the sandbox is gone, only their traces remain.
+    after_answer(Box::new((cgroup, held)));
     Ok(outcome)
+}
+
+/// Teardown that may wait until the run's result has been given: `None` while nobody asked
+/// for that ([`answer_first`]), else what waits.
+static DEFERRED: std::sync::Mutex<Option<Vec<Box<dyn std::any::Any + Send>>>> =
+    std::sync::Mutex::new(None);
+
+/// From now on, keep the teardown of each run's remains (cgroups removed, placeholders
+/// released: both done by dropping them) until [`finish_teardown`], so that `serve`'s per-run
+/// supervisor can answer first. The run's result is final when pid 1 is reaped.
+pub fn answer_first() {
+    if let Ok(mut deferred) = DEFERRED.lock() {
+        deferred.get_or_insert_with(Vec::new);
+    }
+}
+
+/// Tear down what [`answer_first`] kept.
+pub fn finish_teardown() {
+    let kept = DEFERRED
+        .lock()
+        .ok()
+        .and_then(|mut deferred| deferred.as_mut().map(std::mem::take));
+    drop(kept);
+}
+
+fn after_answer(remains: Box<dyn std::any::Any + Send>) {
+    let mut deferred = match DEFERRED.lock() {
+        Ok(d) => d,
+        Err(_) => return,
+    };
+    match deferred.as_mut() {
+        Some(kept) => kept.push(remains),
+        None => {
+            drop(deferred);
+            drop(remains);
+        }
+    }
 }
 
 fn unreachable_forward() -> Result<i32, ()> {

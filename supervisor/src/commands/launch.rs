@@ -4,12 +4,21 @@
 //!
 //! pid 1 takes fd 0 as the workload's stdin at the clone. A prestarted pid 1 is cloned before
 //! the run's stdin exists, so it gets a pipe, and the run's stdin is copied into it.
+//!
+//! A prestarted pid 1 may also have been built ahead (`server::prebuilt`): its Plan sent, its
+//! root built, its cgroups made, for a profile and workspace. [`pid1`] takes it only for a run
+//! that fits it exactly, and [`compile`] then adds the run's command to the Plan it was built
+//! from instead of compiling one.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
+use crate::init::Pid1Start;
+use crate::kernel::KernelFeatures;
+use crate::plan::{self, Compiled, Invocation, PlanError};
 use crate::policy::Policy;
 use crate::secrets::relay;
-use crate::spawn::{self, LaunchError, Pending};
+use crate::server::prebuilt::{self, Fingerprint};
+use crate::spawn::{self, Held, LaunchError, Pending};
 
 /// A pid 1 cloned ahead of its run, waiting for its Plan.
 #[derive(Debug)]
@@ -21,6 +30,18 @@ pub struct Prestarted {
     new_netns: bool,
     /// The write end of pid 1's stdin.
     stdin_feed: OwnedFd,
+    /// What its sandbox was built for, when it was built ahead.
+    ahead: Option<Ahead>,
+}
+
+/// What a sandbox built ahead was built for: a run must match all of it.
+#[derive(Debug)]
+pub struct Ahead {
+    /// `prebuilt::policy_key` of the policy compiled.
+    pub policy: Vec<u8>,
+    pub workspace: std::path::PathBuf,
+    pub cwd: std::path::PathBuf,
+    pub fingerprint: Fingerprint,
 }
 
 fn dup_onto(fd: &OwnedFd, target: i32) -> std::io::Result<()> {
@@ -63,6 +84,7 @@ impl Prestarted {
             namespaces,
             new_netns: namespaces,
             stdin_feed,
+            ahead: None,
         })
     }
 
@@ -70,19 +92,49 @@ impl Prestarted {
     pub fn abort(self) {
         self.pending.abort();
     }
+
+    /// Cloned as a run of this start would clone it.
+    pub fn fits_start(&self, start: &Pid1Start) -> bool {
+        self.new_netns == start.new_netns && self.namespaces == start.namespaces
+    }
+
+    /// Whether its sandbox was built ahead (a Plan is on its way).
+    pub fn is_built_ahead(&self) -> bool {
+        self.ahead.is_some()
+    }
+
+    /// Send pid 1 the Plan `compiled` ahead of its run (`Pending::stage`); None if pid 1 is
+    /// lost.
+    pub fn stage(self, compiled: Compiled, held: Held, ahead: Ahead) -> Option<Prestarted> {
+        let pending = self.pending.stage(compiled, 0, held).ok()?;
+        Some(Prestarted {
+            pending,
+            ahead: Some(ahead),
+            ..self
+        })
+    }
 }
 
 /// The run's output channels and its cloned pid 1: `prestarted` when it fits the policy (its
 /// stdin then fed from `stdin`, on a thread), else a fresh clone (which takes `stdin` as its
 /// fd 0, or this process's own when there is none).
+/// One built ahead is taken only by a run that fits it (`prebuilt::fits`).
 pub fn pid1(
     policy: &Policy,
+    inv: &Invocation,
     prestarted: Option<Prestarted>,
     stdin: Option<OwnedFd>,
 ) -> std::io::Result<(relay::Stdio, Result<Pending, LaunchError>)> {
     let fresh = crate::plan::pid1_start(policy);
     match prestarted {
-        Some(pre) if pre.new_netns == fresh.new_netns && pre.namespaces == fresh.namespaces => {
+        Some(pre)
+            if pre.fits_start(&fresh)
+                && pre
+                    .ahead
+                    .as_ref()
+                    .is_none_or(|a| prebuilt::fits(a, policy, inv)) =>
+        {
+            tracing::debug!(built_ahead = pre.ahead.is_some(), "prestarted pid 1 taken");
             if let Some(from) = stdin {
                 feed(from, pre.stdin_feed);
             }
@@ -102,6 +154,27 @@ pub fn pid1(
     let cloned = spawn::start(start);
     stdio.close_child_ends();
     Ok((stdio, cloned))
+}
+
+/// The run's compiled Plan. For a sandbox built ahead: the Plan it was built from (which
+/// `pid1` checked the run fits) with the run's command and environment, and the run's wall
+/// time; its placeholders are already held. Else compiled now.
+pub fn compile(pending: &Pending, policy: &Policy, inv: &Invocation) -> Result<Compiled, PlanError> {
+    let Some(staged) = pending.staged() else {
+        return plan::compile(policy, &KernelFeatures::probe(), inv);
+    };
+    let mut compiled = staged.compiled.clone();
+    let env = plan::env::compile(
+        policy,
+        &inv.host_env,
+        &inv.env_overrides,
+        compiled.plan.proxy_port,
+    );
+    compiled.plan.env = env.vars.into_iter().collect();
+    compiled.withheld_env = env.withheld;
+    compiled.plan.argv = inv.argv.clone();
+    compiled.limits.wall_time = policy.limits.wall_time.map(|d| d.as_std());
+    Ok(compiled)
 }
 
 /// Copy the run's stdin into a prestarted pid 1's, until end of file (or until nobody reads).

@@ -8,6 +8,7 @@ pub mod broker;
 pub mod daemon;
 pub mod grants;
 pub mod lines;
+pub mod prebuilt;
 pub mod mcp;
 pub mod profile_cache;
 pub mod protocol;

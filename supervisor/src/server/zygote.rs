@@ -13,7 +13,11 @@
 //! already cloned (namespaces built, network namespace with `lo` up), and refills the pool
 //! after each hand-off; a spare serves exactly one run. Before refilling it loads the run's
 //! profile into its [`ProfileCache`], which the new spares inherit: their runs skip loading
-//! the profile while its files are unchanged.
+//! the profile while its files are unchanged. The new spares are built ahead for that run's
+//! profile and workspace ([`prebuilt`]): a run naming them again finds its root built.
+//!
+//! A per-run supervisor answers as soon as the result is final (pid 1 reaped, output relayed,
+//! closing audit record written) and only then removes the run's cgroups and placeholders.
 //!
 //! Lifetime: the zygote and every per-run supervisor set PR_SET_PDEATHSIG(SIGKILL), and the
 //! sandbox's pid 1 does too, so a daemon killed outright takes every sandbox it started with it:
@@ -35,6 +39,7 @@ use crate::commands::launch::Prestarted;
 use crate::control::{self, ControlError};
 use crate::policy::Context;
 use crate::policy::units::Duration as Millis;
+use crate::server::prebuilt;
 use crate::server::profile_cache::{Cached, ProfileCache};
 use crate::server::protocol::Exit;
 
@@ -142,7 +147,9 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     let me = getpid();
     let mut cache = ProfileCache::default();
     let mut pool = VecDeque::new();
-    refill(&mut pool, &sock, me, &cache, audit_log);
+    // The (profile, workspace) of the last run: what new spares are built ahead for.
+    let mut ahead: Option<Key> = None;
+    refill(&mut pool, &sock, me, &cache, &ahead, audit_log);
     loop {
         match control::recv_with_fds::<Job>(&sock) {
             Ok(Some((job, fds))) => {
@@ -155,10 +162,11 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                     stderr,
                     result,
                 };
-                // The oldest spare takes the run (one that died is skipped); without one, a
-                // fresh child does.
+                // A spare built ahead for the run's key takes it, else the oldest (one that
+                // died is skipped); without one, a fresh child does.
+                let wanted = key(&job);
                 let mut handed = false;
-                while let Some(spare) = pool.pop_front() {
+                while let Some(spare) = take(&mut pool, wanted.as_ref()) {
                     if spare.hand(&job, &fds) {
                         handed = true;
                         break;
@@ -188,7 +196,10 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                     };
                     cache.warm(profile, &ctx);
                 }
-                refill(&mut pool, &sock, me, &cache, audit_log);
+                if wanted.is_some() {
+                    ahead = wanted;
+                }
+                refill(&mut pool, &sock, me, &cache, &ahead, audit_log);
             }
             // A frame the daemon never sends; the stream is still in step.
             Err(ControlError::Encoding(_)) => continue,
@@ -201,16 +212,40 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     }
 }
 
-/// Fork spares until the pool holds [`SPARES`].
+/// What a sandbox is built ahead for: profile reference and workspace.
+type Key = (String, PathBuf);
+
+/// The key of a job a spare may be built ahead for: an `exec` without `--report` (whose
+/// watch changes the Plan).
+fn key(job: &Job) -> Option<Key> {
+    match job {
+        Job::Exec {
+            profile,
+            workspace,
+            report: false,
+            ..
+        } => Some((profile.clone(), workspace.clone())),
+        _ => None,
+    }
+}
+
+/// The spare built ahead for `wanted`, else the oldest.
+fn take(pool: &mut VecDeque<Spare>, wanted: Option<&Key>) -> Option<Spare> {
+    let matching = wanted.and_then(|w| pool.iter().position(|s| s.ahead.as_ref() == Some(w)));
+    pool.remove(matching.unwrap_or(0))
+}
+
+/// Fork spares until the pool holds [`SPARES`], built ahead for `ahead`.
 fn refill(
     pool: &mut VecDeque<Spare>,
     zygote_sock: &UnixStream,
     zygote: Pid,
     cache: &ProfileCache,
+    ahead: &Option<Key>,
     audit_log: Option<&str>,
 ) {
     while pool.len() < SPARES {
-        match Spare::fork(zygote_sock, zygote, pool, cache, audit_log) {
+        match Spare::fork(zygote_sock, zygote, pool, cache, ahead, audit_log) {
             Some(spare) => pool.push_back(spare),
             None => break,
         }
@@ -242,9 +277,11 @@ fn become_run_supervisor(zygote_sock: &UnixStream, zygote: Pid, pool: &VecDeque<
 }
 
 /// A per-run supervisor forked ahead of its run, with its sandbox's pid 1 already cloned
-/// (`launch::Prestarted`): the namespaces are built while no one waits for them.
+/// (`launch::Prestarted`): the namespaces are built while no one waits for them, and the
+/// whole sandbox when the spare is built ahead for a key.
 struct Spare {
     sock: UnixStream,
+    ahead: Option<Key>,
 }
 
 impl Spare {
@@ -253,6 +290,7 @@ impl Spare {
         zygote: Pid,
         pool: &VecDeque<Spare>,
         cache: &ProfileCache,
+        ahead: &Option<Key>,
         audit_log: Option<&str>,
     ) -> Option<Spare> {
         let (ours, theirs) = UnixStream::pair().ok()?;
@@ -261,9 +299,12 @@ impl Spare {
             ForkResult::Child => {
                 drop(ours);
                 become_run_supervisor(zygote_sock, zygote, pool);
-                spare_main(theirs, cache, audit_log)
+                spare_main(theirs, cache, ahead.as_ref(), audit_log)
             }
-            ForkResult::Parent { .. } => Some(Spare { sock: ours }),
+            ForkResult::Parent { .. } => Some(Spare {
+                sock: ours,
+                ahead: ahead.clone(),
+            }),
         }
     }
 
@@ -279,7 +320,12 @@ impl Spare {
     }
 }
 
-fn spare_main(sock: UnixStream, cache: &ProfileCache, audit_log: Option<&str>) -> ! {
+fn spare_main(
+    sock: UnixStream,
+    cache: &ProfileCache,
+    ahead: Option<&Key>,
+    audit_log: Option<&str>,
+) -> ! {
     // Until the run's pipes arrive, the standard fds are /dev/null: the output channels are
     // then pipes, never a pseudo-terminal for a daemon started on one.
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -293,7 +339,14 @@ fn spare_main(sock: UnixStream, cache: &ProfileCache, audit_log: Option<&str>) -
         }
     }
     // A spare that cannot prestart still serves its run, with a fresh clone.
-    let prestarted = Prestarted::start().ok();
+    let mut prestarted = Prestarted::start().ok();
+    // Built ahead with the profile as it loads now; a run finds out whether it still does.
+    if let (Some(pre), Some((profile, workspace))) = (prestarted.take(), ahead) {
+        prestarted = match cache.get(profile, workspace) {
+            Some(cached) => prebuilt::build(pre, &cached.policy, &cached.ctx),
+            None => Some(pre),
+        };
+    }
     let job = control::recv_with_fds::<Job>(&sock)
         .ok()
         .flatten()
@@ -331,8 +384,12 @@ fn run_job(
         stderr,
         result,
     } = fds;
+    crate::supervise::answer_first();
     let (prestarted, stdin) = match (&job, prestarted) {
-        (Job::Exec { .. }, Some(p)) => (Some(p), Some(stdin)),
+        // `--report` adds its watch to the Plan: not one sent ahead.
+        (Job::Exec { report, .. }, Some(p)) if !(*report && p.is_built_ahead()) => {
+            (Some(p), Some(stdin))
+        }
         (_, p) => {
             if let Some(p) = p {
                 p.abort();
@@ -425,9 +482,23 @@ fn run_job(
     };
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
+    // The run's output is all relayed: its pipes end here, so that the daemon need not wait
+    // for this process to exit.
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        for target in [1, 2] {
+            // SAFETY: dup2 onto our own standard fds; this process is single-threaded again
+            // (the run's runtime is gone).
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
     // One write: the daemon wakes once for the outcome, not once per JSON token.
     let reported = serde_json::to_vec(&exit).unwrap_or_default();
-    let _ = std::fs::File::from(result).write_all(&reported);
+    let result = UnixStream::from(result);
+    let _ = (&result).write_all(&reported);
+    let _ = result.shutdown(std::net::Shutdown::Both);
+    // Answered: now the run's cgroups and placeholders go (pid 1 was reaped, so nothing of
+    // the sandbox runs any more).
+    crate::supervise::finish_teardown();
     // SAFETY: the run is over and reported; end without the zygote's destructors.
     unsafe { libc::_exit(0) }
 }
