@@ -68,22 +68,12 @@ pub struct Pending {
 }
 
 /// What [`Pending::stage`] did ahead of the run: the Plan sent (pid 1 builds the root from it
-/// while no one waits), the run's cgroups made, and what must live as long as the run.
+/// while no one waits) and the run's cgroups made.
 #[derive(Debug)]
 pub struct Staged {
     /// As compiled and sent, but for argv and environment (the run's command supplies those).
     pub compiled: Compiled,
     cgroup: RunCgroup,
-    held: Held,
-}
-
-/// Kept alive until the run ends (the placeholders of a staged run's protected paths).
-pub struct Held(pub Box<dyn std::any::Any + Send>);
-
-impl std::fmt::Debug for Held {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Held")
-    }
 }
 
 /// A started sandbox, not yet waited for.
@@ -101,8 +91,6 @@ pub struct Launched {
     pub run_tmp: Option<std::sync::Arc<tempfile::TempDir>>,
     /// The egress proxy's listener on the host's loopback (no-namespace path, `mode = "proxy"`).
     pub host_proxy: Option<std::sync::Arc<std::net::TcpListener>>,
-    /// A staged run's placeholders; released when dropped, after the run.
-    pub held: Option<Held>,
 }
 
 /// Threads of this process: field 20 of /proc/self/stat (one read of a short line; the fields
@@ -243,23 +231,14 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
 impl Pending {
     /// Send the Plan before the run is asked for (`serve`'s prebuilt spares): pid 1 builds the
     /// root, and the run's cgroups are made, while no one waits. `compiled` has no command yet;
-    /// [`Pending::commit`] sends it. `held` lives as long as the run.
-    pub fn stage(
-        mut self,
-        compiled: Compiled,
-        run_id: u64,
-        held: Held,
-    ) -> Result<Pending, LaunchError> {
+    /// [`Pending::commit`] sends it.
+    pub fn stage(mut self, compiled: Compiled, run_id: u64) -> Result<Pending, LaunchError> {
         let sent = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan.clone())))
             .map_err(LaunchError::from)
             .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?));
         match sent {
             Ok(cgroup) => {
-                self.staged = Some(Box::new(Staged {
-                    compiled,
-                    cgroup,
-                    held,
-                }));
+                self.staged = Some(Box::new(Staged { compiled, cgroup }));
                 Ok(self)
             }
             Err(e) => Err(self.kill().map_or(e, LaunchError::Setup)),
@@ -285,7 +264,6 @@ impl Pending {
         let run_tmp = compiled.run_tmp.take();
         let host_proxy = compiled.host_proxy.take();
         let staged = self.staged.take();
-        let mut held = None;
         let sent = match staged {
             None => control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))
                 .map_err(LaunchError::from)
@@ -294,9 +272,7 @@ impl Pending {
                 let Staged {
                     compiled: ahead,
                     cgroup,
-                    held: h,
                 } = *staged;
-                held = Some(h);
                 let command = control::Command {
                     argv: std::mem::take(&mut compiled.plan.argv),
                     env: std::mem::take(&mut compiled.plan.env),
@@ -327,7 +303,6 @@ impl Pending {
                 namespaces: self.namespaces,
                 run_tmp,
                 host_proxy,
-                held,
             }),
             // The init's own report of an earlier failure says more than a broken pipe.
             Err(e @ LaunchError::Refused(_)) => {

@@ -78,7 +78,6 @@ pub async fn wait(
         // Held to the end of the run: the directory is removed when this is dropped.
         run_tmp: _run_tmp,
         host_proxy,
-        held,
     } = launched;
     // Installed before the first waitpid, so an exit between the two cannot be missed.
     let mut sigchld = signal(SignalKind::child())?;
@@ -203,7 +202,7 @@ pub async fn wait(
         events.flush().await;
     }
     // pid 1 is reaped: every process of the sandbox is gone, only their traces remain.
-    after_answer(Box::new((cgroup, held)));
+    after_answer(Box::new(cgroup));
     Ok(outcome)
 }
 
@@ -212,8 +211,8 @@ pub async fn wait(
 static DEFERRED: std::sync::Mutex<Option<Vec<Box<dyn std::any::Any + Send>>>> =
     std::sync::Mutex::new(None);
 
-/// From now on, keep the teardown of each run's remains (cgroups removed, placeholders
-/// released: both done by dropping them) until [`finish_teardown`], so that `serve`'s per-run
+/// From now on, keep the teardown of each run's remains (its cgroups, removed when dropped)
+/// until [`finish_teardown`], so that `serve`'s per-run
 /// supervisor can answer first. The run's result is final when pid 1 is reaped.
 pub fn answer_first() {
     if let Ok(mut deferred) = DEFERRED.lock() {

@@ -10,6 +10,7 @@ mod broker;
 mod corpus;
 mod daemon;
 mod daemon_pool;
+mod daemon_prebuilt;
 mod egress;
 mod escapes;
 mod faults;

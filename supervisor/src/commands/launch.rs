@@ -18,7 +18,7 @@ use crate::plan::{self, Compiled, Invocation, PlanError};
 use crate::policy::Policy;
 use crate::secrets::relay;
 use crate::server::prebuilt::{self, Fingerprint};
-use crate::spawn::{self, Held, LaunchError, Pending};
+use crate::spawn::{self, LaunchError, Pending};
 
 /// A pid 1 cloned ahead of its run, waiting for its Plan.
 #[derive(Debug)]
@@ -105,8 +105,8 @@ impl Prestarted {
 
     /// Send pid 1 the Plan `compiled` ahead of its run (`Pending::stage`); None if pid 1 is
     /// lost.
-    pub fn stage(self, compiled: Compiled, held: Held, ahead: Ahead) -> Option<Prestarted> {
-        let pending = self.pending.stage(compiled, 0, held).ok()?;
+    pub fn stage(self, compiled: Compiled, ahead: Ahead) -> Option<Prestarted> {
+        let pending = self.pending.stage(compiled, 0).ok()?;
         Some(Prestarted {
             pending,
             ahead: Some(ahead),
@@ -158,7 +158,7 @@ pub fn pid1(
 
 /// The run's compiled Plan. For a sandbox built ahead: the Plan it was built from (which
 /// `pid1` checked the run fits) with the run's command and environment, and the run's wall
-/// time; its placeholders are already held. Else compiled now.
+/// time. Else compiled now.
 pub fn compile(pending: &Pending, policy: &Policy, inv: &Invocation) -> Result<Compiled, PlanError> {
     let Some(staged) = pending.staged() else {
         return plan::compile(policy, &KernelFeatures::probe(), inv);

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use crate::commands::launch::{Ahead, Prestarted};
 use crate::plan::{self, Invocation};
 use crate::policy::{Context, Policy};
-use crate::spawn::Held;
 
 /// The state of the paths a compiled Plan depends on: for each, its device, inode and file
 /// type, or None when absent.
@@ -53,9 +52,10 @@ pub fn policy_key(policy: &Policy) -> Option<Vec<u8>> {
     serde_json::to_vec(&bare).ok()
 }
 
-/// Build `pre`'s sandbox ahead for `policy` (as loaded for `ctx`) in `workspace`. A profile this
-/// cannot be done for (overlay workspace, no namespaces, a Plan that does not compile) leaves
-/// `pre` as it was, namespaces only; None when pid 1 was lost on the way.
+/// Build `pre`'s sandbox ahead for `policy` as loaded for `ctx` (its workspace and directory).
+/// A profile this is not done for (overlay workspace, no namespaces, a Plan that does not
+/// compile or needs placeholders) leaves `pre` as it was, namespaces only; None when pid 1 was
+/// lost on the way.
 pub fn build(pre: Prestarted, policy: &Policy, ctx: &Context) -> Option<Prestarted> {
     let fresh = plan::pid1_start(policy);
     if !pre.fits_start(&fresh) || !fresh.namespaces || policy.workspace_mode.is_some() {
@@ -71,40 +71,28 @@ pub fn build(pre: Prestarted, policy: &Policy, ctx: &Context) -> Option<Prestart
         env_overrides: Vec::new(),
         host_env: Vec::new(),
     };
-    let Ok(mut compiled) =
+    let Ok(compiled) =
         plan::compile(policy, &crate::kernel::KernelFeatures::probe(), &invocation)
     else {
         return Some(pre);
     };
-    if !compiled.plan.namespaces || compiled.run_tmp.is_some() || compiled.host_proxy.is_some() {
+    // A spare leaves nothing on the host while it waits: a Plan that needs placeholders for
+    // absent protected paths (which the operator could not create meanwhile) is not built
+    // ahead. The run registers as a user of other runs' placeholders it binds, as any run.
+    if !compiled.plan.namespaces
+        || compiled.run_tmp.is_some()
+        || compiled.host_proxy.is_some()
+        || !compiled.placeholders.is_empty()
+    {
         return Some(pre);
     }
-    let placeholders = if compiled.protected.is_empty() {
-        None
-    } else {
-        let registry =
-            crate::placeholders::registry_path(nix::unistd::geteuid().as_raw(), &ctx.home);
-        match crate::placeholders::Placeholders::acquire(
-            registry,
-            &compiled.placeholders,
-            &compiled.protected,
-        ) {
-            Ok(held) => Some(held),
-            Err(_) => return Some(pre),
-        }
-    };
-    // Taken with the placeholders in place: they are part of the state the root is built on.
-    let fingerprint = Fingerprint::take(watched_paths(&compiled, ctx));
-    // The run holds them from now on (`launch::compile` leaves them out of its Plan).
-    compiled.placeholders.clear();
-    compiled.protected.clear();
     let ahead = Ahead {
         policy: key,
         workspace: ctx.workspace.clone(),
         cwd: ctx.cwd.clone(),
-        fingerprint,
+        fingerprint: Fingerprint::take(watched_paths(&compiled, ctx)),
     };
-    pre.stage(compiled, Held(Box::new(placeholders)), ahead)
+    pre.stage(compiled, ahead)
 }
 
 /// Every path whose existence or identity the compiled Plan depends on, beyond the profile:
@@ -116,7 +104,6 @@ fn watched_paths(compiled: &plan::Compiled, ctx: &Context) -> Vec<PathBuf> {
         .protected
         .iter()
         .chain(&compiled.unprotected)
-        .chain(compiled.placeholders.iter().map(|(p, _)| p))
     {
         paths.push(p.clone());
         if let Some(parent) = p.parent() {

@@ -198,6 +198,9 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                 }
                 if wanted.is_some() {
                     ahead = wanted;
+                    // Spares built for another key (or none) make way for ones built for
+                    // this run's; dropping its socket ends a spare and its pid 1.
+                    pool.retain(|s| s.ahead == ahead);
                 }
                 refill(&mut pool, &sock, me, &cache, &ahead, audit_log);
             }
