@@ -27,9 +27,10 @@ pub enum ToInit {
     /// `tasks` files of the run's cgroups travel with this frame (SCM_RIGHTS, one per cgroup);
     /// pid 1 moves itself in through them before it creates its cgroup namespace and forks.
     Admitted,
-    /// A prebuilt sandbox's command (`serve` builds the root before the request exists): the
-    /// workload's argv and environment, which replace the Plan's. Sent just before
-    /// [`ToInit::Admitted`]; everything else pid 1 enforces came with the Plan.
+    /// The command of a run whose Plan was sent ahead (`serve` builds sandboxes before the
+    /// request exists; such a Plan has no argv): the workload's argv and environment. Sent
+    /// after [`ToInit::Admitted`], once the `exec-start` record is written: it is then the go.
+    /// Everything that confines came with the Plan.
     Command(Box<Command>),
 }
 

@@ -147,7 +147,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     // The supervisor creates the run's cgroups while we build the root and sends their
     // `tasks` files: we must be in them before the cgroup namespace makes them its root, and
     // before any fork.
-    let tasks = wait_admitted(control, &mut plan)?;
+    let tasks = wait_admitted(control)?;
     crate::cgroup::enter(&tasks)?;
     drop(tasks);
     namespaces::enter_cgroup()?;
@@ -157,6 +157,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)
         .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
+    wait_command(control, &mut plan)?;
     let child = start_workload(control, &plan, &ruleset, 1)?;
     drop(ruleset);
     // pid 1 no longer needs the control socket; the workload's copy closed at its execve.
@@ -187,13 +188,14 @@ fn run_pid1_without_namespaces(control: &mut UnixStream) -> Result<Infallible, C
         privileges::drop_bounding_set()?;
     }
     default_signal_handling(Some(Signal::SIGPIPE));
-    let tasks = wait_admitted(control, &mut plan)?;
+    let tasks = wait_admitted(control)?;
     crate::cgroup::enter(&tasks)?;
     drop(tasks);
     let forwarded = block_signals()?;
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)
         .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
+    wait_command(control, &mut plan)?;
     let child = start_workload(control, &plan, &ruleset, nix::unistd::getpid().as_raw())?;
     drop(ruleset);
     // SAFETY: fd 3 is the control socket; `control` is not used after this.
@@ -251,24 +253,8 @@ fn read_plan(control: &mut UnixStream, namespaces: bool) -> Result<Plan, Confine
     }
 }
 
-/// The admission, and before it the command when the Plan was sent ahead of the run (a
-/// prebuilt sandbox of `serve`): only argv and environment change, nothing that confines.
-fn wait_admitted(
-    control: &mut UnixStream,
-    plan: &mut Plan,
-) -> Result<Vec<std::os::fd::OwnedFd>, ConfineError> {
-    let mut received = control::recv_with_fds::<ToInit>(control);
-    if let Ok(Some((ToInit::Command(command), _))) = received {
-        plan.argv = command.argv;
-        plan.env = command.env;
-        received = control::recv_with_fds::<ToInit>(control);
-    }
-    match received {
-        // A Plan sent ahead carries no command: admitted without one, there is nothing to run.
-        Ok(Some((ToInit::Admitted, _))) if plan.argv.is_empty() => Err(ConfineError::other(
-            Step::ReadPlan,
-            "admitted without a command to run",
-        )),
+fn wait_admitted(control: &mut UnixStream) -> Result<Vec<std::os::fd::OwnedFd>, ConfineError> {
+    match control::recv_with_fds::<ToInit>(control) {
         Ok(Some((ToInit::Admitted, tasks))) => Ok(tasks),
         Ok(Some((other, _))) => Err(ConfineError::other(
             Step::ReadPlan,
@@ -282,6 +268,27 @@ fn wait_admitted(
         Err(e) => Err(ConfineError::other(
             Step::ReadPlan,
             format!("read the admission: {e}"),
+        )),
+    }
+}
+
+/// A Plan sent ahead of its run (`serve` builds sandboxes before the request) has no command:
+/// pid 1 is admitted and set up, and waits here for the command, which is the go. Only argv
+/// and environment come with it, nothing that confines.
+fn wait_command(control: &mut UnixStream, plan: &mut Plan) -> Result<(), ConfineError> {
+    if !plan.argv.is_empty() {
+        return Ok(());
+    }
+    match receive(control)? {
+        ToInit::Command(command) if !command.argv.is_empty() => {
+            plan.argv = command.argv;
+            plan.env = command.env;
+            Ok(())
+        }
+        ToInit::Command(_) => Err(ConfineError::other(Step::ReadPlan, "an empty command")),
+        _ => Err(ConfineError::other(
+            Step::ReadPlan,
+            "expected the command to run",
         )),
     }
 }

@@ -73,6 +73,8 @@ pub struct Pending {
 pub struct Staged {
     /// As compiled and sent, but for argv and environment (the run's command supplies those).
     pub compiled: Compiled,
+    /// The Plan sent, as [`bare`] gives it.
+    plan: Option<Vec<u8>>,
     cgroup: RunCgroup,
 }
 
@@ -229,16 +231,27 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
 }
 
 impl Pending {
-    /// Send the Plan before the run is asked for (`serve`'s prebuilt spares): pid 1 builds the
-    /// root, and the run's cgroups are made, while no one waits. `compiled` has no command yet;
-    /// [`Pending::commit`] sends it.
+    /// Send the Plan before the run is asked for (`serve`'s sandboxes built ahead): pid 1
+    /// builds the root, the run's cgroups are made and pid 1 is admitted into them, while no
+    /// one waits. `compiled` has no command; [`Pending::commit`] sends it, as the go.
     pub fn stage(mut self, compiled: Compiled, run_id: u64) -> Result<Pending, LaunchError> {
         let sent = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan.clone())))
             .map_err(LaunchError::from)
-            .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?));
+            .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
+            .and_then(|cgroup| {
+                let tasks = cgroup.tasks_files()?;
+                let fds: Vec<_> = tasks.iter().map(|f| f.as_fd()).collect();
+                control::send_with_fds(&self.control, &ToInit::Admitted, &fds)?;
+                Ok(cgroup)
+            });
         match sent {
             Ok(cgroup) => {
-                self.staged = Some(Box::new(Staged { compiled, cgroup }));
+                let plan = bare(&compiled.plan);
+                self.staged = Some(Box::new(Staged {
+                    compiled,
+                    plan,
+                    cgroup,
+                }));
                 Ok(self)
             }
             Err(e) => Err(self.kill().map_or(e, LaunchError::Setup)),
@@ -253,8 +266,9 @@ impl Pending {
     /// Hand pid 1 the Plan, then (while it builds the root) create the run's cgroups, run
     /// `before_start` (the audit record: a run that cannot be recorded never starts), and let
     /// it go on with the cgroups' `tasks` files, through which it moves itself in. On failure the init is killed and reaped; if it had already failed on its
-    /// own, its report is the error. A staged init has its Plan and cgroups: it gets the
-    /// command, which must be all that `compiled` adds to the staged Plan (checked).
+    /// own, its report is the error. A staged init has its Plan and cgroups and is admitted:
+    /// after `before_start` it gets the command, which must be all that `compiled` adds to the
+    /// staged Plan (checked).
     pub fn commit(
         mut self,
         mut compiled: Compiled,
@@ -263,38 +277,39 @@ impl Pending {
     ) -> Result<Launched, LaunchError> {
         let run_tmp = compiled.run_tmp.take();
         let host_proxy = compiled.host_proxy.take();
-        let staged = self.staged.take();
-        let sent = match staged {
+        let result = match self.staged.take() {
             None => control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan)))
                 .map_err(LaunchError::from)
-                .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?)),
+                .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
+                .and_then(|cgroup| {
+                    let tasks = cgroup.tasks_files()?;
+                    before_start().map_err(LaunchError::Refused)?;
+                    let fds: Vec<_> = tasks.iter().map(|f| f.as_fd()).collect();
+                    control::send_with_fds(&self.control, &ToInit::Admitted, &fds)?;
+                    Ok(cgroup)
+                }),
             Some(staged) => {
-                let Staged {
-                    compiled: ahead,
-                    cgroup,
-                } = *staged;
                 let command = control::Command {
                     argv: std::mem::take(&mut compiled.plan.argv),
                     env: std::mem::take(&mut compiled.plan.env),
                 };
-                if !same_plan(&ahead.plan, &compiled.plan) {
+                if staged.plan.is_none() || staged.plan != bare(&compiled.plan) {
                     Err(LaunchError::Refused(
                         "the sandbox built ahead does not match the run's plan".into(),
                     ))
                 } else {
-                    control::send(&mut self.control, &ToInit::Command(Box::new(command)))
-                        .map_err(LaunchError::from)
-                        .map(|()| cgroup)
+                    before_start()
+                        .map_err(LaunchError::Refused)
+                        .and_then(|()| {
+                            Ok(control::send(
+                                &mut self.control,
+                                &ToInit::Command(Box::new(command)),
+                            )?)
+                        })
+                        .map(|()| staged.cgroup)
                 }
             }
         };
-        let result = sent.and_then(|cgroup| {
-            let tasks = cgroup.tasks_files()?;
-            before_start().map_err(LaunchError::Refused)?;
-            let fds: Vec<_> = tasks.iter().map(|f| f.as_fd()).collect();
-            control::send_with_fds(&self.control, &ToInit::Admitted, &fds)?;
-            Ok(cgroup)
-        });
         match result {
             Ok(cgroup) => Ok(Launched {
                 pid: self.pid,
@@ -337,18 +352,15 @@ impl Pending {
     }
 }
 
-/// Whether two Plans confine alike: equal in everything but the command (argv, environment).
-fn same_plan(ahead: &Plan, run: &Plan) -> bool {
-    let bare = |p: &Plan| {
-        serde_json::to_vec(&Plan {
-            argv: Vec::new(),
-            env: Vec::new(),
-            ..p.clone()
-        })
-        .ok()
-    };
-    let ahead = bare(ahead);
-    ahead.is_some() && ahead == bare(run)
+/// A Plan as what confines: serialised without its command (argv, environment), so that two
+/// Plans that confine alike compare equal.
+fn bare(plan: &Plan) -> Option<Vec<u8>> {
+    serde_json::to_vec(&Plan {
+        argv: Vec::new(),
+        env: Vec::new(),
+        ..plan.clone()
+    })
+    .ok()
 }
 
 #[cfg(test)]

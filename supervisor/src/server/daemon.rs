@@ -518,7 +518,8 @@ async fn launch(
         })
     });
     let outcome = async {
-        let mut buf = Vec::new();
+        // The outcome is one short JSON object: one read takes it whole.
+        let mut buf = Vec::with_capacity(4096);
         let mut cancelled = false;
         loop {
             tokio::select! {
