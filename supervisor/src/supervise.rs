@@ -81,6 +81,7 @@ pub async fn wait(
     } = launched;
     // Installed before the first waitpid, so an exit between the two cannot be missed.
     let mut sigchld = signal(SignalKind::child())?;
+    let mount_ns = hold_mount_namespace(pid, namespaces);
     control.set_nonblocking(true)?;
     let control = tokio::net::UnixStream::from_std(control)?;
     let (watch_fd, watch_unavailable) = match watch {
@@ -202,7 +203,7 @@ pub async fn wait(
         events.flush().await;
     }
     // pid 1 is reaped: every process of the sandbox is gone, only their traces remain.
-    after_answer(Box::new(cgroup));
+    after_answer(Box::new((cgroup, mount_ns)));
     Ok(outcome)
 }
 
@@ -227,6 +228,19 @@ pub fn finish_teardown() {
         .ok()
         .and_then(|mut deferred| deferred.as_mut().map(std::mem::take));
     drop(kept);
+}
+
+/// While the run's result is given first (`answer_first`): a reference to the sandbox's mount
+/// namespace, so that pid 1's exit does not unmount the sandbox's whole tree before the
+/// result can be given; it is released with the other remains. None otherwise, or when the
+/// namespace cannot be opened (a supervisor without CAP_SYS_PTRACE cannot open a
+/// non-dumpable pid 1's: the tree is then unmounted at pid 1's exit, as always).
+fn hold_mount_namespace(pid: Pid, namespaces: bool) -> Option<std::fs::File> {
+    let deferring = DEFERRED.lock().ok().is_some_and(|d| d.is_some());
+    if !namespaces || !deferring {
+        return None;
+    }
+    std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok()
 }
 
 fn after_answer(remains: Box<dyn std::any::Any + Send>) {
