@@ -235,15 +235,18 @@ impl Pending {
     /// builds the root, the run's cgroups are made and pid 1 is admitted into them, while no
     /// one waits. `compiled` has no command; [`Pending::commit`] sends it, as the go.
     pub fn stage(mut self, compiled: Compiled, run_id: u64) -> Result<Pending, LaunchError> {
-        let sent = control::send(&mut self.control, &ToInit::Plan(Box::new(compiled.plan.clone())))
-            .map_err(LaunchError::from)
-            .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
-            .and_then(|cgroup| {
-                let tasks = cgroup.tasks_files()?;
-                let fds: Vec<_> = tasks.iter().map(|f| f.as_fd()).collect();
-                control::send_with_fds(&self.control, &ToInit::Admitted, &fds)?;
-                Ok(cgroup)
-            });
+        let sent = control::send(
+            &mut self.control,
+            &ToInit::Plan(Box::new(compiled.plan.clone())),
+        )
+        .map_err(LaunchError::from)
+        .and_then(|()| Ok(RunCgroup::create(&compiled.limits, run_id)?))
+        .and_then(|cgroup| {
+            let tasks = cgroup.tasks_files()?;
+            let fds: Vec<_> = tasks.iter().map(|f| f.as_fd()).collect();
+            control::send_with_fds(&self.control, &ToInit::Admitted, &fds)?;
+            Ok(cgroup)
+        });
         match sent {
             Ok(cgroup) => {
                 let plan = bare(&compiled.plan);

@@ -263,7 +263,10 @@ fn a_workspace_changed_under_a_built_plan_discards_it() {
                 !String::from_utf8_lossy(&done.stdout).contains("WROTE"),
                 "{user:?} run {n}: a hook was planted: {done:?}"
             );
-            assert!(!ahead(&done), "{user:?} run {n}: stale Plan served: {done:?}");
+            assert!(
+                !ahead(&done),
+                "{user:?} run {n}: stale Plan served: {done:?}"
+            );
         }
         assert!(!w.path().join(".git/hooks/pre-commit").exists(), "{user:?}");
         // Without the sandbox the hook can be written (once the last run's placeholder is gone).
@@ -271,7 +274,10 @@ fn a_workspace_changed_under_a_built_plan_discards_it() {
         let bare = loop {
             let bare = user
                 .command(Path::new("/bin/sh"))
-                .args(["-c", "mkdir -p .git/hooks && echo x > .git/hooks/pre-commit"])
+                .args([
+                    "-c",
+                    "mkdir -p .git/hooks && echo x > .git/hooks/pre-commit",
+                ])
                 .current_dir(w.path())
                 .output()
                 .unwrap();
@@ -328,7 +334,10 @@ fn the_answer_comes_only_when_the_sandbox_is_gone_and_recorded() {
             let done = run(&mut client, &format!("r{n}"), "strict", &script, w.path());
             // Checked at once, with no grace: the answer means the sandbox is gone.
             let left = processes_with(&format!("sleep\0{marker}"));
-            assert!(left.is_empty(), "{user:?} run {n}: alive after the answer: {left:?}");
+            assert!(
+                left.is_empty(),
+                "{user:?} run {n}: alive after the answer: {left:?}"
+            );
             assert_eq!(done.exit.status, 0, "{user:?}: {done:?}");
             // The next request follows at once; this run's closing record is there already.
             let ends = std::fs::read_to_string(&log)

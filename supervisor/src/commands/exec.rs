@@ -310,7 +310,8 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     }
     // The censored output channels exist before pid 1, which takes them as its fds 1 and 2;
     // pid 1 creates its namespaces while the Plan is compiled (or has, when prestarted).
-    let (mut stdio, cloned) = match launch::pid1(&policy, &invocation, spec.prestarted, spec.stdin) {
+    let (mut stdio, cloned) = match launch::pid1(&policy, &invocation, spec.prestarted, spec.stdin)
+    {
         Ok(s) => s,
         Err(e) => {
             said.report(&format!("cannot create the output channels: {e}"));

@@ -159,7 +159,11 @@ pub fn pid1(
 /// The run's compiled Plan. For a sandbox built ahead: the Plan it was built from (which
 /// `pid1` checked the run fits) with the run's command and environment, and the run's wall
 /// time. Else compiled now.
-pub fn compile(pending: &Pending, policy: &Policy, inv: &Invocation) -> Result<Compiled, PlanError> {
+pub fn compile(
+    pending: &Pending,
+    policy: &Policy,
+    inv: &Invocation,
+) -> Result<Compiled, PlanError> {
     let Some(staged) = pending.staged() else {
         return plan::compile(policy, &KernelFeatures::probe(), inv);
     };

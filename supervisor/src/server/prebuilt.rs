@@ -15,10 +15,12 @@ use crate::commands::launch::{Ahead, Prestarted};
 use crate::plan::{self, Invocation};
 use crate::policy::{Context, Policy};
 
-/// The state of the paths a compiled Plan depends on: for each, its device, inode and file
-/// type, or None when absent.
+/// A path's device, inode and file type; None when absent.
+type PathState = Option<(u64, u64, u32)>;
+
+/// The state of the paths a compiled Plan depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint(Vec<(PathBuf, Option<(u64, u64, u32)>)>);
+pub struct Fingerprint(Vec<(PathBuf, PathState)>);
 
 impl Fingerprint {
     fn take(paths: Vec<PathBuf>) -> Fingerprint {
@@ -39,7 +41,7 @@ impl Fingerprint {
     }
 }
 
-fn state(path: &Path) -> Option<(u64, u64, u32)> {
+fn state(path: &Path) -> PathState {
     std::fs::symlink_metadata(path)
         .ok()
         .map(|m| (m.dev(), m.ino(), m.mode() & libc::S_IFMT))
@@ -71,8 +73,7 @@ pub fn build(pre: Prestarted, policy: &Policy, ctx: &Context) -> Option<Prestart
         env_overrides: Vec::new(),
         host_env: Vec::new(),
     };
-    let Ok(compiled) =
-        plan::compile(policy, &crate::kernel::KernelFeatures::probe(), &invocation)
+    let Ok(compiled) = plan::compile(policy, &crate::kernel::KernelFeatures::probe(), &invocation)
     else {
         return Some(pre);
     };
@@ -100,11 +101,7 @@ pub fn build(pre: Prestarted, policy: &Policy, ctx: &Context) -> Option<Prestart
 /// read-only or masked), those skipped for a missing parent, and the optional grants skipped.
 fn watched_paths(compiled: &plan::Compiled, ctx: &Context) -> Vec<PathBuf> {
     let mut paths = vec![ctx.workspace.clone(), ctx.workspace.join(".git")];
-    for p in compiled
-        .protected
-        .iter()
-        .chain(&compiled.unprotected)
-    {
+    for p in compiled.protected.iter().chain(&compiled.unprotected) {
         paths.push(p.clone());
         if let Some(parent) = p.parent() {
             paths.push(parent.to_path_buf());
