@@ -480,6 +480,7 @@ async fn launch(
                 stdout: out_w,
                 stderr: err_w,
                 result: theirs.into(),
+                answered: None,
             },
             stdin_w,
             out_r,

@@ -73,6 +73,37 @@ pub struct JobFds {
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
     pub result: OwnedFd,
+    /// From the zygote to a per-run supervisor: a pipe's write end, closed once the run is
+    /// answered (the zygote then refills its pool).
+    pub answered: Option<OwnedFd>,
+}
+
+impl JobFds {
+    /// The fds of a received job: four, or five with `answered`.
+    fn from_received(fds: Vec<OwnedFd>) -> Option<JobFds> {
+        let mut fds = fds.into_iter();
+        let mut next = || fds.next();
+        let (stdin, stdout, stderr, result) = (next()?, next()?, next()?, next()?);
+        let answered = next();
+        Some(JobFds {
+            stdin,
+            stdout,
+            stderr,
+            result,
+            answered,
+        })
+    }
+
+    fn attached(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        let mut fds = vec![
+            self.stdin.as_fd(),
+            self.stdout.as_fd(),
+            self.stderr.as_fd(),
+            self.result.as_fd(),
+        ];
+        fds.extend(self.answered.as_ref().map(|f| f.as_fd()));
+        fds
+    }
 }
 
 /// The daemon's handle on its zygote.
@@ -117,13 +148,7 @@ impl Zygote {
     /// every frame as soon as it arrives.
     pub fn submit(&self, job: &Job, fds: &JobFds) -> Result<(), ZygoteError> {
         let sock = self.sock.lock().map_err(|_| ZygoteError::Gone)?;
-        let attached = [
-            fds.stdin.as_fd(),
-            fds.stdout.as_fd(),
-            fds.stderr.as_fd(),
-            fds.result.as_fd(),
-        ];
-        control::send_with_fds(&sock, job, &attached)?;
+        control::send_with_fds(&sock, job, &fds.attached())?;
         Ok(())
     }
 }
@@ -150,18 +175,24 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     // The (profile, workspace) of the last run: what new spares are built ahead for.
     let mut ahead: Option<Key> = None;
     refill(&mut pool, &sock, me, &cache, &ahead, audit_log);
+    // Read ends of the `answered` pipes of runs under way: the pool is refilled when one ends
+    // (so the refill's work does not compete with the run), or at once when it is empty.
+    let mut answering: Vec<OwnedFd> = Vec::new();
     loop {
+        if !answering.is_empty() && !wait_for_job(&sock, &mut answering) {
+            refill(&mut pool, &sock, me, &cache, &ahead, audit_log);
+            continue;
+        }
         match control::recv_with_fds::<Job>(&sock) {
             Ok(Some((job, fds))) => {
-                let Ok([stdin, stdout, stderr, result]) = <[OwnedFd; 4]>::try_from(fds) else {
+                let Some(mut fds) = JobFds::from_received(fds) else {
                     continue;
                 };
-                let fds = JobFds {
-                    stdin,
-                    stdout,
-                    stderr,
-                    result,
+                let (ended, answered) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+                    Ok((r, w)) => (Some(r), Some(w)),
+                    Err(_) => (None, None),
                 };
+                fds.answered = answered;
                 // A spare built ahead for the run's key takes it, else the oldest (one that
                 // died is skipped); without one, a fresh child does.
                 let wanted = key(&job);
@@ -202,7 +233,10 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                     // this run's; dropping its socket ends a spare and its pid 1.
                     pool.retain(|s| s.ahead == ahead);
                 }
-                refill(&mut pool, &sock, me, &cache, &ahead, audit_log);
+                match ended {
+                    Some(ended) if !pool.is_empty() => answering.push(ended),
+                    _ => refill(&mut pool, &sock, me, &cache, &ahead, audit_log),
+                }
             }
             // A frame the daemon never sends; the stream is still in step.
             Err(ControlError::Encoding(_)) => continue,
@@ -213,6 +247,35 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
             }
         }
     }
+}
+
+/// Wait for the daemon's next job or for a run under way to be answered. True when a job (or
+/// the daemon's end) is there to read, which comes first; false when runs were answered
+/// (their pipes are taken out of `answering`).
+fn wait_for_job(sock: &UnixStream, answering: &mut Vec<OwnedFd>) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds: Vec<PollFd> = std::iter::once(sock.as_fd())
+        .chain(answering.iter().map(|f| f.as_fd()))
+        .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+        .collect();
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            // Nothing to wait on: read the socket, which reports its own errors.
+            Err(_) => return true,
+            Ok(_) => break,
+        }
+    }
+    let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+    if ready(&fds[0]) {
+        return true;
+    }
+    let ended: Vec<usize> = (1..fds.len()).filter(|&i| ready(&fds[i])).collect();
+    drop(fds);
+    for i in ended.into_iter().rev() {
+        answering.remove(i - 1);
+    }
+    false
 }
 
 /// What a sandbox is built ahead for: profile reference and workspace.
@@ -313,13 +376,7 @@ impl Spare {
 
     /// Hand it the job; false if it is gone.
     fn hand(self, job: &Job, fds: &JobFds) -> bool {
-        let attached = [
-            fds.stdin.as_fd(),
-            fds.stdout.as_fd(),
-            fds.stderr.as_fd(),
-            fds.result.as_fd(),
-        ];
-        control::send_with_fds(&self.sock, job, &attached).is_ok()
+        control::send_with_fds(&self.sock, job, &fds.attached()).is_ok()
     }
 }
 
@@ -353,8 +410,8 @@ fn spare_main(
     let job = control::recv_with_fds::<Job>(&sock)
         .ok()
         .flatten()
-        .and_then(|(job, fds)| Some((job, <[OwnedFd; 4]>::try_from(fds).ok()?)));
-    let Some((job, [stdin, stdout, stderr, result])) = job else {
+        .and_then(|(job, fds)| Some((job, JobFds::from_received(fds)?)));
+    let Some((job, fds)) = job else {
         if let Some(p) = prestarted {
             p.abort();
         }
@@ -362,12 +419,6 @@ fn spare_main(
         unsafe { libc::_exit(0) }
     };
     drop(sock);
-    let fds = JobFds {
-        stdin,
-        stdout,
-        stderr,
-        result,
-    };
     let cached = lookup(cache, &job);
     run_job(job, fds, prestarted, cached, audit_log)
 }
@@ -386,6 +437,7 @@ fn run_job(
         stdout,
         stderr,
         result,
+        answered,
     } = fds;
     crate::supervise::answer_first();
     let (prestarted, stdin) = match (&job, prestarted) {
@@ -499,6 +551,7 @@ fn run_job(
     let result = UnixStream::from(result);
     let _ = (&result).write_all(&reported);
     let _ = result.shutdown(std::net::Shutdown::Both);
+    drop(answered);
     // Answered: now the run's cgroups and placeholders go (pid 1 was reaped, so nothing of
     // the sandbox runs any more).
     crate::supervise::finish_teardown();
