@@ -3,7 +3,7 @@
 //! single-threaded process (`spawn::start` runs Rust in the child).
 //!
 //! For each run the daemon sends a [`Job`] with four fds attached (SCM_RIGHTS): the run's
-//! stdin, stdout and stderr, and the daemon's end of a result socket. The zygote forks a
+//! stdin, stdout and stderr, and the per-run supervisor's end of a result socket. The zygote forks a
 //! per-run supervisor that puts the first three on its fds 0-2 and runs the very path of
 //! `missy-sandbox exec` ([`exec::run_spec`]); its relays censor the output on the way to the
 //! daemon. The result socket is the cancel signal (the daemon shuts its end: the sandbox is
@@ -11,13 +11,15 @@
 //!
 //! The zygote keeps [`SPARES`] per-run supervisors forked ahead, each with its sandbox's pid 1
 //! already cloned (namespaces built, network namespace with `lo` up), and refills the pool
-//! after each hand-off; a spare serves exactly one run. Before refilling it loads the run's
-//! profile into its [`ProfileCache`], which the new spares inherit: their runs skip loading
-//! the profile while its files are unchanged. The new spares are built ahead for that run's
-//! profile and workspace ([`prebuilt`]): a run naming them again finds its root built.
+//! once the run that took a spare is answered (at once when none is left); a spare serves
+//! exactly one run. At each hand-off it loads the run's profile into its [`ProfileCache`],
+//! which the new spares inherit: their runs skip loading the profile while its files are
+//! unchanged. The new spares are built ahead for that run's profile and workspace
+//! ([`prebuilt`]): a run naming them again finds its root built.
 //!
 //! A per-run supervisor answers as soon as the result is final (pid 1 reaped, output relayed,
-//! closing audit record written) and only then removes the run's cgroups and placeholders.
+//! closing audit record written) and only then removes the run's cgroups and releases its
+//! mount namespace.
 //!
 //! Lifetime: the zygote and every per-run supervisor set PR_SET_PDEATHSIG(SIGKILL), and the
 //! sandbox's pid 1 does too, so a daemon killed outright takes every sandbox it started with it:
