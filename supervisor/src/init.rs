@@ -212,8 +212,8 @@ const WORKLOAD_STACK: usize = 1 << 20;
 /// Start the workload vfork-style (CLONE_VM | CLONE_VFORK, on a stack of its own): no copy of
 /// pid 1's page tables and no copy-on-write faults before its execve; pid 1 is suspended until
 /// the workload has exec'd or exited. The workload may allocate: pid 1 is single-threaded (the
-/// network and detach threads have been joined), so nothing can hold the allocator's lock, and what the
-/// workload allocates is only left behind in pid 1's heap. Everything it changes that
+/// network and detach threads have been joined), so nothing can hold the allocator's lock, and
+/// what the workload allocates is only left behind in pid 1's heap. Everything it changes that
 /// matters (credentials, Landlock domain, seccomp filter, session, fds) is its own.
 fn start_workload(
     control: &mut UnixStream,
