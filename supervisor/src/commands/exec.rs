@@ -133,8 +133,18 @@ impl Said {
 }
 
 pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
-    if args.broker.is_empty() || args.dry_run {
+    if args.dry_run {
         return run_spec(RunSpec::from(args), audit_flag).status;
+    }
+    if args.broker.is_empty() {
+        // pid 1 first: it creates its namespaces (the network one is the slowest) while the
+        // profile is loaded and compiled. If it cannot be prestarted, run_spec clones it.
+        let prestarted = launch::Prestarted::for_this_process()
+            .inspect_err(|e| tracing::debug!(error = %e, "pid 1 not prestarted"))
+            .ok();
+        let mut spec = RunSpec::from(args);
+        spec.prestarted = prestarted;
+        return run_spec(spec, audit_flag).status;
     }
     // `--broker`: the tool-run daemon starts first, forked while this process is still
     // single-threaded, and serves the agent's sandbox through a socket granted to it.

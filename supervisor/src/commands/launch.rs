@@ -2,13 +2,16 @@
 //! [`Prestarted`] one that a `serve` launcher cloned before the request arrived, so that the
 //! namespaces (the network namespace is the slowest) are ready when the run is asked for.
 //!
-//! pid 1 takes fd 0 as the workload's stdin at the clone. A prestarted pid 1 is cloned before
-//! the run's stdin exists, so it gets a pipe, and the run's stdin is copied into it.
+//! pid 1 takes fd 0 as the workload's stdin at the clone. A pid 1 prestarted by `serve` is
+//! cloned before the run's stdin exists, so it gets a pipe, and the run's stdin is copied into
+//! it. The CLI's `exec` prestarts its pid 1 too, as soon as its arguments are parsed
+//! ([`Prestarted::for_this_process`]): pid 1 then creates its namespaces while the profile is
+//! loaded and compiled, and takes this process's own stdin.
 //!
-//! A prestarted pid 1 may also have been built ahead (`server::prebuilt`): its Plan sent, its
-//! root built, its cgroups made, for a profile and workspace. [`pid1`] takes it only for a run
-//! that fits it exactly, and [`compile`] then adds the run's command to the Plan it was built
-//! from instead of compiling one.
+//! A pid 1 prestarted by `serve` may also have been built ahead (`server::prebuilt`): its Plan
+//! sent, its root built, its cgroups made, for a profile and workspace. [`pid1`] takes it only
+//! for a run that fits it exactly, and [`compile`] then adds the run's command to the Plan it
+//! was built from instead of compiling one.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -28,8 +31,8 @@ pub struct Prestarted {
     /// How it was cloned: with namespaces (not on the no-namespace path), with a network one.
     namespaces: bool,
     new_netns: bool,
-    /// The write end of pid 1's stdin.
-    stdin_feed: OwnedFd,
+    /// The write end of pid 1's stdin pipe; None when pid 1 took this process's own fd 0.
+    stdin_feed: Option<OwnedFd>,
     /// What its sandbox was built for, when it was built ahead.
     ahead: Option<Ahead>,
 }
@@ -61,6 +64,18 @@ impl Prestarted {
             .map_err(|e| format!("stdin pipe: {e}"))?;
         dup_onto(&read, 0).map_err(|e| format!("stdin pipe: {e}"))?;
         drop(read);
+        Prestarted::clone_pid1(Some(stdin_feed))
+    }
+
+    /// Clone the pid 1 of this process's own run (`exec`) before its profile is loaded: it
+    /// takes this process's stdin, stdout and stderr as the CLI's fresh clone would. Guessed
+    /// with a network namespace; a `mode = "host"` profile discards it and clones afresh
+    /// ([`pid1`]). Call single-threaded.
+    pub fn for_this_process() -> Result<Prestarted, String> {
+        Prestarted::clone_pid1(None)
+    }
+
+    fn clone_pid1(stdin_feed: Option<OwnedFd>) -> Result<Prestarted, String> {
         let mut stdio = relay::Stdio::new().map_err(|e| format!("output channels: {e}"))?;
         let namespaces = crate::kernel::KernelFeatures::probe()
             .user_namespaces
@@ -117,8 +132,8 @@ impl Prestarted {
 
 /// The run's output channels and its cloned pid 1: `prestarted` when it fits the policy (its
 /// stdin then fed from `stdin`, on a thread), else a fresh clone (which takes `stdin` as its
-/// fd 0, or this process's own when there is none).
-/// One built ahead is taken only by a run that fits it (`prebuilt::fits`).
+/// fd 0, or this process's own when there is none). One built ahead is taken only by a run
+/// that fits it (`prebuilt::fits`).
 pub fn pid1(
     policy: &Policy,
     inv: &Invocation,
@@ -135,8 +150,16 @@ pub fn pid1(
                     .is_none_or(|a| prebuilt::fits(a, policy, inv)) =>
         {
             tracing::debug!(built_ahead = pre.ahead.is_some(), "prestarted pid 1 taken");
-            if let Some(from) = stdin {
-                feed(from, pre.stdin_feed);
+            match (stdin, pre.stdin_feed) {
+                (Some(from), Some(to)) => feed(from, to),
+                // Nothing to copy, or pid 1 already has this process's own fd 0.
+                (None, _) => {}
+                (Some(_), None) => {
+                    pre.pending.abort();
+                    return Err(std::io::Error::other(
+                        "a pid 1 prestarted on this process's stdin cannot take another",
+                    ));
+                }
             }
             return Ok((pre.stdio, Ok(pre.pending)));
         }

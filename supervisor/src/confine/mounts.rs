@@ -288,7 +288,7 @@ fn mount_overlay(path: &Path, upper: &Path, work: &Path) -> Result<(), ConfineEr
 }
 
 /// Build the new root from `ops` and make it the root of this mount namespace.
-pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
+pub fn build_root(ops: &[MountOp]) -> Result<Detaching, ConfineError> {
     // Nothing we mount from here on may propagate back to the host's mount namespace.
     mount(
         None::<&str>,
@@ -326,6 +326,8 @@ pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
     for op in ops {
         apply(op)?;
     }
+    // Read-only before it becomes the root, so nothing after the pivot depends on the detach.
+    remount_read_only(NEW)?;
 
     nix::unistd::chdir(NEW).map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir newroot"))?;
     // pivot_root(".", ".") stacks the old root (the base, with the host's tree still under
@@ -333,18 +335,57 @@ pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
     // one for the host tree and one for the base: each waits for an RCU grace period.
     nix::unistd::pivot_root(".", ".")
         .map_err(|e| ConfineError::os(Step::PivotRoot, e, "pivot_root into newroot"))?;
-    umount2(".", MntFlags::MNT_DETACH)
-        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "detach the base and the host root"))?;
-    nix::unistd::chdir("/").map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir /"))?;
-    remount_root_read_only()
+    Ok(Detaching::start())
 }
 
-fn remount_root_read_only() -> Result<(), ConfineError> {
+/// The detach of the old root, which sleeps for an RCU grace period (a quarter of a
+/// millisecond here, far more on a busy host): done on a thread of its own while pid 1 goes on
+/// with the steps that do not need it gone, and joined before anything is forked. Until then
+/// the old root is stacked on top of the new root's `/`, where no path from inside reaches it
+/// (lookups start from the new root itself).
+#[derive(Debug)]
+pub struct Detaching(Option<std::thread::JoinHandle<Result<(), ConfineError>>>);
+
+impl Detaching {
+    fn start() -> Detaching {
+        // Threads share the working directory: "." is the stack on the thread too.
+        let thread = std::thread::Builder::new()
+            .name("detach".into())
+            .spawn(detach_old_root);
+        match thread {
+            Ok(handle) => Detaching(Some(handle)),
+            // No second thread (a process limit): the caller detaches in `finish`.
+            Err(_) => Detaching(None),
+        }
+    }
+
+    /// Wait for the detach (or do it, if no thread could be started); then `/` is the new root
+    /// alone and the working directory is `/`.
+    pub fn finish(self) -> Result<(), ConfineError> {
+        match self.0 {
+            Some(handle) => handle.join().unwrap_or_else(|_| {
+                Err(ConfineError::other(
+                    Step::PivotRoot,
+                    "the detach thread panicked",
+                ))
+            })?,
+            None => detach_old_root()?,
+        }
+        nix::unistd::chdir("/").map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir /"))
+    }
+}
+
+fn detach_old_root() -> Result<(), ConfineError> {
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "detach the base and the host root"))
+}
+
+fn remount_read_only(target: &str) -> Result<(), ConfineError> {
     let flags = MsFlags::MS_REMOUNT
         | MsFlags::MS_BIND
         | MsFlags::MS_RDONLY
         | MsFlags::MS_NOSUID
         | MsFlags::MS_NODEV;
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-        .map_err(|e| fail(e, "remount / read-only".into()))
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .map_err(|e| fail(e, format!("remount {target} read-only")))
 }

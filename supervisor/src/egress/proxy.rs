@@ -60,7 +60,7 @@ pub async fn serve(listener: TcpListener, egress: Egress) {
         let egress = egress.clone();
         sessions.spawn(async move {
             let _ = stream.set_nodelay(true);
-            pump::unpace(&stream);
+            pump::tune_client_side(&stream);
             // The handshake and connect have their own timeouts; `relay` stops at the total.
             session(stream, &egress, Instant::now() + TOTAL_TIMEOUT).await;
             drop(permit);

@@ -43,13 +43,52 @@ impl Counts {
 /// net.ipv4.tcp_allowed_congestion_control); `reno` never does.
 const UNPACED: [&[u8]; 2] = [b"cubic", b"reno"];
 
-/// Stop pacing what the proxy sends to the sandbox's client. That hop is loopback (in the
-/// sandbox's own network namespace, or the host's), where there is no congestion to control;
-/// but on a host whose default congestion control paces (bbr), every send is spread out by
-/// hrtimer, which cost a bulk download through the proxy about a fifth of its throughput
-/// (measured: 61 % → 78 % of direct). The upstream connection keeps the host's choice.
-/// Best effort: only speed depends on it.
-pub fn unpace(client: &TcpStream) {
+/// At most this many bytes written to the client socket and not yet sent (TCP_NOTSENT_LOWAT):
+/// the socket takes from the pipe only what it can put on the wire now.
+const NOTSENT_LOWAT: libc::c_int = 16 << 10;
+
+/// Tune the socket to the sandbox's client for a loopback hop (in the sandbox's own network
+/// namespace, or the host's), where there is no congestion to control. Best effort: only speed
+/// depends on it.
+///
+/// - No pacing: on a host whose default congestion control paces (bbr), every send was spread
+///   out by hrtimer, which cost a bulk download through the proxy about a fifth of its
+///   throughput (measured: 61 % → 78 % of direct).
+/// - A small unsent queue: without it each splice piles up to a whole send buffer (MiBs) of
+///   unsent data behind the congestion window, sent later piece by piece as the client's ACKs
+///   come in; with it the pump hands over only what goes out at once and the rest waits in the
+///   pipe. Measured on 2 cores (256 MiB downloads, interleaved with the unmodified proxy, 24
+///   each, medians): 85 % → 102 % of direct, and the pump's and client's CPU per GiB 0.63 →
+///   0.43 s. 16 KiB beat 1 B, 4 KiB and 64 KiB-1 MiB.
+///
+/// The upstream connection keeps the host's choices: it may cross a real network.
+pub fn tune_client_side(client: &TcpStream) {
+    unpace(client);
+    let _ = set_int(
+        client,
+        libc::IPPROTO_TCP,
+        libc::TCP_NOTSENT_LOWAT,
+        NOTSENT_LOWAT,
+    );
+}
+
+/// setsockopt with an int value.
+fn set_int(socket: &TcpStream, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> bool {
+    // SAFETY: `socket` is open for the duration of the call; the value is a readable int the
+    // kernel copies and does not keep.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+/// Stop pacing what the proxy sends to the sandbox's client (see `tune_client_side`).
+fn unpace(client: &TcpStream) {
     for name in UNPACED {
         // SAFETY: `client` is an open socket for the duration of the call; the option value
         // is `name.len()` readable bytes, which the kernel copies and does not keep.
@@ -228,6 +267,8 @@ mod tests {
         // client ⇄ (c_out | c_in) pump (u_in | u_out) ⇄ server
         let (mut client, c_in) = pair().await;
         let (u_in, mut server) = pair().await;
+        // As the proxy sets it up: a small unsent queue must not lose or stall a byte.
+        tune_client_side(&c_in);
         let counts = Counts::default();
         let big: Vec<u8> = (0..3 * PIPE_SIZE + 12345).map(|i| i as u8).collect();
         let expect = big.clone();
@@ -277,18 +318,40 @@ mod tests {
         String::from_utf8_lossy(name.split(|b| *b == 0).next().unwrap_or(name)).into_owned()
     }
 
+    /// The socket's own TCP_NOTSENT_LOWAT (0: none set, the sysctl applies).
+    fn notsent_lowat(socket: &TcpStream) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `socket` is open; `value` is a writable int of `len` bytes.
+        let got = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(got, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
     #[tokio::test(flavor = "current_thread")]
-    async fn the_client_side_is_not_paced_and_the_upstream_side_keeps_the_host_choice() {
+    async fn the_client_side_is_tuned_for_loopback_and_the_upstream_side_keeps_the_host_choice() {
         let (_client, c_in) = pair().await;
         let (u_in, _server) = pair().await;
         let host_default = congestion_control(&u_in);
-        unpace(&c_in);
+        // Control: a socket nobody tuned has no unsent limit of its own.
+        assert_eq!(notsent_lowat(&c_in), 0);
+        tune_client_side(&c_in);
         let chosen = congestion_control(&c_in);
         assert!(
             UNPACED.iter().any(|n| n == &chosen.as_bytes()),
             "client side uses {chosen}"
         );
+        assert_eq!(notsent_lowat(&c_in), NOTSENT_LOWAT);
         assert_eq!(congestion_control(&u_in), host_default);
+        assert_eq!(notsent_lowat(&u_in), 0);
     }
 
     #[tokio::test(flavor = "current_thread")]
