@@ -221,7 +221,8 @@ fn an_edited_profile_discards_the_sandboxes_built_for_it() {
 
 #[test]
 fn a_workspace_changed_under_a_built_plan_discards_it() {
-    for user in USERS {
+    // Three times each: a spare built while the run that creates `.git` goes on must see it.
+    for user in USERS.into_iter().flat_map(|u| [u; 3]) {
         let config = Scratch::new(user);
         let protecting =
             "extends = \"strict\"\n[filesystem]\nprotect = [\".git/hooks/\", \".envrc\"]\n";

@@ -73,10 +73,22 @@ pub fn build(pre: Prestarted, policy: &Policy, ctx: &Context) -> Option<Prestart
         env_overrides: Vec::new(),
         host_env: Vec::new(),
     };
-    let Ok(compiled) = plan::compile(policy, &crate::kernel::KernelFeatures::probe(), &invocation)
-    else {
+    let kernel = crate::kernel::KernelFeatures::probe();
+    // Compiled twice: the first tells which paths the Plan depends on, their state is taken,
+    // and the Plan sent is the second, compiled after that, and used only if the state held
+    // all along. A Plan compiled before its fingerprint could miss a change made in between
+    // (a `.git` created by a run meanwhile), and a run would take it for current.
+    let Ok(first) = plan::compile(policy, &kernel, &invocation) else {
         return Some(pre);
     };
+    let paths = watched_paths(&first, ctx);
+    let fingerprint = Fingerprint::take(paths.clone());
+    let Ok(compiled) = plan::compile(policy, &kernel, &invocation) else {
+        return Some(pre);
+    };
+    if watched_paths(&compiled, ctx) != paths || !fingerprint.holds() {
+        return Some(pre);
+    }
     // A spare leaves nothing on the host while it waits: a Plan that needs placeholders for
     // absent protected paths (which the operator could not create meanwhile) is not built
     // ahead. The run registers as a user of other runs' placeholders it binds, as any run.
@@ -91,7 +103,7 @@ pub fn build(pre: Prestarted, policy: &Policy, ctx: &Context) -> Option<Prestart
         policy: key,
         workspace: ctx.workspace.clone(),
         cwd: ctx.cwd.clone(),
-        fingerprint: Fingerprint::take(watched_paths(&compiled, ctx)),
+        fingerprint,
     };
     pre.stage(compiled, ahead)
 }
