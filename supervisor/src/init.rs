@@ -7,9 +7,8 @@
 //!            · unshare mount/ipc/uts · not dumpable                             │ meanwhile the
 //!            · read the Plan · supervisor alive? · own process group            │ supervisor compiles,
 //!            · mounts + pivot_root · join the network namespace ◄───────────────┘ then makes cgroups
-//!            ├ detach thread: detach the old root (an RCU grace period) ──────────┐
-//!            · Landlock ruleset · admitted: moves itself into the run's cgroups   │
-//!            · unshare cgroup · hostname · old root gone ◄────────────────────────┘
+//!            · Landlock ruleset · admitted: moves itself into the run's cgroups
+//!            · unshare cgroup · hostname · detach the old root
 //!            · rlimits · chdir · fork workload; then: reap, forward signals, relay its status
 //!   workload signals reset · setsid · die with pid 1 · drop caps · no_new_privs
 //!            · Landlock · seccomp · execve
@@ -108,7 +107,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
     namespaces::write_id_maps(how.uid, how.gid)?;
-    let (mut plan, detaching) = std::thread::scope(|scope| -> Result<_, ConfineError> {
+    let mut plan = std::thread::scope(|scope| -> Result<Plan, ConfineError> {
         // The network namespace, the slowest to create, comes up on a second thread while this
         // one waits for the Plan and builds the root; it is joined before anything forks.
         let network = how.new_netns.then(|| {
@@ -124,7 +123,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
         privileges::supervisor_alive(control)?;
         fds::set_cloexec(CONTROL_FD)?;
         privileges::own_process_group()?;
-        let detaching = mounts::build_root(&plan.mounts)?;
+        mounts::build_root(&plan.mounts)?;
         if let Some(spawned) = network {
             let namespace = match spawned {
                 Ok(thread) => thread.join().unwrap_or_else(|_| {
@@ -138,7 +137,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
             };
             network::join(&namespace)?;
         }
-        Ok((plan, detaching))
+        Ok(plan)
     })?;
     // Work the workload would otherwise do after the fork, done while the supervisor is still
     // creating the cgroups: the Landlock ruleset (a path opened per rule), the bounding set
@@ -156,9 +155,7 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     let forwarded = block_signals()?;
     network::hand_over_proxy_listener(control, plan.proxy_port)?;
     namespaces::set_hostname(&plan.hostname)?;
-    // The old root is gone before the working directory changes (the detach thread works on
-    // ".") and before anything forks.
-    detaching.finish()?;
+    mounts::detach_old_root()?;
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)
         .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
@@ -214,8 +211,8 @@ const WORKLOAD_STACK: usize = 1 << 20;
 /// Start the workload vfork-style (CLONE_VM | CLONE_VFORK, on a stack of its own): no copy of
 /// pid 1's page tables and no copy-on-write faults before its execve; pid 1 is suspended until
 /// the workload has exec'd or exited. The workload may allocate: pid 1 is single-threaded (the
-/// network and detach threads have been joined), so nothing can hold the allocator's lock, and
-/// what the workload allocates is only left behind in pid 1's heap. Everything it changes that
+/// network thread has been joined), so nothing can hold the allocator's lock, and what the
+/// workload allocates is only left behind in pid 1's heap. Everything it changes that
 /// matters (credentials, Landlock domain, seccomp filter, session, fds) is its own.
 fn start_workload(
     control: &mut UnixStream,

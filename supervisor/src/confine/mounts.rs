@@ -3,7 +3,8 @@
 //!
 //! Sequence (the shape bubblewrap uses): make every mount private; mount a tmpfs "base" and
 //! pivot into it, so the host's root stays reachable at /oldroot while the new root is built at
-//! /newroot from binds of /oldroot/<path>; detach /oldroot; pivot into /newroot.
+//! /newroot from binds of /oldroot/<path>; pivot into /newroot; detach the old root
+//! ([`detach_old_root`], which pid 1 calls a few steps later).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -288,7 +289,7 @@ fn mount_overlay(path: &Path, upper: &Path, work: &Path) -> Result<(), ConfineEr
 }
 
 /// Build the new root from `ops` and make it the root of this mount namespace.
-pub fn build_root(ops: &[MountOp]) -> Result<Detaching, ConfineError> {
+pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
     // Nothing we mount from here on may propagate back to the host's mount namespace.
     mount(
         None::<&str>,
@@ -331,53 +332,21 @@ pub fn build_root(ops: &[MountOp]) -> Result<Detaching, ConfineError> {
 
     nix::unistd::chdir(NEW).map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir newroot"))?;
     // pivot_root(".", ".") stacks the old root (the base, with the host's tree still under
-    // /oldroot) on top of the new one; detaching "." removes both at once. One detach, not
-    // one for the host tree and one for the base: each waits for an RCU grace period.
+    // /oldroot) on top of the new one; one detach of "." removes both ([`detach_old_root`]).
     nix::unistd::pivot_root(".", ".")
-        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "pivot_root into newroot"))?;
-    Ok(Detaching::start())
+        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "pivot_root into newroot"))
 }
 
-/// The detach of the old root, which sleeps for an RCU grace period (a quarter of a
-/// millisecond here, far more on a busy host): done on a thread of its own while pid 1 goes on
-/// with the steps that do not need it gone, and joined before anything is forked. Until then
-/// the old root is stacked on top of the new root's `/`, where no path from inside reaches it
-/// (lookups start from the new root itself).
-#[derive(Debug)]
-pub struct Detaching(Option<std::thread::JoinHandle<Result<(), ConfineError>>>);
-
-impl Detaching {
-    fn start() -> Detaching {
-        // Threads share the working directory: "." is the stack on the thread too.
-        let thread = std::thread::Builder::new()
-            .name("detach".into())
-            .spawn(detach_old_root);
-        match thread {
-            Ok(handle) => Detaching(Some(handle)),
-            // No second thread (a process limit): the caller detaches in `finish`.
-            Err(_) => Detaching(None),
-        }
-    }
-
-    /// Wait for the detach (or do it, if no thread could be started); then `/` is the new root
-    /// alone and the working directory is `/`.
-    pub fn finish(self) -> Result<(), ConfineError> {
-        match self.0 {
-            Some(handle) => handle.join().unwrap_or_else(|_| {
-                Err(ConfineError::other(
-                    Step::PivotRoot,
-                    "the detach thread panicked",
-                ))
-            })?,
-            None => detach_old_root()?,
-        }
-        nix::unistd::chdir("/").map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir /"))
-    }
-}
-
-fn detach_old_root() -> Result<(), ConfineError> {
+/// Detach the old root that [`build_root`] left stacked on top of the new one, then `chdir("/")`.
+/// One detach for the base and the host's tree together: each detach waits for an RCU grace
+/// period. pid 1 calls it late, after the steps that do not need it gone (measured about
+/// 0.15 ms faster per launch than right after the pivot) but before the working directory
+/// changes (the detach works on ".") and before anything forks. Until then nothing runs in the
+/// sandbox, and pid 1's own lookups start from the new root, which the stack does not cover.
+pub fn detach_old_root() -> Result<(), ConfineError> {
     umount2(".", MntFlags::MNT_DETACH)
-        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "detach the base and the host root"))
+        .map_err(|e| ConfineError::os(Step::PivotRoot, e, "detach the base and the host root"))?;
+    nix::unistd::chdir("/").map_err(|e| ConfineError::os(Step::PivotRoot, e, "chdir /"))
 }
 
 fn remount_read_only(target: &str) -> Result<(), ConfineError> {
