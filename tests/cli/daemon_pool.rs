@@ -127,19 +127,20 @@ fn every_run_gets_a_fresh_sandbox_and_the_pool_refills() {
             pids.insert(out.lines().last().unwrap_or_default().to_string());
         }
         assert_eq!(pids.len(), 1, "{user:?}: {pids:?}");
-        // The zygote (the daemon's one child) holds two spares again, each with its pid 1.
+        // The zygote (the daemon's one child) holds three spares again, each with its pid 1:
+        // two built ahead for the runs' profile and workspace, one not (for other runs).
         let zygote = children(d.pid());
         assert_eq!(zygote.len(), 1, "{user:?}: {zygote:?}");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let spares = children(zygote[0]);
-            let ready = spares.len() == 2 && spares.iter().all(|s| children(*s).len() == 1);
+            let ready = spares.len() == 3 && spares.iter().all(|s| children(*s).len() == 1);
             if ready {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "{user:?}: spares {spares:?} never became two, each with its pid 1"
+                "{user:?}: spares {spares:?} never became three, each with its pid 1"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -18,7 +18,8 @@ use missy_agent::client::{Client, ExecRequest, Finished};
 use crate::daemon::Daemon;
 use crate::harness::{Scratch, USERS, User, sandbox_bin};
 
-const AHEAD: &str = "built_ahead=true";
+/// The debug line of a run that took a sandbox built ahead.
+const AHEAD: &str = "prestarted pid 1 taken built_ahead=true";
 
 fn run(client: &mut Client, id: &str, profile: &str, script: &str, ws: &Path) -> Finished {
     client
@@ -166,6 +167,11 @@ fn a_sandbox_built_for_one_workspace_never_serves_another() {
             assert_eq!(done.exit.status, 0, "{user:?}: {done:?}");
             if n == 0 {
                 assert!(!ahead(&done), "{user:?}: B ran on A's sandbox: {done:?}");
+                // It took the spare kept without a key: its namespaces were ready.
+                assert!(
+                    stderr(&done).contains("prestarted pid 1 taken built_ahead=false"),
+                    "{user:?}: {done:?}"
+                );
             }
             let out = String::from_utf8_lossy(&done.stdout);
             assert!(!out.contains("READ-A"), "{user:?} run {n}: {done:?}");

@@ -163,7 +163,13 @@ pub fn pid1(
             }
             return Ok((pre.stdio, Ok(pre.pending)));
         }
-        Some(pre) => pre.abort(),
+        Some(pre) => {
+            tracing::debug!(
+                built_ahead = pre.ahead.is_some(),
+                "prestarted pid 1 does not fit the run"
+            );
+            pre.abort()
+        }
         None => {}
     }
     if let Some(from) = &stdin {

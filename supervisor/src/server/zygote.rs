@@ -46,8 +46,13 @@ use crate::server::profile_cache::{Cached, ProfileCache};
 use crate::server::protocol::Exit;
 
 /// Per-run supervisors kept forked ahead of their runs, each with its pid 1 cloned (a burst of
-/// runs finds them ready; each is used for exactly one run).
+/// runs finds them ready; each is used for exactly one run), built ahead for the last run's
+/// key once there is one.
 const SPARES: usize = 2;
+
+/// Spares kept besides, not built ahead: a run of another key takes one of these (its
+/// namespaces are ready) rather than a fresh clone.
+const UNKEYED: usize = 1;
 
 /// What a per-run supervisor runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,10 +238,11 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                     ahead = wanted;
                     // Spares built for another key (or none) make way for ones built for
                     // this run's; dropping its socket ends a spare and its pid 1.
-                    pool.retain(|s| s.ahead == ahead);
+                    pool.retain(|s| s.ahead.is_none() || s.ahead == ahead);
                 }
                 match ended {
-                    Some(ended) if !pool.is_empty() => answering.push(ended),
+                    // Refilled at once when no spare of the current key is left.
+                    Some(ended) if pool.iter().any(|s| s.ahead == ahead) => answering.push(ended),
                     _ => refill(&mut pool, &sock, me, &cache, &ahead, audit_log),
                 }
             }
@@ -297,13 +303,16 @@ fn key(job: &Job) -> Option<Key> {
     }
 }
 
-/// The spare built ahead for `wanted`, else the oldest.
+/// The spare built ahead for `wanted`, else one not built ahead, else the oldest.
 fn take(pool: &mut VecDeque<Spare>, wanted: Option<&Key>) -> Option<Spare> {
     let matching = wanted.and_then(|w| pool.iter().position(|s| s.ahead.as_ref() == Some(w)));
-    pool.remove(matching.unwrap_or(0))
+    let unkeyed = || pool.iter().position(|s| s.ahead.is_none());
+    let at = matching.or_else(unkeyed).unwrap_or(0);
+    pool.remove(at)
 }
 
-/// Fork spares until the pool holds [`SPARES`], built ahead for `ahead`.
+/// Fork spares until the pool holds [`SPARES`] built ahead for `ahead` and [`UNKEYED`] not
+/// (before any run: [`SPARES`] not built ahead).
 fn refill(
     pool: &mut VecDeque<Spare>,
     zygote_sock: &UnixStream,
@@ -312,10 +321,16 @@ fn refill(
     ahead: &Option<Key>,
     audit_log: Option<&str>,
 ) {
-    while pool.len() < SPARES {
-        match Spare::fork(zygote_sock, zygote, pool, cache, ahead, audit_log) {
-            Some(spare) => pool.push_back(spare),
-            None => break,
+    let (keyed, unkeyed) = match ahead {
+        Some(_) => (SPARES, UNKEYED),
+        None => (0, SPARES),
+    };
+    for (key, wanted) in [(ahead, keyed), (&None, unkeyed)] {
+        while pool.iter().filter(|s| s.ahead == *key).count() < wanted {
+            match Spare::fork(zygote_sock, zygote, pool, cache, key, audit_log) {
+                Some(spare) => pool.push_back(spare),
+                None => return,
+            }
         }
     }
 }
@@ -403,7 +418,10 @@ fn spare_main(
     // A spare that cannot prestart still serves its run, with a fresh clone.
     let mut prestarted = Prestarted::start().ok();
     // Built ahead with the profile as it loads now; a run finds out whether it still does.
-    if let (Some(pre), Some((profile, workspace))) = (prestarted.take(), ahead) {
+    // (Taken only for a key: a spare without one keeps its prestarted pid 1.)
+    if let Some((profile, workspace)) = ahead
+        && let Some(pre) = prestarted.take()
+    {
         prestarted = match cache.get(profile, workspace) {
             Some(cached) => prebuilt::build(pre, &cached.policy, &cached.ctx),
             None => Some(pre),
