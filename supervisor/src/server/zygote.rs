@@ -14,8 +14,9 @@
 //! once the run that took a spare is answered (at once when none is left); a spare serves
 //! exactly one run. At each hand-off it loads the run's profile into its [`ProfileCache`],
 //! which the new spares inherit: their runs skip loading the profile while its files are
-//! unchanged. The new spares are built ahead for that run's profile and workspace
-//! ([`prebuilt`]): a run naming them again finds its root built.
+//! unchanged. Once two runs in a row name the same profile and workspace, the new spares are
+//! built ahead for them ([`prebuilt`]): a run naming them again finds its root built; one
+//! spare is kept without a key, for runs of other keys.
 //!
 //! A per-run supervisor answers as soon as the result is final (pid 1 reaped, output relayed,
 //! closing audit record written) and only then removes the run's cgroups and releases its
@@ -181,6 +182,9 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     let mut pool = VecDeque::new();
     // The (profile, workspace) of the last run: what new spares are built ahead for.
     let mut ahead: Option<Key> = None;
+    // The last run's key: a key is built ahead for once two runs in a row name it, so that
+    // runs alternating between keys do not have spares built and retired for each.
+    let mut last: Option<Key> = None;
     refill(&mut pool, &sock, me, &cache, &ahead, audit_log);
     // Read ends of the `answered` pipes of runs under way: the pool is refilled when one ends
     // (so the refill's work does not compete with the run), or at once when it is empty.
@@ -235,13 +239,20 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                     cache.warm(profile, &ctx);
                 }
                 if wanted.is_some() {
-                    ahead = wanted;
-                    // Spares built for another key (or none) make way for ones built for
-                    // this run's; dropping its socket ends a spare and its pid 1.
-                    pool.retain(|s| s.ahead.is_none() || s.ahead == ahead);
+                    let steady = wanted == last;
+                    last.clone_from(&wanted);
+                    if !steady {
+                        ahead = None;
+                    } else if ahead != wanted {
+                        ahead = wanted;
+                        // Spares built for another key make way for ones built for this
+                        // run's; dropping its socket ends a spare and its pid 1.
+                        pool.retain(|s| s.ahead.is_none() || s.ahead == ahead);
+                    }
                 }
                 match ended {
-                    // Refilled at once when no spare of the current key is left.
+                    // Refilled at once when no spare of the kind the next run likely wants
+                    // (built for the current key, or without one) is left.
                     Some(ended) if pool.iter().any(|s| s.ahead == ahead) => answering.push(ended),
                     _ => refill(&mut pool, &sock, me, &cache, &ahead, audit_log),
                 }
