@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use missy_agent::client::{Client, ExecRequest, Finished};
 
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, processes_with};
 use crate::harness::{Scratch, USERS, User, sandbox_bin};
 
 /// The debug line of a run that took a sandbox built ahead.
@@ -295,19 +295,6 @@ fn a_workspace_changed_under_a_built_plan_discards_it() {
         };
         assert!(bare.status.success(), "{user:?}: {bare:?}");
     }
-}
-
-/// Pids whose command line contains `needle` (zombies have none).
-fn processes_with(needle: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
-        })
-        .collect()
 }
 
 #[test]
