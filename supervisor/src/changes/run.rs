@@ -1,8 +1,58 @@
 //! An overlay-mode run from `exec`'s side: create the change set and the overlay mount before
 //! the launch, and settle it (apply, discard or keep) when the run has ended.
 
-use super::{ChangeSet, Meta, OnExit, print_report};
+use super::{ChangeSet, Meta, OnExit, WorkspaceMode, print_report};
 use crate::plan::MountOp;
+
+/// `--workspace-mode overlay` (or the profile's): create the change set and overlay the
+/// workspace in the mount plan. None in direct mode.
+pub fn for_mode(
+    mode: Option<WorkspaceMode>,
+    on_exit: Option<OnExit>,
+    policy: &crate::policy::Policy,
+    invocation: &crate::plan::Invocation,
+    id: &str,
+    mounts: &mut Vec<MountOp>,
+) -> Result<Option<OverlayRun>, String> {
+    // The flag, else the profile's `[filesystem]` key, else direct (and keep).
+    if mode.or(policy.workspace_mode).unwrap_or_default() != WorkspaceMode::Overlay {
+        if on_exit.is_some() {
+            eprintln!(
+                "missy-sandbox: --on-exit has no effect in direct workspace mode (the workload writes to the workspace itself)"
+            );
+        }
+        return Ok(None);
+    }
+    prepare(
+        Meta {
+            id: id.to_string(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            profile: policy.name.clone(),
+            workspace: invocation.workspace.clone(),
+            argv: invocation.argv.clone(),
+            exit_status: None,
+            protect: policy.protect.clone(),
+            bases: Default::default(),
+        },
+        on_exit.or(policy.on_exit).unwrap_or(OnExit::Keep),
+        mounts,
+    )
+    .map(Some)
+}
+
+/// A dry run shows the overlay where the change set would be, without creating it.
+pub fn preview(
+    mode: Option<WorkspaceMode>,
+    workspace: &std::path::Path,
+    id: &str,
+    mounts: &mut Vec<MountOp>,
+) -> Result<(), crate::plan::overlay::OverlayError> {
+    if mode.unwrap_or_default() != WorkspaceMode::Overlay {
+        return Ok(());
+    }
+    let dir = super::store().join(id);
+    crate::plan::overlay::apply(mounts, workspace, &dir.join("upper"), &dir.join("work"))
+}
 
 /// A change set the sandbox writes into.
 #[derive(Debug)]

@@ -9,15 +9,13 @@
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::audit::{self, AuditConfig, Ending, RunAudit, RunInfo};
-use crate::changes::run::OverlayRun;
 use crate::changes::{OnExit, WorkspaceMode};
 use crate::cli::ExecArgs;
-use crate::commands::{EXIT_BAD_INPUT, context, launch, report};
+use crate::commands::{EXIT_BAD_INPUT, client, context, launch, report};
 use crate::init::EXIT_SETUP_FAILED;
 use crate::kernel::KernelFeatures;
 use crate::plan::{self, Invocation, PlanError};
@@ -232,7 +230,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     }
     policy.write.extend(spec.extra_write.iter().cloned());
     let host_env = match &spec.client_env {
-        Some(client) => match client_env(&policy, client) {
+        Some(client) => match client::check_env(&policy, client) {
             Ok(()) => client.clone(),
             Err(e) => {
                 said.report(&e);
@@ -293,7 +291,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     };
     if spec.dry_run {
         return match plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
-            Ok(mut compiled) => match dry_run_overlay(
+            Ok(mut compiled) => match crate::changes::run::preview(
                 spec.workspace_mode.or(policy.workspace_mode),
                 &invocation.workspace,
                 &change_set_id,
@@ -374,7 +372,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
         }
     };
     let unprotected = std::mem::take(&mut compiled.unprotected);
-    let overlay = match overlay_run(
+    let overlay = match crate::changes::run::for_mode(
         spec.workspace_mode,
         spec.on_exit,
         &policy,
@@ -458,7 +456,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     };
     let cancelled = spec
         .cancel
-        .map(|fd| watch_cancel(fd, launched.pid, &runtime));
+        .map(|fd| client::watch_cancel(fd, launched.pid, &runtime));
     if spec.raw_output {
         stdio.pass_stdout_raw();
     }
@@ -548,102 +546,6 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
             said.done(EXIT_SETUP_FAILED)
         }
     }
-}
-
-/// A daemon client's variables must each be passed by the profile's `[env] pass`, and none
-/// may look like a secret (those enter only from the vault).
-fn client_env(policy: &policy::Policy, client: &[(String, String)]) -> Result<(), String> {
-    let passed = plan::env::compile(policy, client, &[], None);
-    let refused: Vec<&str> = client
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !passed.vars.contains_key(*k) || passed.withheld.iter().any(|w| w == k))
-        .collect();
-    if refused.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "env: profile `{}` does not pass {} (its [env] pass list, secret-looking names excluded)",
-        policy.name,
-        refused.join(", ")
-    ))
-}
-
-/// Kill the sandbox's pid 1 (and so its whole pid namespace) when `cancel` becomes readable:
-/// the daemon shut its end (a `cancel` request, or the client went away).
-fn watch_cancel(
-    cancel: OwnedFd,
-    pid1: nix::unistd::Pid,
-    runtime: &tokio::runtime::Runtime,
-) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let set = Arc::clone(&flag);
-    let _guard = runtime.enter();
-    // SAFETY: `cancel` is an open fd the AsyncFd owns for the life of the task; nothing else
-    // closes or replaces it meanwhile.
-    let registered = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(cancel, tokio::io::Interest::READABLE)
-    };
-    let Ok(watched) = registered else {
-        return flag;
-    };
-    runtime.spawn(async move {
-        if watched.readable().await.is_ok() {
-            set.store(true, Ordering::SeqCst);
-            let _ = nix::sys::signal::kill(pid1, nix::sys::signal::Signal::SIGKILL);
-        }
-    });
-    flag
-}
-
-/// `--workspace-mode overlay` (or the profile's): create the change set and overlay the
-/// workspace in the mount plan. None in direct mode.
-fn overlay_run(
-    mode: Option<WorkspaceMode>,
-    on_exit: Option<OnExit>,
-    policy: &policy::Policy,
-    invocation: &Invocation,
-    id: &str,
-    mounts: &mut Vec<plan::MountOp>,
-) -> Result<Option<OverlayRun>, String> {
-    // The flag, else the profile's `[filesystem]` key, else direct (and keep).
-    if mode.or(policy.workspace_mode).unwrap_or_default() != WorkspaceMode::Overlay {
-        if on_exit.is_some() {
-            report(
-                &"--on-exit has no effect in direct workspace mode (the workload writes to the workspace itself)",
-            );
-        }
-        return Ok(None);
-    }
-    crate::changes::run::prepare(
-        crate::changes::Meta {
-            id: id.to_string(),
-            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            profile: policy.name.clone(),
-            workspace: invocation.workspace.clone(),
-            argv: invocation.argv.clone(),
-            exit_status: None,
-            protect: policy.protect.clone(),
-            bases: Default::default(),
-        },
-        on_exit.or(policy.on_exit).unwrap_or(OnExit::Keep),
-        mounts,
-    )
-    .map(Some)
-}
-
-/// A dry run shows the overlay where the change set would be, without creating it.
-fn dry_run_overlay(
-    mode: Option<WorkspaceMode>,
-    workspace: &std::path::Path,
-    id: &str,
-    mounts: &mut Vec<plan::MountOp>,
-) -> Result<(), plan::overlay::OverlayError> {
-    if mode.unwrap_or_default() != WorkspaceMode::Overlay {
-        return Ok(());
-    }
-    let dir = crate::changes::store().join(id);
-    plan::overlay::apply(mounts, workspace, &dir.join("upper"), &dir.join("work"))
 }
 
 fn ending(exit_status: i32, started: Instant, message: Option<String>) -> Ending {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod changes;
 pub mod check;
+pub mod client;
 pub mod exec;
 pub mod fetch;
 pub mod gateway;

@@ -20,9 +20,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::grants::{Grants, Profiles};
 use super::lines::{Line, next_line};
-use super::protocol::{
-    self, Chunk, ErrorCode, Event, Exit, ProfileInfo, ProtocolError, Request, VERSIONS,
-};
+use super::output;
+use super::protocol::{self, ErrorCode, Event, Exit, ProtocolError, Request, VERSIONS};
 use super::zygote::{Job, JobFds, Zygote};
 
 /// Events queued per connection before its runs wait for the client to read (back-pressure
@@ -32,9 +31,6 @@ const EVENT_QUEUE: usize = 64;
 /// Stdin up to this size is written before the run starts (PIPE_BUF: an empty pipe always
 /// holds it).
 const SMALL_STDIN: usize = 4096;
-
-/// Read size for a run's output pipes.
-const CHUNK: usize = 64 * 1024;
 
 /// Limits of the daemon.
 #[derive(Debug, Clone)]
@@ -122,7 +118,7 @@ pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
     Ok(listener)
 }
 
-async fn send(tx: &mpsc::Sender<Vec<u8>>, event: &Event) {
+pub(super) async fn send(tx: &mpsc::Sender<Vec<u8>>, event: &Event) {
     // A closed channel means the client went away; its runs are being cancelled.
     let _ = tx.send(protocol::encode(event)).await;
 }
@@ -279,7 +275,7 @@ async fn handle(
         Request::Profiles { id } => {
             let profiles = Event::Profiles {
                 id,
-                profiles: granted_profiles(profiles),
+                profiles: super::grants::described(profiles),
             };
             send(tx, &profiles).await;
             Ok(())
@@ -537,120 +533,15 @@ async fn launch(
         }
         buf
     };
-    let (_, _, reported) = tokio::join!(pump(out, id, tx, false), pump(err, id, tx, true), outcome);
+    let (_, _, reported) = tokio::join!(
+        output::pump(out, id, tx, false),
+        output::pump(err, id, tx, true),
+        outcome
+    );
     if let Some(feed) = feed {
         feed.abort();
     }
     serde_json::from_slice::<Exit>(&reported).unwrap_or_else(|_| {
         internal("the run's supervisor ended without reporting an outcome".to_string())
     })
-}
-
-/// Relay one output pipe as `stdout`/`stderr` events. A chunk ends at a UTF-8 character
-/// boundary when it can, so text travels as text.
-async fn pump(
-    mut pipe: tokio::net::unix::pipe::Receiver,
-    id: &str,
-    tx: &mpsc::Sender<Vec<u8>>,
-    stderr: bool,
-) {
-    let mut buf = vec![0u8; CHUNK];
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        carry.extend_from_slice(&buf[..n]);
-        let keep = incomplete_tail(&carry);
-        let now: Vec<u8> = carry.drain(..carry.len() - keep).collect();
-        if !now.is_empty() {
-            emit(tx, id, &now, stderr).await;
-        }
-    }
-    if !carry.is_empty() {
-        emit(tx, id, &carry, stderr).await;
-    }
-}
-
-async fn emit(tx: &mpsc::Sender<Vec<u8>>, id: &str, bytes: &[u8], stderr: bool) {
-    let chunk = Chunk::new(id, bytes);
-    let event = if stderr {
-        Event::Stderr(chunk)
-    } else {
-        Event::Stdout(chunk)
-    };
-    send(tx, &event).await;
-}
-
-/// How many trailing bytes are the start of a UTF-8 character cut by the read (kept for the
-/// next chunk); 0 when the bytes are not UTF-8 anyway.
-fn incomplete_tail(bytes: &[u8]) -> usize {
-    match std::str::from_utf8(bytes) {
-        Ok(_) => 0,
-        Err(e) if e.error_len().is_none() && bytes.len() - e.valid_up_to() < 4 => {
-            bytes.len() - e.valid_up_to()
-        }
-        Err(_) => 0,
-    }
-}
-
-/// The profiles a client may use, each described (those that do not load are left out).
-fn granted_profiles(granted: &Profiles) -> Vec<ProfileInfo> {
-    let names: Vec<String> = match granted {
-        Profiles::Only(list) => list.clone(),
-        Profiles::AnyByName => {
-            let mut names: Vec<String> = crate::policy::resolve::search_dirs()
-                .iter()
-                .filter_map(|dir| std::fs::read_dir(dir).ok())
-                .flat_map(|entries| entries.flatten())
-                .filter_map(|e| {
-                    let p = e.path();
-                    (p.extension()? == "toml").then_some(())?;
-                    Some(p.file_stem()?.to_string_lossy().into_owned())
-                })
-                .chain(
-                    crate::policy::resolve::SHIPPED
-                        .iter()
-                        .map(|(n, _)| n.to_string()),
-                )
-                .collect();
-            names.sort();
-            names.dedup();
-            names
-        }
-    };
-    let ctx = crate::policy::Context {
-        workspace: PathBuf::from("/"),
-        home: crate::commands::home_dir(),
-        cwd: PathBuf::from("/"),
-    };
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let policy = crate::policy::load(&name, &ctx).ok()?;
-            Some(ProfileInfo {
-                name,
-                description: policy.description,
-                network: serde_json::to_value(policy.network)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                wall_time_ms: policy.limits.wall_time.map(|d| d.0),
-                env_pass: policy.env_pass,
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cut_characters_wait_for_their_rest() {
-        assert_eq!(incomplete_tail("aé".as_bytes()), 0);
-        assert_eq!(incomplete_tail(&"aé".as_bytes()[..2]), 1);
-        assert_eq!(incomplete_tail(&[0xff, b'a']), 0);
-    }
 }

@@ -1,9 +1,11 @@
 //! Who may talk to the daemon, and which profiles each may run under (`--allow-uid
 //! UID[:PROFILES]`). A client names a profile; it can never pick one it is not granted, and a
 //! profile given as a path is only usable when granted verbatim (a path would let a client
-//! bring its own rules).
+//! bring its own rules). [`described`] lists a client's profiles for its `profiles` request.
 
 use std::collections::BTreeMap;
+
+use super::protocol::ProfileInfo;
 
 /// The profiles one client may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +78,54 @@ impl Grants {
     pub fn for_uid(&self, uid: u32) -> Option<&Profiles> {
         self.by_uid.get(&uid).or(self.any.as_ref())
     }
+}
+
+/// The profiles a client may use, each described (those that do not load are left out).
+pub fn described(granted: &Profiles) -> Vec<ProfileInfo> {
+    let names: Vec<String> = match granted {
+        Profiles::Only(list) => list.clone(),
+        Profiles::AnyByName => {
+            let mut names: Vec<String> = crate::policy::resolve::search_dirs()
+                .iter()
+                .filter_map(|dir| std::fs::read_dir(dir).ok())
+                .flat_map(|entries| entries.flatten())
+                .filter_map(|e| {
+                    let p = e.path();
+                    (p.extension()? == "toml").then_some(())?;
+                    Some(p.file_stem()?.to_string_lossy().into_owned())
+                })
+                .chain(
+                    crate::policy::resolve::SHIPPED
+                        .iter()
+                        .map(|(n, _)| n.to_string()),
+                )
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        }
+    };
+    let ctx = crate::policy::Context {
+        workspace: std::path::PathBuf::from("/"),
+        home: crate::commands::home_dir(),
+        cwd: std::path::PathBuf::from("/"),
+    };
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let policy = crate::policy::load(&name, &ctx).ok()?;
+            Some(ProfileInfo {
+                name,
+                description: policy.description,
+                network: serde_json::to_value(policy.network)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                wall_time_ms: policy.limits.wall_time.map(|d| d.0),
+                env_pass: policy.env_pass,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
