@@ -1,7 +1,10 @@
 //! The run's cgroups (supervisor side). They are created, with their limits, while the sandbox's
-//! pid 1 builds its root; pid 1 then moves itself in (`enter`) through the `tasks` files the
-//! supervisor opens for it (`tasks_files`), before it forks anything; afterwards whatever is left in them is killed and the directories are removed. Uses the v1 pids and memory hierarchies this
-//! host offers to root.
+//! pid 1 builds its root; the workload's process moves itself in (`enter`) right after its fork,
+//! through the `tasks` files the supervisor opens for pid 1 (`tasks_files`), so every process
+//! of the workload is born inside. pid 1 stays out: once the workload's processes are gone the
+//! cgroups are empty and can be removed without waiting for pid 1's exit. Whatever is left in
+//! them then is killed and the directories are removed. Uses the v1 pids and memory
+//! hierarchies this host offers to root.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -112,9 +115,9 @@ impl RunCgroup {
         Ok(dir)
     }
 
-    /// The `tasks` file of every one of the run's cgroups, opened for writing, for pid 1 to
-    /// move itself in with [`enter`] (the files stay writable through the fds after pid 1 has
-    /// entered its user namespace).
+    /// The `tasks` file of every one of the run's cgroups, opened for writing, for the workload
+    /// to move itself in with [`enter`] (the files stay writable through the fds inside the
+    /// sandbox's user namespace).
     pub fn tasks_files(&self) -> Result<Vec<std::fs::File>, CgroupError> {
         self.dirs
             .iter()
@@ -191,8 +194,8 @@ impl Drop for RunCgroup {
     }
 }
 
-/// Move the calling thread into the cgroup of each `tasks` file (pid 1's side, while it is
-/// single-threaded, before it forks: children are born in their parent's cgroups).
+/// Move the calling thread into the cgroup of each `tasks` file (the workload's side, right
+/// after its fork and before it can fork: children are born in their parent's cgroups).
 ///
 /// Why the thread moves itself, by writing "0" to `tasks`: moving another task, or a whole
 /// process through `cgroup.procs`, takes the kernel's global threadgroup lock, whose write side
@@ -201,8 +204,9 @@ impl Drop for RunCgroup {
 pub fn enter(tasks: &[std::os::fd::OwnedFd]) -> Result<(), crate::confine::ConfineError> {
     use crate::confine::{ConfineError, Step};
     for fd in tasks {
-        nix::unistd::write(fd, b"0")
-            .map_err(|e| ConfineError::os(Step::Cgroup, e, "move pid 1 into the run's cgroup"))?;
+        nix::unistd::write(fd, b"0").map_err(|e| {
+            ConfineError::os(Step::Cgroup, e, "move the workload into the run's cgroup")
+        })?;
     }
     Ok(())
 }

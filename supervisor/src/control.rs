@@ -1,18 +1,18 @@
 //! The supervisor ↔ pid 1 protocol over the control socket (fd 3 in the sandbox's pid 1).
 //!
 //! Frames are a 4-byte big-endian length followed by JSON. The supervisor sends one
-//! [`ToInit::Plan`]; the sandbox's processes send [`FromInit`] messages only when something goes
-//! wrong, and, with `mode = "proxy"`, pid 1 sends the egress listener once
-//! ([`FromInit::ProxyListener`], the socket attached with SCM_RIGHTS). The socket is close-on-exec in the sandbox, so end-of-file on the supervisor's side
-//! means every sandbox process has either exec'd the workload or exited.
+//! [`ToInit::Plan`]; the sandbox's processes send [`FromInit`] messages when something goes
+//! wrong, with `mode = "proxy"` pid 1 sends the egress listener once
+//! ([`FromInit::ProxyListener`], the socket attached with SCM_RIGHTS), and pid 1's last
+//! message is [`FromInit::Ended`], once every other process of the sandbox is gone. The socket
+//! is close-on-exec in the sandbox, so end-of-file on the supervisor's side without that
+//! message means pid 1 exited (or was killed) before the workload's end.
 
 use std::io::{Read, Write};
 
-use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
-
 use crate::confine::ConfineError;
 use crate::plan::Plan;
+use serde::{Deserialize, Serialize};
 
 /// The fd number pid 1 moves its end of the control socket to.
 pub const CONTROL_FD: i32 = 3;
@@ -25,7 +25,8 @@ pub enum ToInit {
     Plan(Box<Plan>),
     /// The run is admitted: the run's cgroups exist and the audit record is written. The
     /// `tasks` files of the run's cgroups travel with this frame (SCM_RIGHTS, one per cgroup);
-    /// pid 1 moves itself in through them before it creates its cgroup namespace and forks.
+    /// the workload's process moves itself in through them right after its fork, before it
+    /// creates its cgroup namespace (pid 1 stays out).
     Admitted,
     /// The command of a run whose Plan was sent ahead (`serve` builds sandboxes before the
     /// request exists; such a Plan has no argv): the workload's argv and environment. Sent
@@ -53,6 +54,14 @@ pub enum FromInit {
     WatchListener,
     /// `exec --report`: the workload could not install its watch; the run goes on without it.
     WatchUnavailable(ConfineError),
+    /// The workload ended with `status` (128+N for signal N) and pid 1 has killed and reaped
+    /// every other process of the sandbox; `usage` is what they used (pid 1's own excluded).
+    /// pid 1's last message: it exits right after, and the run's result need not wait for
+    /// that exit (the release of the sandbox's namespaces).
+    Ended {
+        status: i32,
+        usage: crate::audit::record::Resources,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,18 +111,6 @@ pub fn recv<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<Option<T>
     let mut body = vec![0u8; len];
     r.read_exact(&mut body)?;
     Ok(Some(serde_json::from_slice(&body)?))
-}
-
-/// Read every message until end-of-file (supervisor side).
-pub async fn recv_all(mut stream: tokio::net::UnixStream) -> Result<Vec<FromInit>, ControlError> {
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await?;
-    let mut out = Vec::new();
-    let mut cursor = std::io::Cursor::new(buf);
-    while let Some(msg) = recv(&mut cursor)? {
-        out.push(msg);
-    }
-    Ok(out)
 }
 
 /// Write one frame with `fds` attached (SCM_RIGHTS on its first byte); blocking. With no fds
@@ -195,10 +192,10 @@ pub struct FdRoutes {
     pub watch: Option<tokio::sync::oneshot::Sender<std::os::fd::OwnedFd>>,
 }
 
-/// [`recv_all`], also taking the fds that arrive with the messages: each fd belongs to the frame
-/// whose first byte carried it, and is routed by that frame's kind (an fd nobody asked for is
-/// closed).
-pub async fn recv_all_with_fds(
+/// Read every message until [`FromInit::Ended`] or end-of-file (supervisor side), taking the
+/// fds that arrive with the messages: each fd belongs to the frame whose first byte carried it,
+/// and is routed by that frame's kind (an fd nobody asked for is closed).
+pub async fn recv_until_end(
     stream: tokio::net::UnixStream,
     mut routes: FdRoutes,
 ) -> Result<Vec<FromInit>, ControlError> {
@@ -253,7 +250,11 @@ pub async fn recv_all_with_fds(
             {
                 let _ = tx.send(fd);
             }
+            let ended = matches!(msg, FromInit::Ended { .. });
             out.push(msg);
+            if ended {
+                return Ok(out);
+            }
         }
         if n == 0 {
             break;
@@ -304,6 +305,41 @@ mod tests {
             assert_eq!(e.errno, Some(libc::EPERM));
         }
         assert!(recv::<FromInit>(&mut cur).unwrap().is_none());
+    }
+
+    #[test]
+    fn reading_stops_at_the_report_of_the_end_without_waiting_for_end_of_file() {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut writer = &theirs;
+        let failure = ConfineError::other(Step::Exec, "no watch");
+        send(&mut writer, &FromInit::WatchUnavailable(failure)).unwrap();
+        let usage = crate::audit::record::Resources {
+            user_cpu_ms: Some(7),
+            ..Default::default()
+        };
+        send(&mut writer, &FromInit::Ended { status: 3, usage }).unwrap();
+        // `theirs` stays open, as pid 1's end does while it exits.
+        ours.set_nonblocking(true).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = runtime.block_on(async {
+            let stream = tokio::net::UnixStream::from_std(ours).unwrap();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                recv_until_end(stream, FdRoutes::default()),
+            )
+            .await
+        });
+        let got = got.expect("returned at the report").unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(matches!(got[0], FromInit::WatchUnavailable(_)));
+        let FromInit::Ended { status, usage } = &got[1] else {
+            panic!("not the end: {:?}", got[1])
+        };
+        assert_eq!((*status, usage.user_cpu_ms), (3, Some(7)));
+        drop(theirs);
     }
 
     #[test]

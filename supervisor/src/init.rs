@@ -7,12 +7,17 @@
 //!            · unshare mount/ipc/uts · not dumpable                             │ meanwhile the
 //!            · read the Plan · supervisor alive? · own process group            │ supervisor compiles,
 //!            · mounts + pivot_root · join the network namespace ◄───────────────┘ then makes cgroups
-//!            · Landlock ruleset · admitted: moves itself into the run's cgroups
-//!            · unshare cgroup · hostname · detach the old root
-//!            · rlimits · chdir · fork workload; then: reap, forward signals, relay its status
-//!   workload signals reset · setsid · die with pid 1 · drop caps · no_new_privs
-//!            · Landlock · seccomp · execve
+//!            · Landlock ruleset · admitted: keeps the run's cgroups' `tasks` files
+//!            · hostname · detach the old root
+//!            · rlimits · chdir · fork workload; then: reap, forward signals; at its end kill
+//!              and reap everything left, report the status, exit
+//!   workload into the run's cgroups · unshare cgroup · signals reset · setsid
+//!            · die with pid 1 · drop caps · no_new_privs · Landlock · seccomp · execve
 //! ```
+//! pid 1 itself stays outside the run's cgroups: when the workload's processes are all gone
+//! the cgroups are empty, and the supervisor can remove them and give the result while pid 1
+//! is still exiting (releasing the namespaces is most of an exit's cost).
+//!
 //! Without user namespaces (`Pid1Start::namespaces` false) the same process is an ordinary host
 //! process ([`run_pid1_without_namespaces`]): no id maps, namespaces, mounts or hostname; it is
 //! a child subreaper instead, and kills every descendant when the workload ends.
@@ -146,12 +151,8 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     privileges::drop_bounding_set()?;
     default_signal_handling(Some(Signal::SIGPIPE));
     // The supervisor creates the run's cgroups while we build the root and sends their
-    // `tasks` files: we must be in them before the cgroup namespace makes them its root, and
-    // before any fork.
-    let tasks = wait_admitted(control)?;
-    crate::cgroup::enter(&tasks)?;
-    drop(tasks);
-    namespaces::enter_cgroup()?;
+    // `tasks` files, through which the workload moves itself in right after its fork.
+    let cgroups = wait_admitted(control)?;
     let forwarded = block_signals()?;
     network::hand_over_proxy_listener(control, plan.proxy_port)?;
     namespaces::set_hostname(&plan.hostname)?;
@@ -160,12 +161,16 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     nix::unistd::chdir(&plan.cwd)
         .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
     wait_command(control, &mut plan)?;
-    let child = start_workload(control, &plan, &ruleset, 1)?;
-    drop(ruleset);
-    // pid 1 no longer needs the control socket; the workload's copy closed at its execve.
-    // SAFETY: fd 3 is the control socket; `control` is not used after this.
-    unsafe { libc::close(CONTROL_FD) };
-    supervise_workload(child, &forwarded, false)
+    let workload = Workload {
+        plan: &plan,
+        ruleset: &ruleset,
+        cgroups: &cgroups,
+        parent: 1,
+        namespaces: true,
+    };
+    let child = start_workload(control, &workload)?;
+    drop((ruleset, cgroups));
+    supervise_workload(control, child, &forwarded, false)
 }
 
 /// The sequence without namespaces: the host's root, network and pids, so no id maps, mounts
@@ -190,19 +195,34 @@ fn run_pid1_without_namespaces(control: &mut UnixStream) -> Result<Infallible, C
         privileges::drop_bounding_set()?;
     }
     default_signal_handling(Some(Signal::SIGPIPE));
-    let tasks = wait_admitted(control)?;
-    crate::cgroup::enter(&tasks)?;
-    drop(tasks);
+    let cgroups = wait_admitted(control)?;
     let forwarded = block_signals()?;
     limits::apply(&plan.rlimits)?;
     nix::unistd::chdir(&plan.cwd)
         .map_err(|e| ConfineError::os(Step::Chdir, e, format!("chdir {}", plan.cwd.display())))?;
     wait_command(control, &mut plan)?;
-    let child = start_workload(control, &plan, &ruleset, nix::unistd::getpid().as_raw())?;
-    drop(ruleset);
-    // SAFETY: fd 3 is the control socket; `control` is not used after this.
-    unsafe { libc::close(CONTROL_FD) };
-    supervise_workload(child, &forwarded, true)
+    let workload = Workload {
+        plan: &plan,
+        ruleset: &ruleset,
+        cgroups: &cgroups,
+        parent: nix::unistd::getpid().as_raw(),
+        namespaces: false,
+    };
+    let child = start_workload(control, &workload)?;
+    drop((ruleset, cgroups));
+    supervise_workload(control, child, &forwarded, true)
+}
+
+/// What the workload's process needs from pid 1 between its fork and its execve.
+struct Workload<'a> {
+    plan: &'a Plan,
+    ruleset: &'a landlock::Prepared,
+    /// The run's cgroups' `tasks` files, for the workload to move itself in.
+    cgroups: &'a [std::os::fd::OwnedFd],
+    /// pid 1's pid as the workload sees it (1 in a pid namespace, its host pid without).
+    parent: i32,
+    /// In a pid namespace (and then a cgroup namespace of its own), or on the host.
+    namespaces: bool,
 }
 
 /// Stack of the workload between its start and its execve.
@@ -214,16 +234,11 @@ const WORKLOAD_STACK: usize = 1 << 20;
 /// network thread has been joined), so nothing can hold the allocator's lock, and what the
 /// workload allocates is only left behind in pid 1's heap. Everything it changes that
 /// matters (credentials, Landlock domain, seccomp filter, session, fds) is its own.
-fn start_workload(
-    control: &mut UnixStream,
-    plan: &Plan,
-    ruleset: &landlock::Prepared,
-    parent: i32,
-) -> Result<Pid, ConfineError> {
+fn start_workload(control: &mut UnixStream, workload: &Workload) -> Result<Pid, ConfineError> {
     let mut stack = crate::spawn::Stack::new(WORKLOAD_STACK)
         .map_err(|e| ConfineError::os(Step::ForkWorkload, e, "map the workload's stack"))?;
     let workload = Box::new(|| -> isize {
-        let Err(failure) = run_workload(plan, ruleset, parent);
+        let Err(failure) = run_workload(workload);
         report_and_exit(control, failure)
     });
     // SAFETY: as above; the child runs on `stack`, never returns into our frames (it execs or
@@ -255,6 +270,7 @@ fn read_plan(control: &mut UnixStream, namespaces: bool) -> Result<Plan, Confine
     }
 }
 
+/// The admission, with the `tasks` files of the run's cgroups (for the workload).
 fn wait_admitted(control: &mut UnixStream) -> Result<Vec<std::os::fd::OwnedFd>, ConfineError> {
     match control::recv_with_fds::<ToInit>(control) {
         Ok(Some((ToInit::Admitted, tasks))) => Ok(tasks),
@@ -306,12 +322,20 @@ fn receive(control: &mut UnixStream) -> Result<ToInit, ConfineError> {
     }
 }
 
-/// `parent`: pid 1's pid as the workload sees it (1 in a pid namespace, its host pid without).
-fn run_workload(
-    plan: &Plan,
-    ruleset: &landlock::Prepared,
-    parent: i32,
-) -> Result<Infallible, ConfineError> {
+fn run_workload(workload: &Workload) -> Result<Infallible, ConfineError> {
+    let Workload {
+        plan,
+        ruleset,
+        cgroups,
+        parent,
+        namespaces,
+    } = *workload;
+    // First into the run's cgroups (before it can fork), then, in a pid namespace, a cgroup
+    // namespace rooted there: the workload sees its cgroup as `/`.
+    crate::cgroup::enter(cgroups)?;
+    if namespaces {
+        namespaces::enter_cgroup()?;
+    }
     // pid 1 reset every other disposition before the fork; it keeps SIGPIPE ignored itself.
     default_signal_handling_for(Signal::SIGPIPE);
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
@@ -365,19 +389,46 @@ fn default_signal_handling_for(sig: Signal) {
 }
 
 /// Wait for the workload, forwarding signals to its process group; reap any other child (pid 1
-/// adopts orphans). When the workload ends, exit with its status (a signal N becomes 128+N);
-/// the kernel then kills everything left in the pid namespace. Without one (`kill_tree`),
-/// pid 1 kills its remaining descendants itself first.
-fn supervise_workload(child: Pid, forwarded: &SigSet, kill_tree: bool) -> ! {
+/// adopts orphans). When the workload ends, kill everything left of the sandbox (in a pid
+/// namespace every other process in it; without one, `kill_tree`, pid 1's descendants), reap
+/// it all, report the workload's status to the supervisor ([`FromInit::Ended`]) and exit with
+/// it (a signal N becomes 128+N).
+fn supervise_workload(
+    control: &mut UnixStream,
+    child: Pid,
+    forwarded: &SigSet,
+    kill_tree: bool,
+) -> ! {
     loop {
-        if let Some(code) = reap(child) {
+        if let Some(status) = reap(child) {
             if kill_tree {
                 crate::tree::kill_descendants(nix::unistd::getpid().as_raw());
-                // Reap what was killed; ECHILD once none is left.
-                while waitpid(Pid::from_raw(-1), None).is_ok() {}
+            } else {
+                // pid 1 of a pid namespace: -1 is every other process in it.
+                let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
             }
+            // Reap what was killed (orphans of the killed come to pid 1 before their parent
+            // can be reaped); ECHILD once none is left.
+            while matches!(
+                waitpid(Pid::from_raw(-1), None),
+                Ok(_) | Err(nix::errno::Errno::EINTR)
+            ) {}
+            let usage = crate::audit::usage::children();
+            // The output channels end with the workload's last process, not with pid 1's exit:
+            // the supervisor's relays see their end now.
+            for fd in 0..=2 {
+                // SAFETY: pid 1 writes nothing to its standard fds from here on.
+                unsafe { libc::close(fd) };
+            }
+            // What is left is pid 1's exit, the release of the namespaces, which nobody waits
+            // for: it yields the CPU to the supervisor's report of the run.
+            let idle = libc::sched_param { sched_priority: 0 };
+            // SAFETY: changes this process's own scheduling class; `idle` outlives the call.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) };
+            // If the supervisor is gone there is nobody to tell; the exit status still says it.
+            let _ = control::send(control, &FromInit::Ended { status, usage });
             // SAFETY: exiting without running destructors is what a cloned init should do.
-            unsafe { libc::_exit(code) }
+            unsafe { libc::_exit(status) }
         }
         match forwarded.wait() {
             Ok(Signal::SIGCHLD) | Err(_) => continue,

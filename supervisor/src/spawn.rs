@@ -232,8 +232,9 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
 
 impl Pending {
     /// Send the Plan before the run is asked for (`serve`'s sandboxes built ahead): pid 1
-    /// builds the root, the run's cgroups are made and pid 1 is admitted into them, while no
-    /// one waits. `compiled` has no command; [`Pending::commit`] sends it, as the go.
+    /// builds the root, the run's cgroups are made and pid 1 is admitted (gets their `tasks`
+    /// files, for the workload), while no one waits. `compiled` has no command;
+    /// [`Pending::commit`] sends it, as the go.
     pub fn stage(mut self, compiled: Compiled, run_id: u64) -> Result<Pending, LaunchError> {
         let sent = control::send(
             &mut self.control,
@@ -268,7 +269,8 @@ impl Pending {
 
     /// Hand pid 1 the Plan, then (while it builds the root) create the run's cgroups, run
     /// `before_start` (the audit record: a run that cannot be recorded never starts), and let
-    /// it go on with the cgroups' `tasks` files, through which it moves itself in. On failure the init is killed and reaped; if it had already failed on its
+    /// it go on with the cgroups' `tasks` files, through which the workload moves itself in. On
+    /// failure the init is killed and reaped; if it had already failed on its
     /// own, its report is the error. A staged init has its Plan and cgroups and is admitted:
     /// after `before_start` it gets the command, which must be all that `compiled` adds to the
     /// staged Plan (checked).

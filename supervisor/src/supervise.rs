@@ -60,7 +60,19 @@ async fn exited(pid: Pid, sigchld: &mut Signal) -> i32 {
     }
 }
 
-/// Wait for the sandbox to end. Signals the supervisor receives are passed on to the sandbox.
+/// How a run ended.
+#[derive(Debug)]
+pub struct Waited {
+    pub outcome: Outcome,
+    /// What the sandbox's processes used, as pid 1 reported it with the workload's end; `None`
+    /// when pid 1 did not report (a setup failure, a timeout): the supervisor's own accounting
+    /// of its children then stands in.
+    pub usage: Option<crate::audit::record::Resources>,
+}
+
+/// Wait for the sandbox to end: pid 1's report that the workload ended and every other process
+/// of the sandbox is gone, or pid 1's exit. Signals the supervisor receives are passed on to
+/// the sandbox.
 /// With `egress` (`mode = "proxy"`), the proxy serves the listener pid 1 hands over until then.
 /// With `watch` (`exec --report`), the workload's watch listener is handed to the report's
 /// watcher as soon as it arrives.
@@ -69,7 +81,7 @@ pub async fn wait(
     wall_time: Option<Duration>,
     egress: Option<crate::egress::Egress>,
     watch: Option<crate::report::watch::Handoff>,
-) -> std::io::Result<Outcome> {
+) -> std::io::Result<Waited> {
     let Launched {
         pid,
         control,
@@ -81,15 +93,20 @@ pub async fn wait(
     } = launched;
     // Installed before the first waitpid, so an exit between the two cannot be missed.
     let mut sigchld = signal(SignalKind::child())?;
-    let mount_ns = hold_mount_namespace(pid, namespaces);
     control.set_nonblocking(true)?;
     let control = tokio::net::UnixStream::from_std(control)?;
     let (watch_fd, watch_unavailable) = match watch {
         Some(w) => (Some(w.fd), Some(w.unavailable)),
         None => (None, None),
     };
-    let (messages, proxy) = match (egress, watch_fd) {
-        (None, None) => (tokio::spawn(control::recv_all(control)), None),
+    let (mut messages, proxy) = match (egress, watch_fd) {
+        (None, None) => (
+            tokio::spawn(control::recv_until_end(
+                control,
+                control::FdRoutes::default(),
+            )),
+            None,
+        ),
         (egress, watch) => {
             let mut routes = control::FdRoutes { proxy: None, watch };
             let proxy = egress.map(|mut egress| {
@@ -112,7 +129,7 @@ pub async fn wait(
                 (proxy, events)
             });
             (
-                tokio::spawn(control::recv_all_with_fds(control, routes)),
+                tokio::spawn(control::recv_until_end(control, routes)),
                 proxy,
             )
         }
@@ -155,33 +172,33 @@ pub async fn wait(
     };
     tokio::pin!(forward);
     let result = tokio::select! {
-        code = exited(pid, &mut sigchld) => Ok(code),
+        ended = ended(pid, &mut sigchld, &mut messages) => Ok(ended),
         () = &mut deadline => Err(()),
         () = &mut forward => unreachable_forward(),
     };
-    let outcome = match result {
-        Ok(code) => {
-            let failure = match messages.await {
-                Ok(Ok(msgs)) => msgs.into_iter().find_map(|m| match m {
-                    FromInit::SetupFailed(e) => Some(e),
-                    FromInit::WatchUnavailable(e) => {
-                        if let Some(slot) = &watch_unavailable {
-                            slot.set(e);
-                        }
-                        None
+    let (outcome, usage, reaped) = match result {
+        Ok(Ended {
+            status,
+            messages,
+            usage,
+            reaped,
+        }) => {
+            let failure = messages.into_iter().find_map(|m| match m {
+                FromInit::SetupFailed(e) => Some(e),
+                FromInit::WatchUnavailable(e) => {
+                    if let Some(slot) = &watch_unavailable {
+                        slot.set(e);
                     }
-                    FromInit::ProxyListener | FromInit::WatchListener => None,
-                }),
-                _ => None,
+                    None
+                }
+                FromInit::ProxyListener | FromInit::WatchListener | FromInit::Ended { .. } => None,
+            });
+            let outcome = match failure {
+                Some(error) => Outcome::SetupFailed { error, status },
+                None if cgroup.oom_kills() > 0 => Outcome::OutOfMemory(status),
+                None => Outcome::Finished(status),
             };
-            match failure {
-                Some(error) => Outcome::SetupFailed {
-                    error,
-                    status: code,
-                },
-                None if cgroup.oom_kills() > 0 => Outcome::OutOfMemory(code),
-                None => Outcome::Finished(code),
-            }
+            (outcome, usage, reaped)
         }
         Err(()) => {
             // Killing pid 1 makes the kernel kill everything else in its pid namespace; without
@@ -192,7 +209,7 @@ pub async fn wait(
             let _ = kill(pid, nix::sys::signal::Signal::SIGKILL);
             exited(pid, &mut sigchld).await;
             messages.abort();
-            Outcome::TimedOut(wall_time.unwrap_or_default())
+            (Outcome::TimedOut(wall_time.unwrap_or_default()), None, true)
         }
     };
     if let Some((proxy, events)) = proxy {
@@ -202,45 +219,96 @@ pub async fn wait(
         let _ = proxy.await;
         events.flush().await;
     }
-    // pid 1 is reaped: every process of the sandbox is gone, only their traces remain.
-    after_answer(Box::new((cgroup, mount_ns)));
-    Ok(outcome)
+    // Every process of the sandbox but a reporting pid 1 is gone: only their traces remain,
+    // and pid 1's exit, which releases the namespaces.
+    let pid1 = (!reaped).then_some(Reap(pid));
+    after_answer(Box::new((cgroup, pid1)));
+    Ok(Waited { outcome, usage })
+}
+
+/// How the sandbox ended (before any wall-time limit).
+struct Ended {
+    /// The workload's status (128+N for signal N); pid 1's own when it did not report.
+    status: i32,
+    /// Every message pid 1 and the workload sent.
+    messages: Vec<FromInit>,
+    /// From pid 1's report.
+    usage: Option<crate::audit::record::Resources>,
+    /// pid 1 has been reaped; else it reported and is still exiting.
+    reaped: bool,
+}
+
+/// pid 1 reports the workload's end ([`FromInit::Ended`]) once it has killed and reaped every
+/// other process of the sandbox, then exits; that exit, the release of the sandbox's
+/// namespaces, need not delay the result. Without a report (a setup failure, or pid 1 killed)
+/// the end is pid 1's exit.
+async fn ended(
+    pid: Pid,
+    sigchld: &mut Signal,
+    messages: &mut tokio::task::JoinHandle<Result<Vec<FromInit>, control::ControlError>>,
+) -> Ended {
+    let mut exit_status = None;
+    let received = loop {
+        tokio::select! {
+            received = &mut *messages => break received,
+            status = exited(pid, sigchld), if exit_status.is_none() => exit_status = Some(status),
+        }
+    };
+    // A control socket that cannot be read is as good as closed: pid 1's exit tells the end.
+    let messages = received.ok().and_then(Result::ok).unwrap_or_default();
+    let report = messages.iter().find_map(|m| match m {
+        FromInit::Ended { status, usage } => Some((*status, usage.clone())),
+        _ => None,
+    });
+    let reaped = exit_status.is_some() || report.is_none();
+    let (status, usage) = match (report, exit_status) {
+        (Some((status, usage)), _) => (status, Some(usage)),
+        (None, Some(status)) => (status, None),
+        (None, None) => (exited(pid, sigchld).await, None),
+    };
+    Ended {
+        status,
+        messages,
+        usage,
+        reaped,
+    }
+}
+
+/// pid 1, after its report: every other process of the sandbox is gone, and pid 1 is exiting
+/// (releasing the sandbox's namespaces). Reaped when the run's remains are torn down if its
+/// exit is complete; otherwise this process does not wait for it: when it exits itself, the
+/// exiting pid 1 passes to the host's init (or the nearest subreaper), which reaps it, as for
+/// any orphan.
+struct Reap(Pid);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = waitpid(self.0, Some(WaitPidFlag::WNOHANG));
+    }
 }
 
 /// Teardown that may wait until the run's result has been given: `None` while nobody asked
-/// for that ([`answer_first`]), else what waits.
+/// for that ([`defer_teardown`]), else what waits.
 static DEFERRED: std::sync::Mutex<Option<Vec<Box<dyn std::any::Any + Send>>>> =
     std::sync::Mutex::new(None);
 
-/// From now on, keep the teardown of each run's remains (its cgroups, removed when dropped)
-/// until [`finish_teardown`], so that `serve`'s per-run
-/// supervisor can answer first. The run's result is final when pid 1 is reaped.
-pub fn answer_first() {
+/// From now on, keep the teardown of each run's remains (its cgroups, removed when dropped,
+/// and a reporting pid 1, reaped when dropped) until [`finish_teardown`], so that `exec` can
+/// record the run's end and `serve`'s per-run supervisor answer while pid 1 is still exiting.
+/// The run's result is final once pid 1 has reported (or exited).
+pub fn defer_teardown() {
     if let Ok(mut deferred) = DEFERRED.lock() {
         deferred.get_or_insert_with(Vec::new);
     }
 }
 
-/// Tear down what [`answer_first`] kept.
+/// Tear down what [`defer_teardown`] kept.
 pub fn finish_teardown() {
     let kept = DEFERRED
         .lock()
         .ok()
         .and_then(|mut deferred| deferred.as_mut().map(std::mem::take));
     drop(kept);
-}
-
-/// While the run's result is given first (`answer_first`): a reference to the sandbox's mount
-/// namespace, so that pid 1's exit does not unmount the sandbox's whole tree before the
-/// result can be given; it is released with the other remains. None otherwise, or when the
-/// namespace cannot be opened (a supervisor without CAP_SYS_PTRACE cannot open a
-/// non-dumpable pid 1's: the tree is then unmounted at pid 1's exit, as always).
-fn hold_mount_namespace(pid: Pid, namespaces: bool) -> Option<std::fs::File> {
-    let deferring = DEFERRED.lock().ok().is_some_and(|d| d.is_some());
-    if !namespaces || !deferring {
-        return None;
-    }
-    std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok()
 }
 
 fn after_answer(remains: Box<dyn std::any::Any + Send>) {
@@ -257,7 +325,7 @@ fn after_answer(remains: Box<dyn std::any::Any + Send>) {
     }
 }
 
-fn unreachable_forward() -> Result<i32, ()> {
+fn unreachable_forward() -> Result<Ended, ()> {
     // The forwarding loop never completes; this arm exists only to drive it.
     Err(())
 }

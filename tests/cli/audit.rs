@@ -88,15 +88,21 @@ fn every_exec_event_is_written_with_every_field_and_the_log_verifies() {
         assert_eq!(ok.status.code(), Some(0), "as {user:?}: {}", stderr(&ok));
         let bad = exec(user, &ws, &log, "no-such-profile", &["/bin/true"]);
         assert_eq!(bad.status.code(), Some(2), "as {user:?}");
+        // One process: the unprivileged user's RLIMIT_NPROC counts the sandbox's init too, so
+        // the init cannot fork the workload, a setup failure. Root's pids cgroup holds the
+        // workload only, which then runs.
         let one = profile(&ws, user, "one.toml", "[limits]\nprocesses = 1");
         let failed = exec(user, &ws, &log, &one, &["/bin/true"]);
+        let (status, last) = match user {
+            User::Nobody => (125, "setup-failure"),
+            User::Root => (0, "exec-end"),
+        };
         assert_eq!(
             failed.status.code(),
-            Some(125),
+            Some(status),
             "as {user:?}: {}",
             stderr(&failed)
         );
-
         let recs = records(&log);
         assert_eq!(
             events(&recs),
@@ -106,7 +112,7 @@ fn every_exec_event_is_written_with_every_field_and_the_log_verifies() {
                 "exec-end",
                 "profile-load",
                 "exec-start",
-                "setup-failure"
+                last
             ],
             "as {user:?}"
         );
@@ -140,10 +146,12 @@ fn every_exec_event_is_written_with_every_field_and_the_log_verifies() {
         assert!(end["resources"]["sys_cpu_ms"].is_u64());
         assert_eq!(recs[3]["decision"], "deny");
         assert!(recs[3]["message"].as_str().unwrap().contains("not found"));
-        let setup = &recs[5];
-        assert_eq!(setup["decision"], "error");
-        assert_eq!(setup["rule"], "fork-workload");
-        assert_eq!(setup["exit_status"], 125);
+        if user == User::Nobody {
+            let setup = &recs[5];
+            assert_eq!(setup["decision"], "error");
+            assert_eq!(setup["rule"], "fork-workload");
+            assert_eq!(setup["exit_status"], 125);
+        }
 
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&log).unwrap().permissions(),
@@ -334,5 +342,28 @@ fn eight_concurrent_execs_write_eight_chained_pairs() {
         }
         let verify = audit_cli(user, &["verify"], &log);
         assert_eq!(verify.status.code(), Some(0), "as {user:?}: {verify:?}");
+    }
+}
+
+#[test]
+fn the_recorded_resource_use_counts_processes_killed_at_the_end() {
+    // A busy loop left running in the background when the workload ends: pid 1 kills and reaps
+    // it before it reports the end, so its CPU time is in the run's record. Taken before the
+    // reaping, the record would hold little more than the sleep's.
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let log = ws.path().join("audit.jsonl");
+        let script = "while :; do :; done & sleep 0.6; echo left";
+        let out = exec(user, &ws, &log, "strict", &["/bin/sh", "-c", script]);
+        assert_eq!(out.status.code(), Some(0), "as {user:?}: {}", stderr(&out));
+        let recs = records(&log);
+        let end = recs
+            .iter()
+            .find(|r| r["event"] == "exec-end")
+            .expect("an exec-end record");
+        let cpu = end["resources"]["user_cpu_ms"].as_u64().unwrap()
+            + end["resources"]["sys_cpu_ms"].as_u64().unwrap();
+        assert!(cpu >= 300, "as {user:?}: {cpu} ms of CPU recorded: {end}");
+        assert_eq!(end["resources"]["output_bytes"], 5, "{end}");
     }
 }

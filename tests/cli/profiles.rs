@@ -145,20 +145,46 @@ fn host_network_mode_is_an_explicit_opt_in() {
 
 #[test]
 fn a_setup_failure_exits_125_naming_the_step_and_errno() {
-    for user in USERS {
-        let ws = Scratch::new(user);
-        // One process in all: the sandbox's own init cannot fork.
-        let profile = custom_profile(&ws, user, "[limits]\nprocesses = 1\n");
-        let out = exec_command(user, &ws, &profile, &["--", "true"])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(125), "as {user:?}: {err}");
-        assert!(
-            err.contains("setup failed at fork-") && err.contains("EAGAIN"),
-            "as {user:?}: {err}"
-        );
-    }
+    // One process in all for the unprivileged user: RLIMIT_NPROC counts the uid's processes,
+    // the sandbox's init among them, so the init cannot fork the workload. (Root's limit is a
+    // pids cgroup that holds the workload only: see the next test.)
+    let user = User::Nobody;
+    let ws = Scratch::new(user);
+    let profile = custom_profile(&ws, user, "[limits]\nprocesses = 1\n");
+    let out = exec_command(user, &ws, &profile, &["--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "as {user:?}: {err}");
+    assert!(
+        err.contains("setup failed at fork-") && err.contains("EAGAIN"),
+        "as {user:?}: {err}"
+    );
+}
+
+#[test]
+fn a_pids_cgroup_counts_the_workloads_processes_and_not_the_init() {
+    let user = User::Root;
+    let ws = Scratch::new(user);
+    let profile = custom_profile(&ws, user, "[limits]\nprocesses = 1\n");
+    // The workload is the one process: it runs, and its first fork is refused.
+    let out = exec_command(user, &ws, &profile, &["--", "sh", "-c", "/bin/true & wait"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert_ne!(out.status.code(), Some(125), "{err}");
+    assert!(err.to_lowercase().contains("fork"), "{err}");
+    let two = custom_profile(&ws, user, "[limits]\nprocesses = 2\n");
+    let out = exec_command(user, &ws, &two, &["--", "sh", "-c", "/bin/true & wait"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

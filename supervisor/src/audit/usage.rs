@@ -1,6 +1,8 @@
-//! The run's resource use, from the kernel's accounting of the supervisor's waited-for children:
-//! `exec` runs one sandbox per supervisor and waits only for its pid 1, and pid 1 reaps every
-//! process of the sandbox, so RUSAGE_CHILDREN covers exactly the run.
+//! The run's resource use, from the kernel's accounting of waited-for children (RUSAGE_CHILDREN).
+//! pid 1 reaps every process of the sandbox and reports its own count with the workload's end;
+//! when it could not (a setup failure, a timeout), the supervisor's count stands in: `exec`
+//! runs one sandbox per supervisor and waits only for its pid 1, so it covers the run and
+//! pid 1 itself.
 
 use nix::sys::resource::{UsageWho, getrusage};
 
@@ -11,7 +13,7 @@ fn ms(tv: nix::sys::time::TimeVal) -> u64 {
     u64::try_from(micros / 1000).unwrap_or(0)
 }
 
-/// Resource use of every process this supervisor has waited for.
+/// Resource use of every process this process has waited for.
 pub fn children() -> Resources {
     match getrusage(UsageWho::RUSAGE_CHILDREN) {
         Ok(u) => Resources {

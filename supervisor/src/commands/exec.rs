@@ -131,6 +131,15 @@ impl Said {
 }
 
 pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
+    // The run's end is recorded while pid 1 is still exiting; its remains (pid 1's exit, the
+    // cgroups) are collected last, before this process exits.
+    supervise::defer_teardown();
+    let status = run_cli(args, audit_flag);
+    supervise::finish_teardown();
+    status
+}
+
+fn run_cli(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
     if args.dry_run {
         return run_spec(RunSpec::from(args), audit_flag).status;
     }
@@ -488,7 +497,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
         );
     }
     match waited {
-        Ok(outcome) => {
+        Ok(supervise::Waited { outcome, usage }) => {
             let message = match &outcome {
                 Outcome::SetupFailed { error, .. } => {
                     said.report(error);
@@ -522,6 +531,9 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
                 }
             }
             let mut end = ending(status, started, message);
+            if let Some(usage) = usage {
+                end.resources = usage;
+            }
             end.resources.output_bytes = Some(relayed.bytes);
             end.report = denial_report;
             let written = match &outcome {

@@ -30,7 +30,7 @@ pub fn run_job(
         result,
         answered,
     } = fds;
-    crate::supervise::answer_first();
+    crate::supervise::defer_teardown();
     let (prestarted, stdin) = match (&job, prestarted) {
         // `--report` adds its watch to the Plan: not one sent ahead.
         (Job::Exec { report, .. }, Some(p)) if !(*report && p.is_built_ahead()) => {

@@ -18,9 +18,9 @@
 //! built ahead for them ([`prebuilt`]): a run naming them again finds its root built; one
 //! spare is kept without a key, for runs of other keys.
 //!
-//! A per-run supervisor answers as soon as the result is final (pid 1 reaped, output relayed,
-//! closing audit record written) and only then removes the run's cgroups and releases its
-//! mount namespace.
+//! A per-run supervisor answers as soon as the result is final (pid 1 has reported the end,
+//! after killing and reaping every other process of the sandbox; output relayed; closing audit
+//! record written) and only then removes the run's cgroups; nobody waits for pid 1's own exit.
 //!
 //! Lifetime: the zygote and every per-run supervisor set PR_SET_PDEATHSIG(SIGKILL), and the
 //! sandbox's pid 1 does too, so a daemon killed outright takes every sandbox it started with it:

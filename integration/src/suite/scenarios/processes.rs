@@ -221,7 +221,7 @@ pub(super) static SCENARIOS: &[Scenario] = &[
         probe: Some("daemonize"),
         area: Area::Processes,
         threat: "a daemon (double fork + setsid) outlives the sandbox",
-        mechanism: "pid namespace: the kernel kills it when pid 1 exits",
+        mechanism: "pid namespace: pid 1 kills and reaps every process in it when the workload ends",
         pending: None,
         exclusive: false,
         prepare: |fx, _| {
