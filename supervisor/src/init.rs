@@ -389,10 +389,9 @@ fn default_signal_handling_for(sig: Signal) {
 }
 
 /// Wait for the workload, forwarding signals to its process group; reap any other child (pid 1
-/// adopts orphans). When the workload ends, kill everything left of the sandbox (in a pid
-/// namespace every other process in it; without one, `kill_tree`, pid 1's descendants), reap
-/// it all, report the workload's status to the supervisor ([`FromInit::Ended`]) and exit with
-/// it (a signal N becomes 128+N).
+/// adopts orphans). When the workload ends, end everything left of the sandbox
+/// ([`end_the_rest`]), report the workload's status to the supervisor ([`FromInit::Ended`]) and
+/// exit with it (a signal N becomes 128+N).
 fn supervise_workload(
     control: &mut UnixStream,
     child: Pid,
@@ -401,32 +400,18 @@ fn supervise_workload(
 ) -> ! {
     loop {
         if let Some(status) = reap(child) {
-            if kill_tree {
-                crate::tree::kill_descendants(nix::unistd::getpid().as_raw());
-            } else {
-                // pid 1 of a pid namespace: -1 is every other process in it.
-                let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+            if end_the_rest(kill_tree) {
+                let usage = crate::audit::usage::children();
+                // The output channels end with the workload's last process, not with pid 1's
+                // exit: the supervisor's relays see their end now.
+                for fd in 0..=2 {
+                    // SAFETY: pid 1 writes nothing to its standard fds from here on.
+                    unsafe { libc::close(fd) };
+                }
+                // If the supervisor is gone there is nobody to tell; the exit status still
+                // says it.
+                let _ = control::send(control, &FromInit::Ended { status, usage });
             }
-            // Reap what was killed (orphans of the killed come to pid 1 before their parent
-            // can be reaped); ECHILD once none is left.
-            while matches!(
-                waitpid(Pid::from_raw(-1), None),
-                Ok(_) | Err(nix::errno::Errno::EINTR)
-            ) {}
-            let usage = crate::audit::usage::children();
-            // The output channels end with the workload's last process, not with pid 1's exit:
-            // the supervisor's relays see their end now.
-            for fd in 0..=2 {
-                // SAFETY: pid 1 writes nothing to its standard fds from here on.
-                unsafe { libc::close(fd) };
-            }
-            // What is left is pid 1's exit, the release of the namespaces, which nobody waits
-            // for: it yields the CPU to the supervisor's report of the run.
-            let idle = libc::sched_param { sched_priority: 0 };
-            // SAFETY: changes this process's own scheduling class; `idle` outlives the call.
-            unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) };
-            // If the supervisor is gone there is nobody to tell; the exit status still says it.
-            let _ = control::send(control, &FromInit::Ended { status, usage });
             // SAFETY: exiting without running destructors is what a cloned init should do.
             unsafe { libc::_exit(status) }
         }
@@ -441,6 +426,52 @@ fn supervise_workload(
             }
         }
     }
+}
+
+/// How long pid 1 keeps killing and reaping what is left before it gives up on its report.
+const END_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Kill every other process of the sandbox and reap them all: in a pid namespace `kill(-1)`
+/// (only as its pid 1: elsewhere -1 would be every process the user may signal), without one
+/// pid 1's descendants (it is their subreaper). Orphans of the killed come to pid 1 before
+/// their parent can be reaped, so `ECHILD` means none is left: true. The kill is repeated until
+/// then, for up to [`END_GRACE`]; a process that outlives it (a kill refused, say by an LSM's
+/// signal rules) makes this false, and pid 1 exits without its report: the kernel's kill of
+/// the pid namespace at that exit, and the supervisor's cgroup sweep, are what end it then.
+fn end_the_rest(kill_tree: bool) -> bool {
+    let deadline = std::time::Instant::now() + END_GRACE;
+    let me = nix::unistd::getpid().as_raw();
+    loop {
+        if kill_tree || me != 1 {
+            crate::tree::kill_descendants(me);
+        } else {
+            let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+        }
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::ECHILD) => return true,
+                Err(_) => return false,
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        await_child_exit(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Wait at most `limit` for a SIGCHLD (blocked in pid 1, so it queues until taken here).
+fn await_child_exit(limit: std::time::Duration) {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    let timeout = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: i64::from(limit.subsec_nanos()),
+    };
+    // SAFETY: `set` and `timeout` are valid for the call, and no siginfo is asked for.
+    unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &timeout) };
 }
 
 /// Reap every exited child without blocking; the exit code to relay once `child` has ended.

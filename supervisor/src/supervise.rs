@@ -171,8 +171,10 @@ pub async fn wait(
         }
     };
     tokio::pin!(forward);
+    // pid 1's exit status once reaped: then its pid is no longer ours to signal.
+    let mut pid1_exit = None;
     let result = tokio::select! {
-        ended = ended(pid, &mut sigchld, &mut messages) => Ok(ended),
+        ended = ended(pid, &mut sigchld, &mut messages, &mut pid1_exit) => Ok(ended),
         () = &mut deadline => Err(()),
         () = &mut forward => unreachable_forward(),
     };
@@ -202,12 +204,16 @@ pub async fn wait(
         }
         Err(()) => {
             // Killing pid 1 makes the kernel kill everything else in its pid namespace; without
-            // one, its descendants are found and killed first (pid 1 is their subreaper).
-            if !namespaces {
-                crate::tree::kill_descendants(pid.as_raw());
+            // one, its descendants are found and killed first (pid 1 is their subreaper). Not
+            // when pid 1 was reaped already (the deadline came while its last messages were
+            // read): its pid may belong to another process by now.
+            if pid1_exit.is_none() {
+                if !namespaces {
+                    crate::tree::kill_descendants(pid.as_raw());
+                }
+                let _ = kill(pid, nix::sys::signal::Signal::SIGKILL);
+                exited(pid, &mut sigchld).await;
             }
-            let _ = kill(pid, nix::sys::signal::Signal::SIGKILL);
-            exited(pid, &mut sigchld).await;
             messages.abort();
             (Outcome::TimedOut(wall_time.unwrap_or_default()), None, true)
         }
@@ -221,7 +227,10 @@ pub async fn wait(
     }
     // Every process of the sandbox but a reporting pid 1 is gone: only their traces remain,
     // and pid 1's exit, which releases the namespaces.
-    let pid1 = (!reaped).then_some(Reap(pid));
+    let pid1 = (!reaped).then(|| Reap {
+        pid,
+        wait: !deferring(),
+    });
     after_answer(Box::new((cgroup, pid1)));
     Ok(Waited { outcome, usage })
 }
@@ -246,12 +255,12 @@ async fn ended(
     pid: Pid,
     sigchld: &mut Signal,
     messages: &mut tokio::task::JoinHandle<Result<Vec<FromInit>, control::ControlError>>,
+    exit_status: &mut Option<i32>,
 ) -> Ended {
-    let mut exit_status = None;
     let received = loop {
         tokio::select! {
             received = &mut *messages => break received,
-            status = exited(pid, sigchld), if exit_status.is_none() => exit_status = Some(status),
+            status = exited(pid, sigchld), if exit_status.is_none() => *exit_status = Some(status),
         }
     };
     // A control socket that cannot be read is as good as closed: pid 1's exit tells the end.
@@ -261,7 +270,7 @@ async fn ended(
         _ => None,
     });
     let reaped = exit_status.is_some() || report.is_none();
-    let (status, usage) = match (report, exit_status) {
+    let (status, usage) = match (report, *exit_status) {
         (Some((status, usage)), _) => (status, Some(usage)),
         (None, Some(status)) => (status, None),
         (None, None) => (exited(pid, sigchld).await, None),
@@ -275,16 +284,26 @@ async fn ended(
 }
 
 /// pid 1, after its report: every other process of the sandbox is gone, and pid 1 is exiting
-/// (releasing the sandbox's namespaces). Reaped when the run's remains are torn down if its
-/// exit is complete; otherwise this process does not wait for it: when it exits itself, the
-/// exiting pid 1 passes to the host's init (or the nearest subreaper), which reaps it, as for
-/// any orphan.
-struct Reap(Pid);
+/// (releasing the sandbox's namespaces). With the teardown deferred ([`defer_teardown`]: `exec`
+/// and `serve`'s per-run supervisor, each about to exit) it is reaped if its exit is complete;
+/// otherwise this process does not wait for it: when it exits itself, the exiting pid 1 passes
+/// to the host's init (or the nearest subreaper), which reaps it, as any orphan. Without the
+/// deferral (a caller that lives on) it is waited for.
+struct Reap {
+    pid: Pid,
+    wait: bool,
+}
 
 impl Drop for Reap {
     fn drop(&mut self) {
-        let _ = waitpid(self.0, Some(WaitPidFlag::WNOHANG));
+        let flags = (!self.wait).then_some(WaitPidFlag::WNOHANG);
+        let _ = waitpid(self.pid, flags);
     }
+}
+
+/// Whether [`defer_teardown`] is in force.
+fn deferring() -> bool {
+    DEFERRED.lock().is_ok_and(|d| d.is_some())
 }
 
 /// Teardown that may wait until the run's result has been given: `None` while nobody asked

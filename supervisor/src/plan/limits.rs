@@ -94,7 +94,7 @@ pub fn compile(limits: &Limits, kernel: &KernelFeatures) -> LimitPlan {
                 plan.mechanisms.push((
                     "memory",
                     Ok(format!(
-                        "cgroup memory limit {mem} for the whole sandbox (v1)"
+                        "cgroup memory limit {mem} for all the workload's processes (v1)"
                     )),
                 ));
             }

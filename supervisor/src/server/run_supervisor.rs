@@ -143,8 +143,8 @@ pub fn run_job(
     let _ = (&result).write_all(&reported);
     let _ = result.shutdown(std::net::Shutdown::Both);
     drop(answered);
-    // Answered: now the run's cgroups and placeholders go (pid 1 was reaped, so nothing of
-    // the sandbox runs any more).
+    // Answered: now the run's cgroups and placeholders go (pid 1 has killed and reaped every
+    // other process of the sandbox; it may still be exiting itself).
     crate::supervise::finish_teardown();
     // SAFETY: the run is over and reported; end without the zygote's destructors.
     unsafe { libc::_exit(0) }
