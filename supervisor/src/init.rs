@@ -467,7 +467,7 @@ fn await_child_exit(limit: std::time::Duration) {
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     let timeout = libc::timespec {
-        tv_sec: 0,
+        tv_sec: i64::try_from(limit.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(limit.subsec_nanos()),
     };
     // SAFETY: `set` and `timeout` are valid for the call, and no siginfo is asked for.

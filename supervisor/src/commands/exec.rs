@@ -15,10 +15,10 @@ use std::time::Instant;
 use crate::audit::{self, AuditConfig, Ending, RunAudit, RunInfo};
 use crate::changes::{OnExit, WorkspaceMode};
 use crate::cli::ExecArgs;
-use crate::commands::{EXIT_BAD_INPUT, client, context, launch, report};
+use crate::commands::{EXIT_BAD_INPUT, client, context, launch, report, run_end};
 use crate::init::EXIT_SETUP_FAILED;
 use crate::kernel::KernelFeatures;
-use crate::plan::{self, Invocation, PlanError};
+use crate::plan::{self, Invocation};
 use crate::policy::Context;
 use crate::policy::units::Duration as Millis;
 use crate::secrets::env as secret_env;
@@ -319,7 +319,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
                 }
             },
             Err(e) => {
-                let status = report_plan_error(&e, None);
+                let status = run_end::report_plan_error(&e, None);
                 said.0 = Some(e.to_string());
                 said.done(status)
             }
@@ -341,7 +341,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
             // A kernel that cannot give us the namespaces usually lacks more: the compiler's
             // list of every control it cannot enforce says more than the clone's errno.
             if let Err(plan_error) = plan::compile(&policy, &KernelFeatures::probe(), &invocation) {
-                let status = report_plan_error(&plan_error, Some(&audit));
+                let status = run_end::report_plan_error(&plan_error, Some(&audit));
                 said.0 = Some(plan_error.to_string());
                 return said.done(status);
             }
@@ -354,7 +354,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
         Ok(c) => c,
         Err(e) => {
             pending.abort();
-            let status = report_plan_error(&e, Some(&audit));
+            let status = run_end::report_plan_error(&e, Some(&audit));
             said.0 = Some(e.to_string());
             return said.done(status);
         }
@@ -450,7 +450,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
             if let Some(o) = overlay {
                 o.abandon();
             }
-            let end = ending(EXIT_SETUP_FAILED, started, None);
+            let end = run_end::ending(EXIT_SETUP_FAILED, started, None);
             let _ = audit.setup_failure("launch", &e.to_string(), &end);
             return said.done(EXIT_SETUP_FAILED);
         }
@@ -498,21 +498,10 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
     }
     match waited {
         Ok(supervise::Waited { outcome, usage }) => {
-            let message = match &outcome {
-                Outcome::SetupFailed { error, .. } => {
-                    said.report(error);
-                    None
-                }
-                Outcome::TimedOut(limit) => Some(format!(
-                    "wall-time limit of {} reached; the sandbox was killed",
-                    policy::units::Duration(limit.as_millis() as u64)
-                )),
-                Outcome::OutOfMemory(_) => Some(format!(
-                    "the memory limit{} was reached: the kernel ended a process of the sandbox",
-                    memory_limit.map(|b| format!(" of {b}")).unwrap_or_default()
-                )),
-                Outcome::Finished(_) => None,
-            };
+            if let Outcome::SetupFailed { error, .. } = &outcome {
+                said.report(error);
+            }
+            let message = run_end::message(&outcome, memory_limit);
             let cancelled = cancelled.is_some_and(|c| c.load(Ordering::SeqCst));
             let message = if cancelled {
                 Some("cancelled: the sandbox was killed".to_string())
@@ -530,7 +519,7 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
                     overlay.finish(status);
                 }
             }
-            let mut end = ending(status, started, message);
+            let mut end = run_end::ending(status, started, message);
             if let Some(usage) = usage {
                 end.resources = usage;
             }
@@ -557,47 +546,5 @@ pub fn run_spec(mut spec: RunSpec, audit_flag: Option<&str>) -> RunResult {
             said.report(&format!("waiting for the sandbox: {e}"));
             said.done(EXIT_SETUP_FAILED)
         }
-    }
-}
-
-fn ending(exit_status: i32, started: Instant, message: Option<String>) -> Ending {
-    Ending {
-        exit_status,
-        duration: started.elapsed(),
-        resources: audit::usage::children(),
-        report: None,
-        message,
-    }
-}
-
-/// Report a failure to compile the Plan: 125 when the kernel cannot enforce the profile, 2 for
-/// bad input. Audited as a policy refusal.
-fn report_plan_error(e: &PlanError, audit: Option<&RunAudit>) -> i32 {
-    report(e);
-    let rule = match e {
-        PlanError::Unenforceable { unmet, .. } => unmet
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        PlanError::RunTmp(_) | PlanError::SocketFilter(_) | PlanError::ProxyListener(_) => {
-            "launch".to_string()
-        }
-        PlanError::Workspace(_) => "workspace".to_string(),
-        PlanError::Arch => "architecture".to_string(),
-        PlanError::MissingGrant { at, .. } => at.clone(),
-        PlanError::ProtectedSymlink(_) => "filesystem.protect".to_string(),
-    };
-    if let Some(audit) = audit
-        && let Err(refused) = audit.policy_refusal(&rule, &e.to_string())
-    {
-        report(&refused.source);
-    }
-    match e {
-        PlanError::Unenforceable { .. }
-        | PlanError::RunTmp(_)
-        | PlanError::SocketFilter(_)
-        | PlanError::ProxyListener(_) => EXIT_SETUP_FAILED,
-        _ => EXIT_BAD_INPUT,
     }
 }

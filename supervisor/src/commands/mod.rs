@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod launch;
 pub mod mcp;
 pub mod profile;
+pub mod run_end;
 pub mod selftest;
 pub mod serve;
 pub mod vault;
