@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use missy_agent::client::{Client, ClientError, Event, ExecRequest};
 
-use crate::harness::{Scratch, USERS, User, sandbox_bin};
+use crate::harness::{Scratch, USERS, User, sandbox_bin, wait_until};
 
 /// A running daemon, killed on drop.
 pub struct Daemon {
@@ -137,14 +137,6 @@ pub fn processes_with(marker: &str) -> Vec<i32> {
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
         })
         .collect()
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Who runs the supervisor (and the unsandboxed control).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +250,25 @@ pub fn assert_denied(user: User, what: &str, outside: &Verdict, inside: &Verdict
         inside.is("BLOCKED"),
         "{what} as {user:?}: must be blocked in the sandbox, got {inside:?}"
     );
+}
+
+/// Poll `done` every 20 ms for up to `limit`: true as soon as it holds, false if it never does.
+pub fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`eventually`], failing the test (naming `what`) if `done` never holds.
+pub fn wait_until(what: &str, limit: Duration, done: impl FnMut() -> bool) {
+    assert!(eventually(limit, done), "timed out waiting: {what}");
 }
 
 /// A host process that stays alive for the test and is killed on drop.

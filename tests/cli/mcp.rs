@@ -9,11 +9,11 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{LinePeer, Scratch, USERS, User, sandbox_bin};
+use crate::harness::{LinePeer, Scratch, USERS, User, sandbox_bin, wait_until};
 
 /// The `mcp` release the session test installs (its LATEST_PROTOCOL_VERSION is 2026-07-28).
 const MCP_PACKAGE: &str = "mcp==2.3.0";
@@ -219,14 +219,6 @@ fn running(marker: &str) -> bool {
             .is_ok()
             && String::from_utf8_lossy(&cmdline).contains(marker)
     })
-}
-
-fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
-    let end = Instant::now() + deadline;
-    while !done() {
-        assert!(Instant::now() < end, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
