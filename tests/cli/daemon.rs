@@ -347,7 +347,8 @@ fn cancel_and_disconnect_kill_the_run() {
         let d = Daemon::start(user, &[]);
         let w = workspace();
         let mut c = d.client();
-        let marker = format!("98765{}", user.uid() % 10);
+        // Unique in this process: no other test's `sleep` matches it.
+        let marker = crate::faults::sleep_token();
         c.exec(&ExecRequest::new(
             "s",
             "strict",

@@ -299,7 +299,7 @@ fn a_workspace_changed_under_a_built_plan_discards_it() {
 
 #[test]
 fn the_answer_comes_only_when_the_sandbox_is_gone_and_recorded() {
-    for (u, user) in USERS.into_iter().enumerate() {
+    for user in USERS {
         let dir = Scratch::new(user);
         let socket = dir.path().join("missy.sock");
         let log = dir.path().join("audit.jsonl");
@@ -323,7 +323,7 @@ fn the_answer_comes_only_when_the_sandbox_is_gone_and_recorded() {
         let mut client = Client::connect(&socket).unwrap();
         for n in 0..8 {
             // A process left behind in the background, still running when the workload ends.
-            let marker = format!("98765{n}{u}");
+            let marker = crate::faults::sleep_token();
             let script = format!("sleep {marker} & echo started");
             let done = run(&mut client, &format!("r{n}"), "strict", &script, w.path());
             // Checked at once, with no grace: the answer means the sandbox is gone.
