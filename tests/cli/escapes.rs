@@ -268,8 +268,11 @@ fn host_processes_cannot_be_signalled() {
         );
         let out = unsandboxed(user, &ws, &["kill", &pid]);
         assert!(out.is("ESCAPED"), "as {user:?}: control: {out:?}");
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(!victim.alive(), "as {user:?}: the control kill must work");
+        // SIGKILL is delivered at once, but a loaded machine may take a while to end it.
+        assert!(
+            eventually(Duration::from_secs(5), || !victim.alive()),
+            "as {user:?}: the control kill must work"
+        );
     }
 }
 
