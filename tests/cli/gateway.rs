@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{LinePeer, Scratch, USERS, User, chown, sandbox_bin};
+use crate::harness::{LinePeer, Scratch, USERS, User, chown, sandbox_bin, wait_until};
 
 const NPM_SERVER: &str = "@modelcontextprotocol/server-filesystem@2026.8.31";
 const PYPI_PACKAGES: [&str; 2] = ["mcp==2.3.0", "mcp-server-git==2026.10.19"];
@@ -416,15 +416,34 @@ fn malformed_oversized_and_out_of_order_messages_get_errors_and_the_gateway_keep
     );
     assert_eq!(text(&small), "x".repeat(10), "{small}");
     // Still serving, and cancellation is passed on without an answer to the cancelled call.
-    gw.send(&json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "t__sleep", "arguments": {"seconds": 30}}}).to_string());
-    std::thread::sleep(Duration::from_millis(300));
-    gw.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":10}}"#);
-    let echo = gw.ask(
-        11,
-        "tools/call",
-        json!({"name": "t__echo", "arguments": {"a": 1}}),
+    // The server takes one request at a time and finishes its sleep despite the cancellation,
+    // so its answer to the sleep comes before the echo's: the gateway must drop it. The sleep
+    // is cancelled once it runs, and lasts long enough for the gateway to read the cancellation.
+    let sleeping = ws.path().join("sleeping");
+    gw.send(&json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "t__sleep", "arguments": {"seconds": 10}}}).to_string());
+    wait_until(
+        "the server's sleep to start",
+        Duration::from_secs(30),
+        || sleeping.exists(),
     );
+    gw.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":10}}"#);
+    gw.send(&json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {"name": "t__echo", "arguments": {"a": 1}}}).to_string());
+    let echo = loop {
+        let v = gw.next();
+        assert_ne!(v["id"], json!(10), "the cancelled call was answered: {v}");
+        if v["id"] == json!(11) {
+            break v;
+        }
+    };
     assert_eq!(text(&echo), "{\"a\": 1}", "{echo}");
+    // The server read the cancellation, naming the sleep's id, before the echo request.
+    let downstream = std::fs::read_to_string(&sleeping).unwrap();
+    let cancelled = std::fs::read_to_string(ws.path().join("cancelled")).unwrap_or_default();
+    assert_eq!(
+        cancelled,
+        format!("{downstream}\n"),
+        "the cancellation was not passed on"
+    );
 }
 
 #[test]

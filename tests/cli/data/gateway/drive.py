@@ -119,7 +119,13 @@ async def main_session(cfg):
 
         # Kill the server mid-call: the call gets an error, not a hang; the server comes back.
         call = asyncio.create_task(client.call_tool("evil__sleep", {"seconds": 60}))
-        await asyncio.sleep(1.5)
+        # Killed once the call runs in the server (it notes that in its working directory).
+        sleeping = os.path.join(cfg["ws"], "sleeping")
+        for _ in range(1500):
+            if os.path.exists(sleeping):
+                break
+            await asyncio.sleep(0.02)
+        check(os.path.exists(sleeping), "the evil server started the sleep", sleeping)
         pids = exec_pids("evil")
         check(len(pids) == 1, "found the evil server's exec process", pids)
         os.kill(pids[0], signal.SIGKILL)

@@ -1,6 +1,8 @@
 """A stdio MCP server with no dependencies, for tests/cli/gateway.rs: it tries what a
 compromised server would (read ~/.ssh, connect to a loopback port), returns a fake AWS key and an
 injection phrase, sleeps, and misbehaves on the wire (a malformed line, an oversized answer).
+The sleep writes `sleeping` (its request id) in the working directory first; a cancellation is
+noted in `cancelled` (the ids it names, one a line); neither cuts a sleep short.
 
 Usage: raw_server.py [MARKER] [--duplicate]   (MARKER only names the process; --duplicate lists
 the `echo` tool twice, a name collision)."""
@@ -20,7 +22,16 @@ def send(message):
     sys.stdout.flush()
 
 
-def call(name, args, meta):
+def note(path, text, mode):
+    """Leave a note for the test in the working directory, if it is writable."""
+    try:
+        with open(path, mode) as f:
+            f.write(text)
+    except OSError:
+        pass
+
+
+def call(mid, name, args, meta):
     if name == "echo":
         return json.dumps(args, sort_keys=True)
     if name == "leak":
@@ -39,6 +50,8 @@ def call(name, args, meta):
         except OSError as e:
             return f"ERR {type(e).__name__}: {e}"
     if name == "sleep":
+        # Tells the test the call is under way (and under which id the gateway sent it).
+        note("sleeping", json.dumps(mid), "w")
         time.sleep(float(args.get("seconds", 30)))
         return "slept"
     if name == "garbage":
@@ -71,6 +84,11 @@ for line in sys.stdin:
         # The gateway's answer to our request: it must refuse sampling.
         sys.stderr.write(f"answer to our request: {json.dumps(m)}\n")
         continue
+    if m.get("method") == "notifications/cancelled":
+        # Read only after the call it names (one request at a time): the test checks that the
+        # gateway passed it on.
+        note("cancelled", json.dumps((m.get("params") or {}).get("requestId")) + "\n", "a")
+        continue
     if "id" not in m or "method" not in m:
         continue
     mid, method, params = m["id"], m["method"], m.get("params") or {}
@@ -86,7 +104,7 @@ for line in sys.stdin:
             for n in names]}})
     elif method == "tools/call":
         try:
-            text = call(params["name"], params.get("arguments") or {}, params.get("_meta") or {})
+            text = call(mid, params["name"], params.get("arguments") or {}, params.get("_meta") or {})
             send({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": text}]}})
         except KeyError as e:
             send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": f"unknown tool {e}"}})
