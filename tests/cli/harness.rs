@@ -271,6 +271,33 @@ pub fn wait_until(what: &str, limit: Duration, done: impl FnMut() -> bool) {
     assert!(eventually(limit, done), "timed out waiting: {what}");
 }
 
+/// For the unsandboxed control of a `daemonize` probe that printed `stdout`: true once the
+/// daemon appends to its heartbeat `file` after the probe returned (it outlived its parent),
+/// waiting up to 10 s, as a loaded machine may take that long to schedule it. The daemon is
+/// then killed by the pid the probe reported.
+pub fn control_daemon_outlives_probe(stdout: &str, file: &Path) -> bool {
+    let size = || std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let beats = eventually(Duration::from_secs(10), || size() > before);
+    let pid = stdout
+        .split("daemon pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse::<i32>().ok());
+    // Only if that pid is still this probe's daemon: its command line names the file.
+    let file_name = file.to_string_lossy();
+    if let Some(pid) = pid
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*file_name))
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    beats
+}
+
 /// A host process that stays alive for the test and is killed on drop.
 pub struct HostProcess {
     pub child: std::process::Child,
