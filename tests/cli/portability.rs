@@ -9,6 +9,8 @@ use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::harness::{self, HostProcess, Scratch, USERS, User, sandbox_bin};
@@ -555,27 +557,42 @@ fn check_as_nobody_without_user_namespaces_names_the_cause() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-/// A server on the host's loopback answering every request with `hello`.
-fn hello_server() -> (u16, std::thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    let handle = std::thread::spawn(move || {
-        let until = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < until {
-            match listener.accept() {
-                Ok((mut s, _)) => {
-                    use std::io::Write;
-                    s.set_nonblocking(false).unwrap();
-                    let mut buf = [0u8; 1024];
-                    let _ = s.read(&mut buf);
-                    let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+/// A server on the host's loopback answering every request with `hello`, until it is dropped
+/// (the test holds it however long its runs take).
+struct HelloServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl HelloServer {
+    fn start() -> HelloServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        use std::io::Write;
+                        s.set_nonblocking(false).unwrap();
+                        let mut buf = [0u8; 1024];
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
-        }
-    });
-    (port, handle)
+        });
+        HelloServer { port, stop }
+    }
+}
+
+impl Drop for HelloServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 #[test]
@@ -584,7 +601,8 @@ fn the_proxy_without_namespaces_serves_the_sandbox_and_refuses_host_processes() 
         eprintln!("SKIP: /usr/bin/curl is needed inside the sandbox");
         return;
     }
-    let (port, _server) = hello_server();
+    let server = HelloServer::start();
+    let port = server.port;
     for user in USERS {
         let ws = Scratch::new(user);
         let px = profile(
