@@ -118,7 +118,8 @@ impl Evidence {
                     .then(|| format!("{} is setuid/setgid on the host", p.display()))
             }
             Evidence::VictimDies(v) => {
-                for _ in 0..25 {
+                // Up to 5 s: a loaded host may take that long to end a killed process.
+                for _ in 0..250 {
                     if !v.alive() {
                         return Some(format!("host process {} was killed", v.pid()));
                     }
@@ -130,7 +131,7 @@ impl Evidence {
                 let grace = if control {
                     Duration::from_millis(300)
                 } else {
-                    Duration::from_millis(1500)
+                    Duration::from_secs(10)
                 };
                 // Unsandboxed, the survivor is expected: a loaded host may take a moment to
                 // show it (the probe reports its pid before the daemon has settled), so look
@@ -330,7 +331,9 @@ pub fn run_bounded(
         std::thread::sleep(Duration::from_millis(5));
     };
     let elapsed = start.elapsed();
-    let settle = Instant::now() + Duration::from_millis(500);
+    // Up to 5 s for the readers to drain the pipes on a loaded host (a survivor holding them
+    // open makes that the whole wait).
+    let settle = Instant::now() + Duration::from_secs(5);
     let finished = |d: &Arc<Mutex<bool>>| d.lock().map(|g| *g).unwrap_or(true);
     while !(finished(&out.1) && finished(&err.1)) && Instant::now() < settle {
         std::thread::sleep(Duration::from_millis(2));
