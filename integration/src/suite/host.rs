@@ -254,18 +254,49 @@ pub struct Ran {
     pub stderr: String,
     pub timed_out: bool,
     pub elapsed: Duration,
-    /// With a purposeful kill and a tag: was a tagged process running just before the kill?
-    pub tagged_at_kill: Option<bool>,
+    /// With a purposeful kill: had the probe forked when it was killed (false: killed when
+    /// [`KILL_WAIT`] ran out without that)? None when the run ended first.
+    pub forked_at_kill: Option<bool>,
 }
 
-/// `kill_after`: SIGKILL the process (by its pid) at that point on purpose (the scenario
-/// checks what survives its death), noting first whether a process carrying the tag runs; the
-/// run then counts as finished, not hung.
+/// A purposeful kill (see [`run_bounded`]) waits at most this long for the probe to fork: the
+/// sandbox may take seconds to start on a loaded host.
+pub const KILL_WAIT: Duration = Duration::from_secs(30);
+
+/// The probe whose fork a purposeful kill waits for: the name it runs under and a tag in its
+/// command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Kill<'a> {
+    pub probe: &'a str,
+    pub tag: &'a str,
+}
+
+impl Kill<'_> {
+    /// Has the probe forked: do two live processes of that name (the probe and its child)
+    /// carry the tag? The supervisor's command line carries it too, so the name tells them apart.
+    fn forked(&self) -> bool {
+        // /proc/PID/comm holds the first 15 bytes of the executable's name.
+        let name = &self.probe.as_bytes()[..self.probe.len().min(15)];
+        processes_tagged(self.tag)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.strip_suffix(b"\n").unwrap_or(&c) == name)
+            })
+            .count()
+            >= 2
+    }
+}
+
 /// Spawn `cmd` and wait for it for at most `limit`; kill it (by pid) past that.
+///
+/// `kill`: SIGKILL the process (by its pid) on purpose once the probe has forked, or when
+/// [`KILL_WAIT`] runs out first (noted in `forked_at_kill`); the scenario checks what survives
+/// its death. The run then counts as finished, not hung.
 pub fn run_bounded(
     cmd: &mut Command,
     limit: Duration,
-    kill_after: Option<(Duration, Option<&str>)>,
+    kill: Option<Kill<'_>>,
 ) -> std::io::Result<Ran> {
     use std::os::unix::process::ExitStatusExt;
     use std::sync::{Arc, Mutex};
@@ -311,17 +342,23 @@ pub fn run_bounded(
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
     let mut timed_out = false;
-    let mut tagged_at_kill = None;
+    let mut forked_at_kill = None;
+    // Looking for the fork reads all of /proc: every 20 ms, not at every turn.
+    let mut next_look = start;
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break s;
         }
-        if let Some((after, tag)) = kill_after
-            && start.elapsed() >= after
+        if let Some(k) = kill
+            && Instant::now() >= next_look
         {
-            tagged_at_kill = tag.map(|t| !processes_tagged(t).is_empty());
-            let _ = child.kill();
-            break child.wait()?;
+            next_look = Instant::now() + Duration::from_millis(20);
+            let forked = k.forked();
+            if forked || start.elapsed() >= KILL_WAIT {
+                forked_at_kill = Some(forked);
+                let _ = child.kill();
+                break child.wait()?;
+            }
         }
         if start.elapsed() >= limit {
             timed_out = true;
@@ -350,7 +387,7 @@ pub fn run_bounded(
         stderr: text(&err.0),
         timed_out,
         elapsed,
-        tagged_at_kill,
+        forked_at_kill,
     })
 }
 

@@ -26,14 +26,14 @@ pub fn judge(
             format!("killed after {} s without finishing", CELL_LIMIT.as_secs()),
         );
     }
-    if let Some(after) = attempt.kill_after {
+    if attempt.kill_once_forked {
         // The process was killed on purpose: only the host can tell what survived it.
-        let killed = format!("SIGKILLed after {:.1} s", after.as_secs_f64());
-        if ran.tagged_at_kill == Some(false) {
+        let killed = format!("SIGKILLed after {:.1} s", ran.elapsed.as_secs_f64());
+        if ran.forked_at_kill == Some(false) {
             return fail(
                 "not running",
                 format!(
-                    "{killed}, but the attempt was not running then: {}",
+                    "{killed}, but the probe had not forked by then: {}",
                     ran.stderr.trim()
                 ),
             );

@@ -229,9 +229,10 @@ pub struct Attempt {
     /// (137: the OOM killer; 124: the wall-time kill), with what they mean.
     pub forced_stops: Vec<(i32, &'static str)>,
     pub evidence: Vec<Evidence>,
-    /// SIGKILL the process the cell started (the supervisor, or the probe unsandboxed) after
-    /// this long; the cell is then judged on the host evidence alone.
-    pub kill_after: Option<Duration>,
+    /// SIGKILL the process the cell started (the supervisor, or the probe unsandboxed) once the
+    /// probe runs and has forked (see [`super::host::run_bounded`]); the cell is then judged on
+    /// the host evidence alone.
+    pub kill_once_forked: bool,
     /// Host processes the attempt targets; ended with the cell.
     pub victims: Vec<HostProcess>,
     /// Profile text added for the sandboxed run: the cell runs under a generated profile that

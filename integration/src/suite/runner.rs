@@ -537,7 +537,9 @@ impl RunCtx {
             Evidence::Survivor(tag) => Some(tag.as_str()),
             _ => None,
         });
-        let kill = attempt.kill_after.map(|after| (after, survivor_tag));
+        let kill = survivor_tag
+            .filter(|_| attempt.kill_once_forked)
+            .map(|tag| host::Kill { probe, tag });
         host::run_bounded(&mut cmd, CELL_LIMIT, kill)
     }
 }

@@ -245,7 +245,7 @@ pub(super) static SCENARIOS: &[Scenario] = &[
             // Unsandboxed, killing the probe leaves its forked child running: the control.
             let tag = format!("{}-orphan", fx.tag);
             let mut a = Attempt::new(&["30".to_string(), tag.clone()]);
-            a.kill_after = Some(std::time::Duration::from_millis(1500));
+            a.kill_once_forked = true;
             a.evidence.push(Evidence::Survivor(tag));
             Ok(a)
         },
