@@ -365,8 +365,9 @@ mod tests {
         assert_eq!(ended, Some("idle timeout"));
         assert_eq!(counts.up.load(Ordering::Relaxed), 1);
         let took = start.elapsed();
+        // Not before the timeout; the upper bound leaves room for a loaded machine.
         assert!(
-            took >= Duration::from_millis(400) && took < Duration::from_millis(1500),
+            took >= Duration::from_millis(400) && took < Duration::from_secs(10),
             "{took:?}"
         );
     }
