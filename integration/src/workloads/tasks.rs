@@ -339,7 +339,8 @@ pub static TASKS: &[Task] = &[
         tools: &["ps", "sleep"],
         files: &[],
         fixture: None,
-        script: "sleep 31.5 & ps -eo pid=,ppid=,args= > procs; kill $!; echo $$",
+        // ps only once the child is `sleep` (its name changes at exec), not a fork of bash.
+        script: "sleep 31.5 & until read -r c < /proc/$!/comm && [ \"$c\" = sleep ]; do :; done; ps -eo pid=,ppid=,args= > procs; kill $!; echo $$",
         check: |ws, out| {
             let shell = out.trim();
             let procs = std::fs::read_to_string(ws.join("procs")).map_err(|e| e.to_string())?;
