@@ -97,6 +97,12 @@ impl Cli {
         Cli::parse_from(args)
     }
 
+    /// Whether these words (the program name first) run `exec`, as [`Cli::parse_words`] takes
+    /// them: `main` starts the sandbox's pid 1 before it parses them.
+    pub fn names_exec(args: &[std::ffi::OsString]) -> bool {
+        Cli::exec_position(args).is_some()
+    }
+
     /// Where the `exec` subcommand is, when only global options come before it. Anything else
     /// (another subcommand, an unknown option, `--help`) is left to the full parser.
     fn exec_position(args: &[std::ffi::OsString]) -> Option<usize> {

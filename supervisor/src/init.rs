@@ -114,7 +114,9 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
     namespaces::write_id_maps(how.uid, how.gid)?;
     let mut plan = std::thread::scope(|scope| -> Result<Plan, ConfineError> {
         // The network namespace, the slowest to create, comes up on a second thread while this
-        // one waits for the Plan and builds the root; it is joined before anything forks.
+        // one builds the root and waits for the Plan; it is joined before anything forks. The
+        // thread keeps the host's root and /proc: unsharing the mount namespace below gives
+        // this thread a root of its own.
         let network = how.new_netns.then(|| {
             std::thread::Builder::new()
                 .name("network".into())
@@ -124,6 +126,8 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
         // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
         // unprivileged pid 1 could no longer write its own maps.
         privileges::not_dumpable()?;
+        // What every root shares is built while the supervisor is still compiling the Plan.
+        mounts::prepare_root()?;
         let plan = read_plan(control, true)?;
         privileges::supervisor_alive(control)?;
         fds::set_cloexec(CONTROL_FD)?;

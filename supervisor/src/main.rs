@@ -15,8 +15,19 @@ fn main() -> ExitCode {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
         return missy_hardening::probe::main_with_prefix(&["__probe"], &args);
     }
-    let cli = Cli::parse_args();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `exec` starts the sandbox's pid 1 first, while this process is single-threaded: it
+    // creates its namespaces and the base of its root while the command line is parsed and
+    // the profile loaded.
+    let mut prestarted =
+        Cli::names_exec(&args).then(commands::launch::Prestarted::for_this_process);
+    let cli = Cli::parse_words(args);
     init_logging(cli.global.log_level.as_deref(), cli.global.log_format);
+    if !matches!(cli.command, Command::Exec(_))
+        && let Some(Ok(unused)) = prestarted.take()
+    {
+        unused.abort();
+    }
     if !matches!(
         cli.command,
         Command::Exec(_) | Command::Serve(_) | Command::Mcp(_) | Command::McpGateway(_)
@@ -29,7 +40,9 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     let code = match cli.command {
-        Command::Exec(args) => commands::exec::run(args, cli.global.audit_log.as_deref()),
+        Command::Exec(args) => {
+            commands::exec::run(args, cli.global.audit_log.as_deref(), prestarted)
+        }
         Command::Audit(cmd) => commands::audit::run(cmd, cli.global.audit_log.as_deref()),
         Command::Changes(cmd) => commands::changes::run(cmd),
         Command::Serve(args) => commands::serve::run(args, cli.global.audit_log.as_deref()),

@@ -130,28 +130,44 @@ impl Said {
     }
 }
 
-pub fn run(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
+/// `missy-sandbox exec`. `prestarted` is the pid 1 `main` cloned before parsing the command
+/// line ([`launch::Prestarted::for_this_process`]): it creates its namespaces (the network one
+/// is the slowest) and the base of its root while the profile is loaded and compiled. When
+/// there is none (or it could not be cloned), `run_spec` clones one.
+pub fn run(
+    args: ExecArgs,
+    audit_flag: Option<&str>,
+    prestarted: Option<Result<launch::Prestarted, String>>,
+) -> i32 {
+    let prestarted = prestarted.and_then(|p| {
+        p.inspect_err(|e| tracing::debug!(error = %e, "pid 1 not prestarted"))
+            .ok()
+    });
     // The run's end is recorded while pid 1 is still exiting; its remains (pid 1's exit, the
     // cgroups) are collected last, before this process exits.
     supervise::defer_teardown();
-    let status = run_cli(args, audit_flag);
+    let status = run_cli(args, audit_flag, prestarted);
     supervise::finish_teardown();
     status
 }
 
-fn run_cli(args: ExecArgs, audit_flag: Option<&str>) -> i32 {
-    if args.dry_run {
-        return run_spec(RunSpec::from(args), audit_flag).status;
-    }
-    if args.broker.is_empty() {
-        // pid 1 first: it creates its namespaces (the network one is the slowest) while the
-        // profile is loaded and compiled. If it cannot be prestarted, run_spec clones it.
-        let prestarted = launch::Prestarted::for_this_process()
-            .inspect_err(|e| tracing::debug!(error = %e, "pid 1 not prestarted"))
-            .ok();
+fn run_cli(
+    args: ExecArgs,
+    audit_flag: Option<&str>,
+    prestarted: Option<launch::Prestarted>,
+) -> i32 {
+    if args.dry_run || !args.broker.is_empty() {
+        // A dry run starts nothing; `--broker` forks its daemon before any pid 1 exists.
+        if let Some(unused) = prestarted {
+            unused.abort();
+        }
+    } else {
         let mut spec = RunSpec::from(args);
         spec.prestarted = prestarted;
         return run_spec(spec, audit_flag).status;
+    }
+    if args.dry_run {
+        return run_spec(RunSpec::from(args), audit_flag).status;
     }
     // `--broker`: the tool-run daemon starts first, forked while this process is still
     // single-threaded, and serves the agent's sandbox through a socket granted to it.

@@ -288,8 +288,11 @@ fn mount_overlay(path: &Path, upper: &Path, work: &Path) -> Result<(), ConfineEr
     set_attrs(&target, false, true)
 }
 
-/// Build the new root from `ops` and make it the root of this mount namespace.
-pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
+/// The part of the root every Plan shares, done before the Plan arrives (pid 1 would
+/// otherwise wait idle for it): make the tree private, pivot into a fresh base tmpfs (which
+/// holds /newroot, /oldroot and the empty file masks bind from) with the host's tree under
+/// /oldroot, and mount the empty tmpfs at /newroot that [`build_root`] fills.
+pub fn prepare_root() -> Result<(), ConfineError> {
     // Nothing we mount from here on may propagate back to the host's mount namespace.
     mount(
         None::<&str>,
@@ -323,7 +326,12 @@ pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
         Path::new(NEW),
         "mode=0755,size=1m",
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-    )?;
+    )
+}
+
+/// Build the new root from `ops` on what [`prepare_root`] left and make it the root of this
+/// mount namespace.
+pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
     for op in ops {
         apply(op)?;
     }
