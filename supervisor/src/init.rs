@@ -126,8 +126,10 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
         // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
         // unprivileged pid 1 could no longer write its own maps.
         privileges::not_dumpable()?;
-        // What every root shares is built while the supervisor is still compiling the Plan.
+        // What every root shares is built while the supervisor is still compiling the Plan,
+        // and the bounding set (inherited by the workload) emptied.
         mounts::prepare_root()?;
+        privileges::drop_bounding_set()?;
         let plan = read_plan(control, true)?;
         privileges::supervisor_alive(control)?;
         fds::set_cloexec(CONTROL_FD)?;
@@ -149,10 +151,9 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
         Ok(plan)
     })?;
     // Work the workload would otherwise do after the fork, done while the supervisor is still
-    // creating the cgroups: the Landlock ruleset (a path opened per rule), the bounding set
-    // and the signal dispositions, all inherited by the fork.
+    // creating the cgroups: the Landlock ruleset (a path opened per rule) and the signal
+    // dispositions, inherited by the fork.
     let ruleset = landlock::prepare(&plan.landlock)?;
-    privileges::drop_bounding_set()?;
     default_signal_handling(Some(Signal::SIGPIPE));
     // The supervisor creates the run's cgroups while we build the root and sends their
     // `tasks` files, through which the workload moves itself in right after its fork.
