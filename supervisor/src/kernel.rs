@@ -32,9 +32,6 @@ pub struct KernelFeatures {
     pub container: Option<String>,
     /// The `MISSY_SANDBOX_CAP_FEATURES` items in force (empty on a real run).
     pub capped: Vec<String>,
-    /// `userns-clone-fails` (tests only): the launch acts as if the clone into user namespaces
-    /// were refused with EPERM.
-    pub simulate_userns_refusal: bool,
 }
 
 /// A feature this machine lacks: why, and what would give it.
@@ -90,27 +87,33 @@ impl KernelFeatures {
     pub fn probe() -> KernelFeatures {
         static PROBED: OnceLock<KernelFeatures> = OnceLock::new();
         let mut features = PROBED
-            .get_or_init(|| {
-                let caps = cap::Caps::from_env().unwrap_or_else(|e| {
-                    // Fail closed: a test setting we cannot read takes every feature away.
-                    eprintln!("missy-sandbox: {e}; reporting no kernel features");
-                    cap::Caps {
-                        landlock_abi: Some(0),
-                        no_userns: true,
-                        no_cgroup: true,
-                        no_seccomp: true,
-                        no_seccomp_notify: true,
-                        userns_clone_fails: false,
-                        items: vec![format!("invalid {}", cap::VAR)],
-                    }
-                });
-                KernelFeatures::probe_uncached().capped(&caps)
-            })
+            .get_or_init(|| KernelFeatures::probe_uncached().capped(caps()))
             .clone();
         if let Some(gap) = USERNS_REFUSED.get() {
             features.user_namespaces = Err(gap.clone());
         }
         features
+    }
+
+    /// [`KernelFeatures::probe`]'s `user_namespaces` alone, the one thing a launch must know
+    /// before it clones pid 1: a few sysctls rather than the whole probe, which can then run
+    /// while pid 1 creates its namespaces.
+    pub fn user_namespaces() -> Result<(), Gap> {
+        static PROBED: OnceLock<Result<(), Gap>> = OnceLock::new();
+        if let Some(gap) = USERNS_REFUSED.get() {
+            return Err(gap.clone());
+        }
+        PROBED
+            .get_or_init(|| {
+                capped_user_namespaces(user_namespaces(nix::unistd::geteuid().as_raw()), caps())
+            })
+            .clone()
+    }
+
+    /// `userns-clone-fails` (tests only): the launch acts as if the clone into user namespaces
+    /// were refused with EPERM.
+    pub fn simulate_userns_refusal() -> bool {
+        caps().userns_clone_fails
     }
 
     /// The clone into new user and pid namespaces was refused although the probe saw nothing
@@ -145,19 +148,16 @@ impl KernelFeatures {
             cgroups: CgroupSupport::probe(euid),
             container: container(),
             capped: Vec::new(),
-            simulate_userns_refusal: false,
         }
     }
 
     /// These features less what `caps` takes away.
     pub fn capped(mut self, caps: &cap::Caps) -> KernelFeatures {
-        let why = |item: &str| format!("capped for testing ({}={item})", cap::VAR);
+        let why = capped_for_testing;
         if let Some(abi) = caps.landlock_abi {
             self.landlock_abi = self.landlock_abi.min(abi);
         }
-        if caps.no_userns {
-            self.user_namespaces = Err(Gap::new(why("no-userns"), None));
-        }
+        self.user_namespaces = capped_user_namespaces(self.user_namespaces, caps);
         if caps.no_cgroup {
             self.cgroups = CgroupSupport {
                 version: self.cgroups.version,
@@ -172,10 +172,41 @@ impl KernelFeatures {
         if caps.no_seccomp_notify {
             self.seccomp_notify = false;
         }
-        self.simulate_userns_refusal = caps.userns_clone_fails;
         self.capped = caps.items.clone();
         self
     }
+}
+
+fn capped_for_testing(item: &str) -> String {
+    format!("capped for testing ({}={item})", cap::VAR)
+}
+
+fn capped_user_namespaces(probed: Result<(), Gap>, caps: &cap::Caps) -> Result<(), Gap> {
+    if caps.no_userns {
+        Err(Gap::new(capped_for_testing("no-userns"), None))
+    } else {
+        probed
+    }
+}
+
+/// `MISSY_SANDBOX_CAP_FEATURES`, read once.
+fn caps() -> &'static cap::Caps {
+    static CAPS: OnceLock<cap::Caps> = OnceLock::new();
+    CAPS.get_or_init(|| {
+        cap::Caps::from_env().unwrap_or_else(|e| {
+            // Fail closed: a test setting we cannot read takes every feature away.
+            eprintln!("missy-sandbox: {e}; reporting no kernel features");
+            cap::Caps {
+                landlock_abi: Some(0),
+                no_userns: true,
+                no_cgroup: true,
+                no_seccomp: true,
+                no_seccomp_notify: true,
+                userns_clone_fails: false,
+                items: vec![format!("invalid {}", cap::VAR)],
+            }
+        })
+    })
 }
 
 fn landlock_abi() -> u8 {

@@ -212,7 +212,7 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
     } else {
         CloneFlags::empty()
     };
-    if how.namespaces && crate::kernel::KernelFeatures::probe().simulate_userns_refusal {
+    if how.namespaces && crate::kernel::KernelFeatures::simulate_userns_refusal() {
         return Err(LaunchError::Clone(nix::errno::Errno::EPERM));
     }
     // SAFETY: single-threaded (checked above), so the child may allocate and run Rust code;

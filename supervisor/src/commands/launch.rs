@@ -77,9 +77,7 @@ impl Prestarted {
 
     fn clone_pid1(stdin_feed: Option<OwnedFd>) -> Result<Prestarted, String> {
         let mut stdio = relay::Stdio::new().map_err(|e| format!("output channels: {e}"))?;
-        let namespaces = crate::kernel::KernelFeatures::probe()
-            .user_namespaces
-            .is_ok();
+        let namespaces = crate::kernel::KernelFeatures::user_namespaces().is_ok();
         let start = crate::init::Pid1Start {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
@@ -90,9 +88,7 @@ impl Prestarted {
         let pending = spawn::start(start).map_err(|e| e.to_string())?;
         stdio.close_child_ends();
         // The clone may have fallen back to the no-namespace path (`spawn::start`).
-        let namespaces = crate::kernel::KernelFeatures::probe()
-            .user_namespaces
-            .is_ok();
+        let namespaces = crate::kernel::KernelFeatures::user_namespaces().is_ok();
         Ok(Prestarted {
             pending,
             stdio,
