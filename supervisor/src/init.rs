@@ -5,8 +5,9 @@
 //! pid 1      die with the supervisor · fds · id maps
 //!            ├ network thread: unshare net · lo up ─────────────────────────────┐
 //!            · unshare mount/ipc/uts · not dumpable                             │ meanwhile the
-//!            · read the Plan · supervisor alive? · own process group            │ supervisor compiles,
-//!            · mounts + pivot_root · join the network namespace ◄───────────────┘ then makes cgroups
+//!            · base of the root (pivot_root) · empty the bounding set            │ supervisor compiles,
+//!            · read the Plan · supervisor alive? · own process group            │ then makes cgroups
+//!            · the Plan's mounts + pivot_root · join the network namespace ◄────┘
 //!            · Landlock ruleset · admitted: keeps the run's cgroups' `tasks` files
 //!            · hostname · detach the old root
 //!            · rlimits · chdir · fork workload; then: reap, forward signals; at its end kill

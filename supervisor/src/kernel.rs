@@ -141,7 +141,8 @@ impl KernelFeatures {
             landlock_abi: landlock_abi(),
             seccomp_filter: has("errno"),
             seccomp_notify: has("user_notif"),
-            user_namespaces: user_namespaces(euid),
+            // The launch's own answer ([`KernelFeatures::user_namespaces`]), so both agree.
+            user_namespaces: KernelFeatures::user_namespaces(),
             arch: Arch::native(),
             euid,
             egid: nix::unistd::getegid().as_raw(),

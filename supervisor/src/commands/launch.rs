@@ -4,9 +4,10 @@
 //!
 //! pid 1 takes fd 0 as the workload's stdin at the clone. A pid 1 prestarted by `serve` is
 //! cloned before the run's stdin exists, so it gets a pipe, and the run's stdin is copied into
-//! it. The CLI's `exec` prestarts its pid 1 too, as soon as its arguments are parsed
-//! ([`Prestarted::for_this_process`]): pid 1 then creates its namespaces while the profile is
-//! loaded and compiled, and takes this process's own stdin.
+//! it. The CLI's `exec` prestarts its pid 1 too, from `main`, before its arguments are parsed
+//! ([`Prestarted::for_this_process`]): pid 1 then creates its namespaces and the base of its
+//! root while the command line is parsed and the profile loaded and compiled, and takes this
+//! process's own stdin.
 //!
 //! A pid 1 prestarted by `serve` may also have been built ahead (`server::prebuilt`): its Plan
 //! sent, its root built, its cgroups made, for a profile and workspace. [`pid1`] takes it only

@@ -289,19 +289,22 @@ fn mount_overlay(path: &Path, upper: &Path, work: &Path) -> Result<(), ConfineEr
 }
 
 /// The part of the root every Plan shares, done before the Plan arrives (pid 1 would
-/// otherwise wait idle for it): make the tree private, pivot into a fresh base tmpfs (which
-/// holds /newroot, /oldroot and the empty file masks bind from) with the host's tree under
-/// /oldroot, and mount the empty tmpfs at /newroot that [`build_root`] fills.
+/// otherwise wait idle for it): make the tree a slave of the host's, pivot into a fresh base
+/// tmpfs (which holds /newroot, /oldroot and the empty file masks bind from) with the host's
+/// tree under /oldroot, and mount the empty tmpfs at /newroot that [`build_root`] fills.
 pub fn prepare_root() -> Result<(), ConfineError> {
-    // Nothing we mount from here on may propagate back to the host's mount namespace.
+    // Nothing we mount from here on may propagate back to the host's mount namespace. A slave
+    // still receives the host's mounts and unmounts until the Plan comes (a pid 1 built ahead
+    // by `serve` may wait long): a filesystem mounted meanwhile is seen, one unmounted is not
+    // kept busy. `build_root` makes the copy private.
     mount(
         None::<&str>,
         "/",
         None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
         None::<&str>,
     )
-    .map_err(|e| fail(e, "make / recursively private".into()))?;
+    .map_err(|e| fail(e, "make / recursively a slave".into()))?;
 
     // The base tmpfs holds /newroot, /oldroot and the empty file masks bind from.
     mount_tmpfs(
@@ -332,6 +335,16 @@ pub fn prepare_root() -> Result<(), ConfineError> {
 /// Build the new root from `ops` on what [`prepare_root`] left and make it the root of this
 /// mount namespace.
 pub fn build_root(ops: &[MountOp]) -> Result<(), ConfineError> {
+    // The host's tree is taken as it is now: private, so no later host mount reaches a root
+    // whose binds are then made read-only.
+    mount(
+        None::<&str>,
+        OLD,
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| fail(e, format!("make {OLD} recursively private")))?;
     for op in ops {
         apply(op)?;
     }

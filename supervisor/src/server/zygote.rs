@@ -171,7 +171,8 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     // children exist.
     // SAFETY: changing one signal's disposition in a single-threaded process.
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigIgn) };
-    // Probed once, here: every spare inherits the result instead of probing again.
+    // Probed once, here (the user-namespace verdict the clones use with it): every spare
+    // inherits the result instead of probing again.
     let _ = crate::kernel::KernelFeatures::probe();
     let me = getpid();
     let mut cache = ProfileCache::default();
