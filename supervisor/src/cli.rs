@@ -84,7 +84,13 @@ impl Cli {
 
     /// [`Cli::parse_args`] on the given words (the program name first).
     pub fn parse_words(args: Vec<std::ffi::OsString>) -> Cli {
-        if let Some(at) = Cli::exec_position(&args) {
+        let exec_at = Cli::exec_position(&args);
+        Cli::parse_words_at(args, exec_at)
+    }
+
+    /// [`Cli::parse_words`] with `exec`'s position already found ([`Cli::exec_position`]).
+    pub fn parse_words_at(args: Vec<std::ffi::OsString>, exec_at: Option<usize>) -> Cli {
+        if let Some(at) = exec_at {
             // `exec`'s own parser knows the global options too, so the words before `exec`
             // keep their meaning when `exec` leads.
             let mut reordered = vec![args[at].clone()];
@@ -97,15 +103,10 @@ impl Cli {
         Cli::parse_from(args)
     }
 
-    /// Whether these words (the program name first) run `exec`, as [`Cli::parse_words`] takes
-    /// them: `main` starts the sandbox's pid 1 before it parses them.
-    pub fn names_exec(args: &[std::ffi::OsString]) -> bool {
-        Cli::exec_position(args).is_some()
-    }
-
     /// Where the `exec` subcommand is, when only global options come before it. Anything else
-    /// (another subcommand, an unknown option, `--help`) is left to the full parser.
-    fn exec_position(args: &[std::ffi::OsString]) -> Option<usize> {
+    /// (another subcommand, an unknown option, `--help`) is left to the full parser. `main`
+    /// starts the sandbox's pid 1 when it is found, before the words are parsed.
+    pub fn exec_position(args: &[std::ffi::OsString]) -> Option<usize> {
         let globals = GlobalArgs::augment_args(clap::Command::new("globals"));
         let mut at = 1;
         loop {

@@ -154,7 +154,6 @@ impl KernelFeatures {
 
     /// These features less what `caps` takes away.
     pub fn capped(mut self, caps: &cap::Caps) -> KernelFeatures {
-        let why = capped_for_testing;
         if let Some(abi) = caps.landlock_abi {
             self.landlock_abi = self.landlock_abi.min(abi);
         }
@@ -162,7 +161,7 @@ impl KernelFeatures {
         if caps.no_cgroup {
             self.cgroups = CgroupSupport {
                 version: self.cgroups.version,
-                note: Some(why("no-cgroup")),
+                note: Some(capped_for_testing("no-cgroup")),
                 ..Default::default()
             };
         }

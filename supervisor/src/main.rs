@@ -19,9 +19,11 @@ fn main() -> ExitCode {
     // `exec` starts the sandbox's pid 1 first, while this process is single-threaded: it
     // creates its namespaces and the base of its root while the command line is parsed and
     // the profile loaded.
-    let mut prestarted =
-        Cli::names_exec(&args).then(commands::launch::Prestarted::for_this_process);
-    let cli = Cli::parse_words(args);
+    let exec_at = Cli::exec_position(&args);
+    let mut prestarted = exec_at
+        .is_some()
+        .then(commands::launch::Prestarted::for_this_process);
+    let cli = Cli::parse_words_at(args, exec_at);
     init_logging(cli.global.log_level.as_deref(), cli.global.log_format);
     if !matches!(cli.command, Command::Exec(_))
         && let Some(Ok(unused)) = prestarted.take()

@@ -156,15 +156,14 @@ fn run_cli(
     audit_flag: Option<&str>,
     prestarted: Option<launch::Prestarted>,
 ) -> i32 {
-    if args.dry_run || !args.broker.is_empty() {
-        // A dry run starts nothing; `--broker` forks its daemon before any pid 1 exists.
-        if let Some(unused) = prestarted {
-            unused.abort();
-        }
-    } else {
+    if !args.dry_run && args.broker.is_empty() {
         let mut spec = RunSpec::from(args);
         spec.prestarted = prestarted;
         return run_spec(spec, audit_flag).status;
+    }
+    // A dry run starts nothing; `--broker` forks its daemon before any pid 1 exists.
+    if let Some(unused) = prestarted {
+        unused.abort();
     }
     if args.dry_run {
         return run_spec(RunSpec::from(args), audit_flag).status;
