@@ -2,13 +2,15 @@
 //! new user and pid namespace (`spawn::start`), with the control socket.
 //!
 //! ```text
-//! pid 1      die with the supervisor · fds · id maps
-//!            ├ network thread: unshare net · lo up ─────────────────────────────┐
-//!            · unshare mount/ipc/uts · not dumpable                             │ meanwhile the
-//!            · base of the root (pivot_root) · empty the bounding set            │ supervisor compiles,
-//!            · read the Plan · supervisor alive? · own process group            │ then makes cgroups
-//!            · the Plan's mounts + pivot_root · join the network namespace ◄────┘
-//!            · Landlock ruleset · admitted: keeps the run's cgroups' `tasks` files
+//! pid 1      die with the supervisor · fds · id maps          ┐ on a CPU apart from the
+//!            · unshare net · lo up                             │ supervisor's (`placement`);
+//!            · unshare mount/ipc/uts · not dumpable            │ meanwhile the supervisor
+//!            · base of the root (pivot_root) · empty the       │ compiles the Plan
+//!              bounding set                                    ┘
+//!            · read the Plan · back to the inherited CPUs · supervisor alive?
+//!            · own process group · the Plan's mounts + pivot_root  (the supervisor makes
+//!            · Landlock ruleset · admitted: keeps the run's         the cgroups meanwhile)
+//!              cgroups' `tasks` files
 //!            · hostname · detach the old root
 //!            · rlimits · chdir · fork workload; then: reap, forward signals; at its end kill
 //!              and reap everything left, report the status, exit
@@ -39,6 +41,7 @@ use crate::confine::{
     self, ConfineError, Step, exec, fds, landlock, limits, mounts, namespaces, network, privileges,
 };
 use crate::control::{self, CONTROL_FD, FromInit, ToInit};
+use crate::placement;
 use crate::plan::Plan;
 
 /// Exit status for a sandbox setup failure.
@@ -72,7 +75,7 @@ pub struct Pid1Start {
 
 /// Entry point of the cloned child; never returns. `control_fd` is the child's end of the
 /// control socket, moved to fd 3 before anything else.
-pub fn pid1(control_fd: i32, how: Pid1Start) -> ! {
+pub fn pid1(control_fd: i32, how: Pid1Start, cpus: Option<placement::Inherited>) -> ! {
     // Output channels first: the fds may sit where fd 3 is about to go.
     if crate::secrets::relay::install_child_stdio(how.stdio).is_err() {
         // SAFETY: nothing to clean up in a cloned child.
@@ -89,9 +92,9 @@ pub fn pid1(control_fd: i32, how: Pid1Start) -> ! {
     // SAFETY: fd 3 is the control socket and nothing else in this process owns it.
     let mut control = unsafe { UnixStream::from_raw_fd(CONTROL_FD) };
     let Err(failure) = if how.namespaces {
-        run_pid1(&mut control, how)
+        run_pid1(&mut control, how, cpus)
     } else {
-        run_pid1_without_namespaces(&mut control)
+        run_pid1_without_namespaces(&mut control, cpus)
     };
     report_and_exit(&mut control, failure)
 }
@@ -109,48 +112,35 @@ fn report_and_exit(control: &mut UnixStream, failure: ConfineError) -> ! {
     unsafe { libc::_exit(status) }
 }
 
-fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, ConfineError> {
+fn run_pid1(
+    control: &mut UnixStream,
+    how: Pid1Start,
+    cpus: Option<placement::Inherited>,
+) -> Result<Infallible, ConfineError> {
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
     namespaces::write_id_maps(how.uid, how.gid)?;
-    let mut plan = std::thread::scope(|scope| -> Result<Plan, ConfineError> {
-        // The network namespace, the slowest to create, comes up on a second thread while this
-        // one builds the root and waits for the Plan; it is joined before anything forks. The
-        // thread keeps the host's root and /proc: unsharing the mount namespace below gives
-        // this thread a root of its own.
-        let network = how.new_netns.then(|| {
-            std::thread::Builder::new()
-                .name("network".into())
-                .spawn_scoped(scope, network::create_namespace)
-        });
-        namespaces::enter()?;
-        // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
-        // unprivileged pid 1 could no longer write its own maps.
-        privileges::not_dumpable()?;
-        // What every root shares is built while the supervisor is still compiling the Plan,
-        // and the bounding set (inherited by the workload) emptied.
-        mounts::prepare_root()?;
-        privileges::drop_bounding_set()?;
-        let plan = read_plan(control, true)?;
-        privileges::supervisor_alive(control)?;
-        fds::set_cloexec(CONTROL_FD)?;
-        privileges::own_process_group()?;
-        mounts::build_root(&plan.mounts)?;
-        if let Some(spawned) = network {
-            let namespace = match spawned {
-                Ok(thread) => thread.join().unwrap_or_else(|_| {
-                    Err(ConfineError::other(
-                        Step::Network,
-                        "the network thread panicked",
-                    ))
-                })?,
-                // No second thread (a process limit): create it here instead.
-                Err(_) => network::create_namespace()?,
-            };
-            network::join(&namespace)?;
-        }
-        Ok(plan)
-    })?;
+    // Everything up to the Plan is work the supervisor's compile hides; the network namespace,
+    // the slowest, comes first.
+    if how.new_netns {
+        network::enter_new_namespace()?;
+    }
+    namespaces::enter()?;
+    // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
+    // unprivileged pid 1 could no longer write its own maps.
+    privileges::not_dumpable()?;
+    // What every root shares is built while the supervisor is still compiling the Plan,
+    // and the bounding set (inherited by the workload) emptied.
+    mounts::prepare_root()?;
+    privileges::drop_bounding_set()?;
+    let mut plan = read_plan(control, true)?;
+    if let Some(cpus) = cpus {
+        cpus.restore();
+    }
+    privileges::supervisor_alive(control)?;
+    fds::set_cloexec(CONTROL_FD)?;
+    privileges::own_process_group()?;
+    mounts::build_root(&plan.mounts)?;
     // Work the workload would otherwise do after the fork, done while the supervisor is still
     // creating the cgroups: the Landlock ruleset (a path opened per rule) and the signal
     // dispositions, inherited by the fork.
@@ -183,11 +173,17 @@ fn run_pid1(control: &mut UnixStream, how: Pid1Start) -> Result<Infallible, Conf
 /// or hostname. Landlock, seccomp, no_new_privs, the cleared capabilities, rlimits, the cgroup,
 /// the cleared environment and the closed fds hold as on the namespace path; this process is
 /// the tree's subreaper, so that nothing the workload starts can outlive it.
-fn run_pid1_without_namespaces(control: &mut UnixStream) -> Result<Infallible, ConfineError> {
+fn run_pid1_without_namespaces(
+    control: &mut UnixStream,
+    cpus: Option<placement::Inherited>,
+) -> Result<Infallible, ConfineError> {
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
     privileges::not_dumpable()?;
     let mut plan = read_plan(control, false)?;
+    if let Some(cpus) = cpus {
+        cpus.restore();
+    }
     privileges::supervisor_alive(control)?;
     fds::set_cloexec(CONTROL_FD)?;
     privileges::own_process_group()?;
@@ -236,8 +232,8 @@ const WORKLOAD_STACK: usize = 1 << 20;
 
 /// Start the workload vfork-style (CLONE_VM | CLONE_VFORK, on a stack of its own): no copy of
 /// pid 1's page tables and no copy-on-write faults before its execve; pid 1 is suspended until
-/// the workload has exec'd or exited. The workload may allocate: pid 1 is single-threaded (the
-/// network thread has been joined), so nothing can hold the allocator's lock, and what the
+/// the workload has exec'd or exited. The workload may allocate: pid 1 is single-threaded, so
+/// nothing can hold the allocator's lock, and what the
 /// workload allocates is only left behind in pid 1's heap. Everything it changes that
 /// matters (credentials, Landlock domain, seccomp filter, session, fds) is its own.
 fn start_workload(control: &mut UnixStream, workload: &Workload) -> Result<Pid, ConfineError> {

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod init;
 pub mod kernel;
 pub mod placeholders;
+pub mod placement;
 pub mod plan;
 pub mod policy;
 pub mod report;

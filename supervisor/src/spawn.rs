@@ -2,11 +2,12 @@
 //! supervisor's own:
 //!
 //! 1. [`start`]: clone the sandbox's pid 1 straight into a new user and pid namespace (both
-//!    cheap to create). While it writes its id maps and creates the other namespaces (the
-//!    network namespace, the slowest, on a thread of its own), the supervisor compiles the Plan.
+//!    cheap to create), started on a CPU other than the supervisor's (`placement`). While it
+//!    writes its id maps and creates the other namespaces (the network namespace is the
+//!    slowest), the supervisor compiles the Plan.
 //! 2. [`Pending::commit`]: send the Plan; while pid 1 builds the root from it, create the run's
-//!    cgroups, move pid 1 into them and say so (pid 1 waits for that before it creates its
-//!    cgroup namespace or forks).
+//!    cgroups and send pid 1 their `tasks` files (pid 1 waits for them before it forks the
+//!    workload, which moves itself in).
 //!
 //! The clone happens while the supervisor is single-threaded (checked; no async runtime exists
 //! yet), so the child may run ordinary Rust. Its code is `init::pid1`, a plain function of the
@@ -24,6 +25,7 @@ use crate::cgroup::{CgroupError, RunCgroup};
 use crate::confine::ConfineError;
 use crate::control::{self, ControlError, FromInit, ToInit};
 use crate::init::{self, Pid1Start};
+use crate::placement;
 use crate::plan::{Compiled, Plan};
 
 #[derive(Debug, thiserror::Error)]
@@ -201,9 +203,10 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
     let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
     let mut stack = Stack::new(INIT_STACK).map_err(LaunchError::Stack)?;
     let their_fd = theirs.as_raw_fd();
+    let cpus = placement::Inherited::of_this_thread();
     // Runs in the child; it closes the supervisor's end of the socket with every other
     // inherited fd (std keeps 0-2 open, so both ends are at 3 or above).
-    let child = Box::new(move || -> isize { init::pid1(their_fd, how) });
+    let child = Box::new(move || -> isize { init::pid1(their_fd, how, cpus) });
     // User and pid namespaces are created here, in the clone (the child is then pid 1 with
     // every capability in its namespace); the costly ones it creates itself, concurrently.
     // Without user namespaces, none: the child is an ordinary process (`init` no-namespace path).
@@ -219,6 +222,9 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
     // it runs on its own copy of `stack` and never returns into our frames.
     let pid = unsafe { nix::sched::clone(child, stack.usable(), flags, Some(libc::SIGCHLD)) }
         .map_err(LaunchError::Clone)?;
+    if let Some(cpus) = cpus {
+        cpus.start_apart(pid);
+    }
     // The child has its own copies of the stack and of its end of the socket.
     drop(stack);
     drop(theirs);

@@ -3,38 +3,19 @@
 //! Landlock under `mode = "none"`: the profile contract allows no TCP there.
 //!
 //! Creating a network namespace is the slowest step of a launch (the kernel registers a
-//! loopback device and per-namespace sysctl tables), so pid 1 does it on a second thread
-//! ([`create_namespace`]) while its main thread waits for the Plan and builds the mounts, then
-//! joins the result ([`join`]). `lo` is brought up with one rtnetlink message over a blocking
-//! netlink socket, on that thread, before anything forks.
+//! loopback device and per-namespace sysctl tables), so pid 1 does it first, while the
+//! supervisor is still compiling the Plan ([`enter_new_namespace`]). `lo` is brought up with
+//! one rtnetlink message over a blocking netlink socket.
 
-use std::os::fd::{AsFd, OwnedFd};
-
-use nix::fcntl::{OFlag, open};
-use nix::sched::{CloneFlags, setns, unshare};
-use nix::sys::stat::Mode;
+use nix::sched::{CloneFlags, unshare};
 
 use super::{ConfineError, Step};
 
-/// On the calling thread only: a new network namespace with `lo` up; its fd, to [`join`].
-pub fn create_namespace() -> Result<OwnedFd, ConfineError> {
+/// Move the calling thread into a new network namespace and bring its `lo` up.
+pub fn enter_new_namespace() -> Result<(), ConfineError> {
     unshare(CloneFlags::CLONE_NEWNET)
         .map_err(|e| ConfineError::os(Step::Unshare, e, "unshare(CLONE_NEWNET)"))?;
-    loopback_up()?;
-    // The thread's own namespace, through the procfs still mounted at /proc (the host's, where
-    // this thread is visible).
-    open(
-        "/proc/thread-self/ns/net",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| ConfineError::os(Step::Network, e, "open /proc/thread-self/ns/net"))
-}
-
-/// Move the calling thread into the namespace [`create_namespace`] made.
-pub fn join(namespace: &OwnedFd) -> Result<(), ConfineError> {
-    setns(namespace.as_fd(), CloneFlags::CLONE_NEWNET)
-        .map_err(|e| ConfineError::os(Step::Network, e, "setns(CLONE_NEWNET)"))
+    loopback_up()
 }
 
 /// The kernel's fixed index of `lo` in every network namespace.
