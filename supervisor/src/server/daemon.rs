@@ -412,10 +412,13 @@ async fn run(
             }
         }
     };
+    // Held until the outcome is on its way to the client: its end tells the zygote to refill.
+    let mut answered = None;
     let event = match slot {
         Some(_slot) => {
             send(&tx, &Event::Started { id: id.clone() }).await;
-            let mut exit = launch(&id, job, stdin, &shared, &tx, cancel).await;
+            let (mut exit, answered_w) = launch(&id, job, stdin, &shared, &tx, cancel).await;
+            answered = answered_w;
             exit.id = id.clone();
             Event::Exit(exit)
         }
@@ -429,6 +432,11 @@ async fn run(
         map.remove(&id);
     }
     send(&tx, &event).await;
+    if answered.is_some() {
+        // The connection's writer (this runtime's other task) writes the event first.
+        tokio::task::yield_now().await;
+        drop(answered);
+    }
 }
 
 fn internal(message: String) -> Exit {
@@ -448,7 +456,9 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
 
-/// Hand the job to the zygote and relay its output and result.
+/// Hand the job to the zygote and relay its output and result. Also returns the write end of
+/// the job's `answered` pipe (None if the job never reached the zygote): dropping it, once the
+/// outcome is passed on, lets the zygote refill its pool.
 async fn launch(
     id: &str,
     job: Job,
@@ -456,7 +466,7 @@ async fn launch(
     shared: &Shared,
     tx: &mpsc::Sender<Vec<u8>>,
     mut cancel: oneshot::Receiver<()>,
-) -> Exit {
+) -> (Exit, Option<OwnedFd>) {
     let made = (|| -> std::io::Result<_> {
         let (stdin_r, stdin_w) = pipe()?;
         // Input that fits an empty pipe is written now, and the pipe closed: the run finds
@@ -470,26 +480,33 @@ async fn launch(
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let (result, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let (answered_r, answered_w) = pipe()?;
         Ok((
             JobFds {
                 stdin: stdin_r,
                 stdout: out_w,
                 stderr: err_w,
                 result: theirs.into(),
-                answered: None,
+                answered: Some(answered_r),
             },
             stdin_w,
             out_r,
             err_r,
             result,
+            answered_w,
         ))
     })();
-    let (fds, stdin_w, out_r, err_r, result) = match made {
+    let (fds, stdin_w, out_r, err_r, result, answered) = match made {
         Ok(m) => m,
-        Err(e) => return internal(format!("cannot create the run's pipes: {e}")),
+        Err(e) => {
+            return (
+                internal(format!("cannot create the run's pipes: {e}")),
+                None,
+            );
+        }
     };
     if let Err(e) = shared.zygote.submit(&job, &fds) {
-        return internal(e.to_string());
+        return (internal(e.to_string()), None);
     }
     // Only the per-run supervisor holds the child ends now.
     drop(fds);
@@ -506,7 +523,12 @@ async fn launch(
     })();
     let (stdin_w, out, err, mut result) = match wiring {
         Ok(w) => w,
-        Err(e) => return internal(format!("cannot watch the run's pipes: {e}")),
+        Err(e) => {
+            return (
+                internal(format!("cannot watch the run's pipes: {e}")),
+                Some(answered),
+            );
+        }
     };
     let feed = stdin_w.map(|mut stdin_w| {
         tokio::spawn(async move {
@@ -541,7 +563,8 @@ async fn launch(
     if let Some(feed) = feed {
         feed.abort();
     }
-    serde_json::from_slice::<Exit>(&reported).unwrap_or_else(|_| {
+    let exit = serde_json::from_slice::<Exit>(&reported).unwrap_or_else(|_| {
         internal("the run's supervisor ended without reporting an outcome".to_string())
-    })
+    });
+    (exit, Some(answered))
 }

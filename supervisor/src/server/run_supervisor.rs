@@ -28,7 +28,7 @@ pub fn run_job(
         stdout,
         stderr,
         result,
-        answered,
+        answered: _,
     } = fds;
     crate::supervise::defer_teardown();
     let (prestarted, stdin) = match (&job, prestarted) {
@@ -142,7 +142,6 @@ pub fn run_job(
     let result = UnixStream::from(result);
     let _ = (&result).write_all(&reported);
     let _ = result.shutdown(std::net::Shutdown::Both);
-    drop(answered);
     // Answered: now the run's cgroups and placeholders go (pid 1 has killed and reaped every
     // other process of the sandbox; it may still be exiting itself).
     crate::supervise::finish_teardown();

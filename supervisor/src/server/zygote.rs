@@ -11,7 +11,8 @@
 //!
 //! The zygote keeps [`SPARES`] per-run supervisors forked ahead, each with its sandbox's pid 1
 //! already cloned (namespaces built, network namespace with `lo` up), and refills the pool
-//! once the run that took a spare is answered (at once when none is left); a spare serves
+//! once the run that took a spare is answered to its client (at once when none is left: the
+//! daemon closes the job's `answered` pipe once the `exit` event is written); a spare serves
 //! exactly one run. At each hand-off it loads the run's profile into its [`ProfileCache`],
 //! which the new spares inherit: their runs skip loading the profile while its files are
 //! unchanged. Once two runs in a row name the same profile and workspace, the new spares are
@@ -77,8 +78,10 @@ pub struct JobFds {
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
     pub result: OwnedFd,
-    /// From the zygote to a per-run supervisor: a pipe's write end, closed once the run is
-    /// answered (the zygote then refills its pool).
+    /// From the daemon to the zygote: a pipe's read end, at its end once the daemon has passed
+    /// the run's outcome on to its client. The zygote refills its pool then, so that the
+    /// refill's work competes with neither the run nor its answer; it keeps this fd (the
+    /// per-run supervisor gets the other four).
     pub answered: Option<OwnedFd>,
 }
 
@@ -184,7 +187,8 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
     let mut last: Option<Key> = None;
     refill(&mut pool, &sock, me, &cache, &ahead, audit_log);
     // Read ends of the `answered` pipes of runs under way: the pool is refilled when one ends
-    // (so the refill's work does not compete with the run), or at once when it is empty.
+    // (the daemon has answered its client: the refill's work competes with neither the run nor
+    // the answer), or at once when it is empty.
     let mut answering: Vec<OwnedFd> = Vec::new();
     loop {
         if !answering.is_empty() && !wait_for_job(&sock, &mut answering) {
@@ -196,11 +200,7 @@ fn zygote_main(sock: UnixStream, daemon: Pid, audit_log: Option<&str>) -> ! {
                 let Some(mut fds) = JobFds::from_received(fds) else {
                     continue;
                 };
-                let (ended, answered) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-                    Ok((r, w)) => (Some(r), Some(w)),
-                    Err(_) => (None, None),
-                };
-                fds.answered = answered;
+                let ended = fds.answered.take();
                 // A spare built ahead for the run's key takes it, else the oldest (one that
                 // died is skipped); without one, a fresh child does.
                 let wanted = key(&job);
