@@ -23,6 +23,8 @@ pub struct CgroupError {
 #[derive(Debug, Default)]
 pub struct RunCgroup {
     dirs: Vec<PathBuf>,
+    /// The one of `dirs` in the memory hierarchy, if any.
+    memory: Option<PathBuf>,
 }
 
 fn write(path: &Path, file: &str, value: &str, action: &'static str) -> Result<(), CgroupError> {
@@ -83,6 +85,7 @@ impl RunCgroup {
         }
         if let Some((parent, bytes)) = &limits.cgroup_memory {
             let dir = cg.make(parent, &name)?;
+            cg.memory = Some(dir.clone());
             write(
                 &dir,
                 "memory.limit_in_bytes",
@@ -138,14 +141,12 @@ impl RunCgroup {
     /// How many processes the kernel's OOM killer ended in the run's memory cgroup (the
     /// `oom_kill` counter of v1's `memory.oom_control`); 0 without a memory cgroup.
     pub fn oom_kills(&self) -> u64 {
-        self.dirs
-            .iter()
-            .filter_map(|dir| std::fs::read_to_string(dir.join("memory.oom_control")).ok())
-            .flat_map(|text| {
-                text.lines()
-                    .filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
-                    .collect::<Vec<_>>()
-            })
+        let Some(dir) = &self.memory else { return 0 };
+        let Ok(text) = std::fs::read_to_string(dir.join("memory.oom_control")) else {
+            return 0;
+        };
+        text.lines()
+            .filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
             .sum()
     }
 

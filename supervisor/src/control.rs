@@ -22,6 +22,9 @@ const MAX_FRAME: usize = 16 << 20;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToInit {
+    /// pid 1's uid and gid maps are written (the supervisor writes them right after the
+    /// clone): it may create files and mounts now.
+    IdsMapped,
     Plan(Box<Plan>),
     /// The run is admitted: the run's cgroups exist and the audit record is written. The
     /// `tasks` files of the run's cgroups travel with this frame (SCM_RIGHTS, one per cgroup);

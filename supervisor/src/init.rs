@@ -2,11 +2,11 @@
 //! new user and pid namespace (`spawn::start`), with the control socket.
 //!
 //! ```text
-//! pid 1      die with the supervisor · fds · id maps          ┐ on a CPU apart from the
-//!            · unshare net · lo up                             │ supervisor's (`placement`);
-//!            · unshare mount/ipc/uts · not dumpable            │ meanwhile the supervisor
-//!            · base of the root (pivot_root) · empty the       │ compiles the Plan
-//!              bounding set                                    ┘
+//! pid 1      die with the supervisor · fds                    ┐ on a CPU apart from the
+//!            · unshare net · lo up · unshare mount/ipc/uts     │ supervisor's (`placement`);
+//!            · the id maps are written (by the supervisor)     │ meanwhile the supervisor
+//!            · not dumpable · base of the root (pivot_root)    │ writes the id maps, then
+//!            · empty the bounding set                          ┘ compiles the Plan
 //!            · read the Plan · back to the inherited CPUs · supervisor alive?
 //!            · own process group · the Plan's mounts + pivot_root  (the supervisor makes
 //!            · Landlock ruleset · admitted: keeps the run's         the cgroups meanwhile)
@@ -61,7 +61,8 @@ const FORWARDED: [Signal; 7] = [
 /// What pid 1 needs before the Plan exists: known to the supervisor before it compiles.
 #[derive(Debug, Clone, Copy)]
 pub struct Pid1Start {
-    /// Host uid/gid the sandbox's root maps to (the supervisor's own).
+    /// Host uid/gid the sandbox's root maps to (the supervisor's own; the supervisor writes
+    /// pid 1's maps right after the clone).
     pub uid: u32,
     pub gid: u32,
     /// Clone into new user and pid namespaces and create the others; false when this user
@@ -119,15 +120,16 @@ fn run_pid1(
 ) -> Result<Infallible, ConfineError> {
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
-    namespaces::write_id_maps(how.uid, how.gid)?;
     // Everything up to the Plan is work the supervisor's compile hides; the network namespace,
-    // the slowest, comes first.
+    // the slowest, comes first. Neither it nor the other unshares need the id maps, which the
+    // supervisor writes meanwhile.
     if how.new_netns {
         network::enter_new_namespace()?;
     }
     namespaces::enter()?;
-    // After the id maps: a non-dumpable process's /proc/self files belong to root, so an
-    // unprivileged pid 1 could no longer write its own maps.
+    wait_ids_mapped(control)?;
+    // After the id maps: a non-dumpable process's /proc files belong to root, so an
+    // unprivileged supervisor could no longer write its maps.
     privileges::not_dumpable()?;
     // What every root shares is built while the supervisor is still compiling the Plan,
     // and the bounding set (inherited by the workload) emptied.
@@ -268,6 +270,17 @@ fn read_plan(control: &mut UnixStream, namespaces: bool) -> Result<Plan, Confine
         other => Err(ConfineError::other(
             Step::ReadPlan,
             format!("expected the plan, got {other:?}"),
+        )),
+    }
+}
+
+/// The supervisor's word that pid 1's id maps are written: files and mounts may be made now.
+fn wait_ids_mapped(control: &mut UnixStream) -> Result<(), ConfineError> {
+    match receive(control)? {
+        ToInit::IdsMapped => Ok(()),
+        other => Err(ConfineError::other(
+            Step::IdMaps,
+            format!("expected the id maps, got {other:?}"),
         )),
     }
 }

@@ -22,7 +22,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::cgroup::{CgroupError, RunCgroup};
-use crate::confine::ConfineError;
+use crate::confine::{ConfineError, namespaces};
 use crate::control::{self, ControlError, FromInit, ToInit};
 use crate::init::{self, Pid1Start};
 use crate::placement;
@@ -228,12 +228,24 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
     // The child has its own copies of the stack and of its end of the socket.
     drop(stack);
     drop(theirs);
-    Ok(Pending {
+    let mut pending = Pending {
         pid,
         control: ours,
         namespaces: how.namespaces,
         staged: None,
-    })
+    };
+    if how.namespaces {
+        // From outside, while pid 1 creates its network namespace: off its path.
+        let mapped = namespaces::write_id_maps(pid, how.uid, how.gid)
+            .map_err(LaunchError::Setup)
+            .and_then(|()| Ok(control::send(&mut pending.control, &ToInit::IdsMapped)?));
+        if let Err(e) = mapped {
+            // pid 1's own report, if it failed first (the maps then had no process to go to).
+            let reported = pending.kill();
+            return Err(reported.map_or(e, LaunchError::Setup));
+        }
+    }
+    Ok(pending)
 }
 
 impl Pending {

@@ -22,16 +22,19 @@ fn unshare_step(flags: CloneFlags) -> Result<(), ConfineError> {
     unshare(flags).map_err(|e| ConfineError::os(Step::Unshare, e, format!("unshare({flags:?})")))
 }
 
-/// Map root inside the namespace to the supervisor's uid and gid (the only mapping a process may
-/// write for itself). `setgroups` must be denied first or the kernel refuses the gid map.
-pub fn write_id_maps(uid: u32, gid: u32) -> Result<(), ConfineError> {
+/// Map root inside `pid`'s user namespace to `uid` and `gid`, the supervisor's own (the only
+/// mapping it may write without privilege, as the namespace's creator). `setgroups` must be
+/// denied first or the kernel refuses the gid map. Written by the supervisor, from outside,
+/// right after the clone: pid 1 meanwhile creates its network namespace, which needs no map.
+pub fn write_id_maps(pid: nix::unistd::Pid, uid: u32, gid: u32) -> Result<(), ConfineError> {
     let write = |file: &str, content: String| {
-        std::fs::write(file, content.as_bytes())
-            .map_err(|e| ConfineError::io(Step::IdMaps, &e, format!("write {file}")))
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, content.as_bytes())
+            .map_err(|e| ConfineError::io(Step::IdMaps, &e, format!("write {path}")))
     };
-    write("/proc/self/setgroups", "deny".into())?;
-    write("/proc/self/uid_map", format!("0 {uid} 1\n"))?;
-    write("/proc/self/gid_map", format!("0 {gid} 1\n"))
+    write("setgroups", "deny".into())?;
+    write("uid_map", format!("0 {uid} 1\n"))?;
+    write("gid_map", format!("0 {gid} 1\n"))
 }
 
 /// The sandbox's own hostname, so it never sees (or sets) the host's.
