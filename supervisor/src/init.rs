@@ -135,13 +135,7 @@ fn run_pid1(
     // and the bounding set (inherited by the workload) emptied.
     mounts::prepare_root()?;
     privileges::drop_bounding_set()?;
-    let mut plan = read_plan(control, true)?;
-    if let Some(cpus) = cpus {
-        cpus.restore();
-    }
-    privileges::supervisor_alive(control)?;
-    fds::set_cloexec(CONTROL_FD)?;
-    privileges::own_process_group()?;
+    let mut plan = take_plan(control, true, cpus)?;
     mounts::build_root(&plan.mounts)?;
     // Work the workload would otherwise do after the fork, done while the supervisor is still
     // creating the cgroups: the Landlock ruleset (a path opened per rule) and the signal
@@ -182,13 +176,7 @@ fn run_pid1_without_namespaces(
     privileges::die_with_parent(None)?;
     fds::close_from(CONTROL_FD as u32 + 1)?;
     privileges::not_dumpable()?;
-    let mut plan = read_plan(control, false)?;
-    if let Some(cpus) = cpus {
-        cpus.restore();
-    }
-    privileges::supervisor_alive(control)?;
-    fds::set_cloexec(CONTROL_FD)?;
-    privileges::own_process_group()?;
+    let mut plan = take_plan(control, false, cpus)?;
     crate::tree::become_subreaper()
         .map_err(|e| ConfineError::os(Step::Session, e, "PR_SET_CHILD_SUBREAPER"))?;
     let ruleset = landlock::prepare(&plan.landlock)?;
@@ -272,6 +260,24 @@ fn read_plan(control: &mut UnixStream, namespaces: bool) -> Result<Plan, Confine
             format!("expected the plan, got {other:?}"),
         )),
     }
+}
+
+/// The Plan, and what both launch paths do once it is in: back to the inherited CPUs, the
+/// supervisor checked alive (the clone/prctl race), the control socket kept from the
+/// workload's execve, a process group of its own.
+fn take_plan(
+    control: &mut UnixStream,
+    namespaces: bool,
+    cpus: Option<placement::Inherited>,
+) -> Result<Plan, ConfineError> {
+    let plan = read_plan(control, namespaces)?;
+    if let Some(cpus) = cpus {
+        cpus.restore();
+    }
+    privileges::supervisor_alive(control)?;
+    fds::set_cloexec(CONTROL_FD)?;
+    privileges::own_process_group()?;
+    Ok(plan)
 }
 
 /// The supervisor's word that pid 1's id maps are written: files and mounts may be made now.

@@ -9,8 +9,11 @@
 //! the CPUs it inherited as soon as its Plan arrives ([`Inherited::restore`]), before anything
 //! of the workload's exists: the workload runs where the caller allowed, as before.
 //!
-//! Only a hint to the scheduler: when the CPUs cannot be read or set, the scheduler's own
-//! choice stands and nothing else changes.
+//! On two CPUs "apart" is a pin to the other one, until the Plan arrives (a millisecond or
+//! so). Failing is harmless: when the CPUs cannot be read or set, the scheduler's own choice
+//! stands and nothing else changes; if pid 1 cannot take back exactly the inherited set (the
+//! cpuset shrank meanwhile), it asks for every CPU, which the kernel narrows to what the cpuset
+//! allows, so the workload is never left on fewer CPUs than a process started then would get.
 
 use nix::sched::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
 use nix::unistd::Pid;
@@ -47,8 +50,16 @@ impl Inherited {
 
     /// Give the calling thread back every inherited CPU.
     pub fn restore(&self) {
-        // Failing leaves pid 1 on the CPUs it was started on, all allowed to the caller.
-        let _ = sched_setaffinity(Pid::from_raw(0), &self.cpus);
+        if sched_setaffinity(Pid::from_raw(0), &self.cpus).is_ok() {
+            return;
+        }
+        let mut every = CpuSet::new();
+        for cpu in 0..CpuSet::count() {
+            let _ = every.set(cpu);
+        }
+        if let Err(e) = sched_setaffinity(Pid::from_raw(0), &every) {
+            tracing::debug!(error = %e, "pid 1 kept the CPUs it was started on");
+        }
     }
 }
 
@@ -62,58 +73,55 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_child_started_apart_avoids_the_callers_cpu_until_it_restores_the_inherited_set() {
+    /// Run `test` on a thread of its own pinned to the first inherited CPU (passed to it), so
+    /// that "the caller's CPU" cannot change under the test and the harness's own thread keeps
+    /// its CPUs whatever happens. SKIPs with only one CPU.
+    fn on_a_pinned_thread(test: impl FnOnce(Inherited, usize) + Send + 'static) {
         let Some(inherited) = Inherited::of_this_thread() else {
             eprintln!("SKIP: this process may run on one CPU only");
             return;
         };
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .expect("spawn sleep");
-        let pid = Pid::from_raw(child.id() as i32);
-        let before = allowed(&sched_getaffinity(pid).expect("child's CPUs"));
-        let here = sched_getcpu().expect("current CPU");
-        inherited.start_apart(pid);
-        let apart = allowed(&sched_getaffinity(pid).expect("child's CPUs"));
-        child.kill().expect("kill sleep");
-        child.wait().expect("reap sleep");
-        assert_eq!(
-            before,
-            allowed(&inherited.cpus),
-            "the child inherited our CPUs"
-        );
-        // The caller may have moved between sched_getcpu calls; what matters is that exactly
-        // one inherited CPU was taken away and it was one the caller could be on.
-        assert_eq!(apart.len() + 1, before.len(), "{apart:?} from {before:?}");
-        let removed: Vec<_> = before.iter().filter(|c| !apart.contains(c)).collect();
-        assert_eq!(removed.len(), 1);
-        assert!(before.contains(&here));
+        std::thread::spawn(move || {
+            let here = allowed(&inherited.cpus)[0];
+            let mut one = CpuSet::new();
+            one.set(here).expect("set");
+            sched_setaffinity(Pid::from_raw(0), &one).expect("pin this thread");
+            assert_eq!(sched_getcpu().expect("current CPU"), here);
+            test(inherited, here)
+        })
+        .join()
+        .expect("test thread");
+    }
+
+    #[test]
+    fn a_child_started_apart_may_run_on_every_inherited_cpu_but_the_callers() {
+        on_a_pinned_thread(|inherited, here| {
+            let mut child = std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .expect("spawn sleep");
+            let pid = Pid::from_raw(child.id() as i32);
+            // The child inherited the pin; start_apart gives it the inherited set but `here`.
+            inherited.start_apart(pid);
+            let apart = allowed(&sched_getaffinity(pid).expect("child's CPUs"));
+            child.kill().expect("kill sleep");
+            child.wait().expect("reap sleep");
+            let expected: Vec<usize> = allowed(&inherited.cpus)
+                .into_iter()
+                .filter(|&cpu| cpu != here)
+                .collect();
+            assert_eq!(apart, expected);
+        });
     }
 
     #[test]
     fn restore_gives_the_calling_thread_every_inherited_cpu_back() {
-        let Some(inherited) = Inherited::of_this_thread() else {
-            eprintln!("SKIP: this process may run on one CPU only");
-            return;
-        };
-        // On a thread of its own, so the test harness's thread keeps its CPUs whatever happens.
-        std::thread::spawn(move || {
-            let mut one = CpuSet::new();
-            one.set(allowed(&inherited.cpus)[0]).expect("set");
-            sched_setaffinity(Pid::from_raw(0), &one).expect("narrow");
-            assert_eq!(
-                allowed(&sched_getaffinity(Pid::from_raw(0)).unwrap()).len(),
-                1
-            );
+        on_a_pinned_thread(|inherited, _| {
             inherited.restore();
             assert_eq!(
                 allowed(&sched_getaffinity(Pid::from_raw(0)).unwrap()),
                 allowed(&inherited.cpus)
             );
-        })
-        .join()
-        .expect("thread");
+        });
     }
 }

@@ -2,8 +2,8 @@
 //! supervisor's own:
 //!
 //! 1. [`start`]: clone the sandbox's pid 1 straight into a new user and pid namespace (both
-//!    cheap to create), started on a CPU other than the supervisor's (`placement`). While it
-//!    writes its id maps and creates the other namespaces (the network namespace is the
+//!    cheap to create), started on a CPU other than the supervisor's (`placement`), and write
+//!    its id maps. While it creates the other namespaces (the network namespace is the
 //!    slowest), the supervisor compiles the Plan.
 //! 2. [`Pending::commit`]: send the Plan; while pid 1 builds the root from it, create the run's
 //!    cgroups and send pid 1 their `tasks` files (pid 1 waits for them before it forks the
@@ -22,7 +22,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::cgroup::{CgroupError, RunCgroup};
-use crate::confine::{ConfineError, namespaces};
+use crate::confine::{ConfineError, Step, namespaces};
 use crate::control::{self, ControlError, FromInit, ToInit};
 use crate::init::{self, Pid1Start};
 use crate::placement;
@@ -237,8 +237,12 @@ fn clone_pid1(how: Pid1Start) -> Result<Pending, LaunchError> {
     if how.namespaces {
         // From outside, while pid 1 creates its network namespace: off its path.
         let mapped = namespaces::write_id_maps(pid, how.uid, how.gid)
-            .map_err(LaunchError::Setup)
-            .and_then(|()| Ok(control::send(&mut pending.control, &ToInit::IdsMapped)?));
+            .and_then(|()| {
+                control::send(&mut pending.control, &ToInit::IdsMapped).map_err(|e| {
+                    ConfineError::other(Step::IdMaps, format!("tell pid 1 its ids are mapped: {e}"))
+                })
+            })
+            .map_err(LaunchError::Setup);
         if let Err(e) = mapped {
             // pid 1's own report, if it failed first (the maps then had no process to go to).
             let reported = pending.kill();

@@ -181,3 +181,34 @@ fn programs_can_open_their_own_ptys() {
         );
     }
 }
+
+/// `Cpus_allowed_list` of /proc/self/status, as printed by `grep` run by `command`.
+fn cpus_allowed(mut command: std::process::Command) -> String {
+    let out = command.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// pid 1 starts on a CPU apart from the supervisor's and takes back the inherited CPUs before
+/// it forks the workload: the workload may run wherever its caller may.
+#[test]
+fn the_workload_may_run_on_every_cpu_its_caller_may() {
+    if !two_cpus_or_skip() {
+        return;
+    }
+    let grep = ["grep", "Cpus_allowed_list", "/proc/self/status"];
+    for user in USERS {
+        let ws = Scratch::new(user);
+        let mut bare = user.command(std::path::Path::new("/bin/grep"));
+        bare.args(&grep[1..]);
+        let outside = cpus_allowed(bare);
+        let mut sandboxed = exec_command(user, &ws, "strict", &["--"]);
+        sandboxed.args(grep);
+        let inside = cpus_allowed(sandboxed);
+        assert_eq!(inside, outside, "as {user:?}");
+    }
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use missy_agent::client::{Client, ClientError, Event, ExecRequest};
 
-use crate::harness::{Scratch, USERS, User, sandbox_bin, wait_until};
+use crate::harness::{Scratch, USERS, User, sandbox_bin, two_cpus_or_skip, wait_until};
 
 /// A running daemon, killed on drop.
 pub struct Daemon {
@@ -541,5 +541,41 @@ fn profiles_are_never_read_from_a_clients_workspace() {
             (0, "no\n"),
             "{user:?}: {done:?}"
         );
+    }
+}
+
+/// The daemon's sandboxes (spares cloned ahead, then built ahead for a repeated workspace) take
+/// back their inherited CPUs too: every run's workload may run wherever the daemon may.
+#[test]
+fn every_runs_workload_may_run_on_every_cpu_the_daemon_may() {
+    if !two_cpus_or_skip() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let outside = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list"))
+        .unwrap()
+        .to_string();
+    for user in USERS {
+        let d = Daemon::start(user, &[]);
+        let w = workspace();
+        let mut c = d.client();
+        // The third and later runs of one workspace find their sandbox built ahead.
+        for n in 0..4 {
+            let req = ExecRequest::new(
+                &format!("cpus{n}"),
+                "strict",
+                ["grep", "Cpus_allowed_list", "/proc/self/status"],
+                &ws(&w),
+            );
+            let done = c.run(&req).unwrap();
+            assert_eq!(done.exit.status, 0, "{user:?}: {done:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&done.stdout).trim(),
+                outside,
+                "{user:?}, run {n}"
+            );
+        }
     }
 }

@@ -123,6 +123,19 @@ fn nobody_state_dir() -> &'static PathBuf {
     })
 }
 
+/// True when this test process may run on at least two CPUs (what `placement` needs to start
+/// pid 1 apart); otherwise prints why the caller SKIPs.
+pub fn two_cpus_or_skip() -> bool {
+    let ours = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+    let count = (0..nix::sched::CpuSet::count())
+        .filter(|&cpu| ours.is_set(cpu).unwrap_or(false))
+        .count();
+    if count < 2 {
+        eprintln!("SKIP: this test process may run on one CPU only; nothing to start apart");
+    }
+    count >= 2
+}
+
 pub fn sandbox_bin() -> PathBuf {
     bin_dir().join("missy-sandbox")
 }

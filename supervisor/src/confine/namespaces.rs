@@ -1,13 +1,13 @@
-//! New namespaces and the user-namespace id maps, in pid 1. The user and pid namespaces come
-//! from the clone itself (`spawn::start`); pid 1 then holds every capability in its user
-//! namespace and creates the rest here.
+//! New namespaces, in pid 1, and the user-namespace id maps, which the supervisor writes from
+//! outside. The user and pid namespaces come from the clone itself (`spawn::start`); pid 1
+//! then holds every capability in its user namespace and creates the rest here.
 
 use nix::sched::{CloneFlags, unshare};
 
 use super::{ConfineError, Step};
 
-/// Unshare the mount, ipc and uts namespaces. The network namespace is made on a thread of its
-/// own (`network::create_namespace`).
+/// Unshare the mount, ipc and uts namespaces. The network namespace is made just before
+/// (`network::enter_new_namespace`).
 pub fn enter() -> Result<(), ConfineError> {
     unshare_step(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS)
 }

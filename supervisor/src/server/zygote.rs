@@ -12,7 +12,8 @@
 //! The zygote keeps [`SPARES`] per-run supervisors forked ahead, each with its sandbox's pid 1
 //! already cloned (namespaces built, network namespace with `lo` up), and refills the pool
 //! once the run that took a spare is answered to its client (at once when none is left: the
-//! daemon closes the job's `answered` pipe once the `exit` event is written); a spare serves
+//! daemon closes the job's `answered` pipe once the `exit` event is queued for its client's
+//! writer and that task has had its turn); a spare serves
 //! exactly one run. At each hand-off it loads the run's profile into its [`ProfileCache`],
 //! which the new spares inherit: their runs skip loading the profile while its files are
 //! unchanged. Once two runs in a row name the same profile and workspace, the new spares are
